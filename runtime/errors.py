@@ -1,0 +1,44 @@
+"""The one error hierarchy of swinpose.
+
+It lives in ``runtime`` (the bottom of the import graph: ``runtime`` <- ``swinpose`` <- ``export``) so that every
+layer can raise and catch the same types. Library code raises these; only the CLIs' ``main`` turns them into exit
+codes. Every message names the problem and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SwinPoseError",
+    "ConfigError",
+    "InputShapeError",
+    "CheckpointError",
+    "MissingDependencyError",
+]
+
+
+class SwinPoseError(Exception):
+    """Base class of every error swinpose raises on purpose."""
+
+
+class ConfigError(SwinPoseError, ValueError):
+    """A model/config name or setting is invalid."""
+
+
+class InputShapeError(SwinPoseError, ValueError):
+    """A tensor or image does not have the shape the model was built for."""
+
+
+class CheckpointError(SwinPoseError):
+    """A checkpoint file cannot be read or does not fit the model."""
+
+
+class MissingDependencyError(SwinPoseError, ImportError):
+    """An optional dependency is not installed; the message carries the install command."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'swinpose[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,36 @@
+"""swinpose: the Swin-Pose model in PyTorch, its data, training and evaluation.
+
+Deployment lives in ``export`` (ONNX / TensorRT packages) and ``runtime`` (numpy/OpenCV inference).
+"""
+
+from runtime.errors import CheckpointError, ConfigError, InputShapeError, MissingDependencyError, SwinPoseError
+from swinpose.models import (
+    BackboneConfig,
+    PoseModelConfig,
+    SwinPose,
+    SwinTransformer,
+    create_model,
+    get_config,
+    list_models,
+    load_pretrained_backbone,
+    measure_complexity,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackboneConfig",
+    "CheckpointError",
+    "ConfigError",
+    "InputShapeError",
+    "MissingDependencyError",
+    "PoseModelConfig",
+    "SwinPose",
+    "SwinPoseError",
+    "SwinTransformer",
+    "create_model",
+    "get_config",
+    "list_models",
+    "load_pretrained_backbone",
+    "measure_complexity",
+]

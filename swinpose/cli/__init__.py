@@ -1,0 +1,1 @@
+"""Command lines of the torch side: demo, training and evaluation."""

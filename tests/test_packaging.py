@@ -1,0 +1,128 @@
+"""Layout, import direction, console scripts, the README's commands and the demo."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = {
+    "swinpose-export": "export.cli:main",
+    "swinpose-bench": "benchmarks.cli:main",
+    "swinpose-train": "swinpose.cli.train:main",
+    "swinpose-eval": "swinpose.cli.evaluate:main",
+    "swinpose-infer": "runtime.cli:main",
+}
+# package -> top-level modules it must never import (the arrows run runtime <- swinpose <- export)
+FORBIDDEN_IMPORTS = {
+    "runtime": {"torch", "torchvision", "timm", "onnx", "onnxscript", "swinpose", "export", "benchmarks"},
+    "swinpose": {"export", "benchmarks"},
+    "export": {"benchmarks"},
+}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_IMPORTS))
+def test_import_direction(package):
+    offenders = {
+        str(f.relative_to(ROOT)): sorted(_imported_modules(f) & FORBIDDEN_IMPORTS[package])
+        for f in (ROOT / package).rglob("*.py")
+    }
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_runtime_imports_without_torch():
+    code = (
+        "import pkgutil, importlib, sys, runtime\n"
+        "for m in pkgutil.walk_packages(runtime.__path__, 'runtime.'): importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in ('torch', 'onnx', 'swinpose', 'export') if n in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_top_level_layout():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode:
+        pytest.skip("not a git checkout")
+    top = {p.split("/")[0] for p in tracked.stdout.split()} | {p.name for p in ROOT.iterdir() if p.name in SCRIPTS}
+    visible = {t for t in top if not t.startswith(".")}
+    expected = {"swinpose", "export", "runtime", "benchmarks", "tests", "setup.cfg", "pyproject.toml", "README.md"}
+    if visible:  # before the first commit there is nothing tracked to check
+        assert visible == expected
+    assert (ROOT / ".ci" / "run").is_file()
+
+
+def test_console_scripts_are_declared_and_load():
+    eps = {ep.name: ep for ep in metadata.entry_points(group="console_scripts") if ep.name in SCRIPTS}
+    assert {name: ep.value for name, ep in eps.items()} == SCRIPTS
+    for ep in eps.values():
+        assert callable(ep.load())
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_planned_scripts_answer_help_and_say_they_are_not_shipped(name, capsys):
+    (entry_point,) = metadata.entry_points(group="console_scripts", name=name)
+    main = entry_point.load()
+    with pytest.raises(SystemExit) as help_exit:
+        main(["--help"])
+    assert help_exit.value.code == 0
+    assert main([]) == 1
+    assert f"{name}: error: not shipped in this version" in capsys.readouterr().err
+
+
+def _readme_command(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(heading) :]
+    return re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci_lines[-1] == _readme_command("Run the tests")
+    assert "pytest" in ci_lines[-1]
+
+
+def test_readme_main_command_runs_the_demo_on_a_shipped_image():
+    command = _readme_command("Run the main job")
+    image = re.search(r"--image (\S+)", command).group(1)
+    assert (ROOT / image).is_file()
+
+
+def test_demo_prints_params_flops_and_output_shape(capsys):
+    from swinpose.cli.demo import main
+
+    image = ROOT / "tests/data/coco-val2017-sample/000000196141.jpg"
+    assert main(["--model", "swinpose_nano_256x192", "--image", str(image), "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "params     2.33 M (backbone 2.28 M)" in out
+    assert "heatmaps 1x17x64x48" in out
+    assert re.search(r"compute    0\.48 GMACs = 0\.95 GFLOPs", out)
+
+
+def test_demo_list_and_errors(capsys):
+    from swinpose.cli.demo import main
+
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"swinpose_t_256x192\s+256x192\s+7\s+28\.04\s+27\.52\s+5\.60\s+11\.20", out)
+    assert main(["--image", "missing.jpg"]) == 1
+    assert "image missing.jpg does not exist" in capsys.readouterr().err
+    assert main(["--model", "swinpose_q", "--image", str(ROOT / "README.md")]) == 1
+    assert "cannot read" in capsys.readouterr().err
