@@ -4,7 +4,14 @@
 image normalisation.
 """
 
-from runtime.errors import CheckpointError, ConfigError, InputShapeError, MissingDependencyError, SwinPoseError
+from runtime.errors import (
+    CheckpointError,
+    ConfigError,
+    InputError,
+    InputShapeError,
+    MissingDependencyError,
+    SwinPoseError,
+)
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
 
 __all__ = [
@@ -12,6 +19,7 @@ __all__ = [
     "IMAGENET_STD",
     "CheckpointError",
     "ConfigError",
+    "InputError",
     "InputShapeError",
     "MissingDependencyError",
     "SwinPoseError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "SwinPoseError",
     "ConfigError",
+    "InputError",
     "InputShapeError",
     "CheckpointError",
     "MissingDependencyError",
@@ -24,7 +25,11 @@ class ConfigError(SwinPoseError, ValueError):
     """A model/config name or setting is invalid."""
 
 
-class InputShapeError(SwinPoseError, ValueError):
+class InputError(SwinPoseError, ValueError):
+    """User input (an image, a file path, an array) is missing or unusable."""
+
+
+class InputShapeError(InputError):
     """A tensor or image does not have the shape the model was built for."""
 
 

@@ -3,7 +3,14 @@
 Deployment lives in ``export`` (ONNX / TensorRT packages) and ``runtime`` (numpy/OpenCV inference).
 """
 
-from runtime.errors import CheckpointError, ConfigError, InputShapeError, MissingDependencyError, SwinPoseError
+from runtime.errors import (
+    CheckpointError,
+    ConfigError,
+    InputError,
+    InputShapeError,
+    MissingDependencyError,
+    SwinPoseError,
+)
 from swinpose.models import (
     BackboneConfig,
     PoseModelConfig,
@@ -22,6 +29,7 @@ __all__ = [
     "BackboneConfig",
     "CheckpointError",
     "ConfigError",
+    "InputError",
     "InputShapeError",
     "MissingDependencyError",
     "PoseModelConfig",

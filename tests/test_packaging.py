@@ -61,11 +61,17 @@ def test_top_level_layout():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode:
         pytest.skip("not a git checkout")
-    top = {p.split("/")[0] for p in tracked.stdout.split()} | {p.name for p in ROOT.iterdir() if p.name in SCRIPTS}
-    visible = {t for t in top if not t.startswith(".")}
-    expected = {"swinpose", "export", "runtime", "benchmarks", "tests", "setup.cfg", "pyproject.toml", "README.md"}
-    if visible:  # before the first commit there is nothing tracked to check
-        assert visible == expected
+    visible = {p.split("/")[0] for p in tracked.stdout.split() if not p.startswith(".")}
+    assert visible == {
+        "swinpose",
+        "export",
+        "runtime",
+        "benchmarks",
+        "tests",
+        "setup.cfg",
+        "pyproject.toml",
+        "README.md",
+    }
     assert (ROOT / ".ci" / "run").is_file()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from runtime._cli import run_guarded
-from runtime.errors import InputShapeError
+from runtime.errors import InputError
 from runtime.transforms import normalize_batch
 from swinpose.models import create_model, get_config, list_models, measure_complexity
 from swinpose.models.neck import FUSIONS
@@ -56,14 +56,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_models()
     if args.image is None:
-        raise InputShapeError(
-            "no --image given; pass a photo, e.g. --image tests/data/coco-val2017-sample/000000196141.jpg"
-        )
+        raise InputError("no --image given; pass a photo, e.g. --image tests/data/coco-val2017-sample/000000196141.jpg")
     if not args.image.is_file():
-        raise InputShapeError(f"image {args.image} does not exist; check the path")
+        raise InputError(f"image {args.image} does not exist; check the path")
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if image is None:
-        raise InputShapeError(f"cannot read {args.image} as an image; check the path and that it is a JPEG/PNG")
+        raise InputError(f"cannot read {args.image} as an image; check the path and that it is a JPEG/PNG")
     torch.set_num_threads(args.threads)
     model = create_model(args.model, fusion=args.fusion).eval()
     cfg = model.cfg

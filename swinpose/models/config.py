@@ -33,8 +33,7 @@ class BackboneConfig:
         object.__setattr__(self, "img_size", tuple(int(v) for v in self.img_size))
         object.__setattr__(self, "depths", tuple(int(v) for v in self.depths))
         object.__setattr__(self, "num_heads", tuple(int(v) for v in self.num_heads))
-        h, w = self.img_size
-        if len(self.img_size) != 2 or h <= 0 or w <= 0 or h % _STRIDE or w % _STRIDE:
+        if len(self.img_size) != 2 or any(v <= 0 or v % _STRIDE for v in self.img_size):
             fix = tuple(max(_STRIDE, round(v / _STRIDE) * _STRIDE) for v in self.img_size)
             raise ConfigError(f"img_size {self.img_size} must be two positive multiples of {_STRIDE}; try {fix}")
         if len(self.depths) != 4 or len(self.num_heads) != 4:

@@ -388,7 +388,7 @@ class SwinTransformer(nn.Module):
             )
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        if not torch.jit.is_tracing():  # the tracer would record the size reads
             self.check_input(x)
         x = self.patch_embed(x)
         outs = []
