@@ -47,6 +47,18 @@ def test_import_direction(package):
     assert {f: m for f, m in offenders.items() if m} == {}
 
 
+@pytest.mark.parametrize("package", ["runtime", "swinpose"])
+def test_every_error_type_is_re_exported(package):
+    """runtime.errors.__all__ is the one list of error types; both public packages must re-export all of it."""
+    import importlib
+
+    import runtime.errors
+
+    module = importlib.import_module(package)
+    for name in runtime.errors.__all__:
+        assert getattr(module, name) is getattr(runtime.errors, name) and name in module.__all__, name
+
+
 def test_runtime_imports_without_torch():
     code = (
         "import pkgutil, importlib, sys, runtime\n"
