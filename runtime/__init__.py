@@ -1,12 +1,15 @@
 """swinpose runtime: pre-processing, inference and decoding with numpy and OpenCV only (never torch).
 
-``from runtime import PoseEngine`` arrives with the engine; today this package holds the shared error hierarchy and
-image normalisation.
+``from runtime import PoseEngine`` arrives with the engine. Today this package holds what training and every runtime
+share: the error hierarchy, the heatmap codec (:mod:`runtime.codec`), the affine crops and normalisation
+(:mod:`runtime.transforms`), the COCO keypoint metadata (:mod:`runtime.keypoints`) and drawing (:mod:`runtime.draw`).
 """
 
+from runtime.codec import HeatmapCodec
 from runtime.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
     InputError,
     InputShapeError,
     MissingDependencyError,
@@ -18,7 +21,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "CheckpointError",
+    "HeatmapCodec",
     "ConfigError",
+    "DataError",
     "InputError",
     "InputShapeError",
     "MissingDependencyError",

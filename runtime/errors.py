@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "InputShapeError",
+    "DataError",
     "CheckpointError",
     "MissingDependencyError",
 ]
@@ -31,6 +32,10 @@ class InputError(SwinPoseError, ValueError):
 
 class InputShapeError(InputError):
     """A tensor or image does not have the shape the model was built for."""
+
+
+class DataError(InputError):
+    """A dataset file (annotation JSON, image, detection results) is missing, corrupt or malformed."""
 
 
 class CheckpointError(SwinPoseError):

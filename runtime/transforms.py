@@ -1,15 +1,32 @@
-"""Image normalisation shared by training, export calibration and inference (numpy only).
+"""Affine crops and image normalisation shared by training, export calibration and inference (numpy + OpenCV).
 
-Shape legend: B batch, H×W image height/width in pixels, C=3 colour channels.
+ONE implementation: the dataset builds its training crops with these functions and the runtime maps decoded
+keypoints back to image pixels with their exact inverses.
+
+Shape legend: B batch, N boxes, H×W input height/width in pixels, C=3 colour channels. Points are (x, y) with pixel
+*centres* at integer coordinates, which is the convention of OpenCV's ``warpAffine``. A box's ``scale`` is its
+(width, height) in image pixels after aspect-ratio fixing and padding (not MMPose's legacy "/200" units).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from runtime.errors import InputShapeError
+from runtime.errors import InputError, InputShapeError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalize_batch"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "normalize_batch",
+    "box_to_center_scale",
+    "get_warp_matrix",
+    "invert_affine",
+    "apply_affine",
+    "warp_crop",
+    "flip_keypoints",
+    "flip_heatmaps",
+]
 
 #: ImageNet statistics in RGB order, on the 0..255 pixel scale.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -39,3 +56,111 @@ def normalize_batch(
     x = images[..., ::-1] if bgr_to_rgb else images
     x = (x.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def box_to_center_scale(boxes: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes → crop centre and size with the model's aspect ratio.
+
+    Args:
+        boxes: N×4 (x, y, w, h) in image pixels, COCO's bbox format (or one box of shape (4,)).
+        aspect_ratio: model input width / height (e.g. 192/256).
+        padding: context factor applied after the aspect fix (1.25 as in SimpleBaseline/MMPose).
+
+    Returns:
+        center: N×2 (x, y) in image pixels; scale: N×2 (width, height) of the crop in image pixels.
+    """
+    b = np.asarray(boxes, np.float64)
+    single = b.ndim == 1
+    b = np.atleast_2d(b)
+    if b.shape[-1] != 4:
+        raise InputShapeError(f"boxes must be N×4 (x, y, w, h), got shape {np.shape(boxes)}")
+    if aspect_ratio <= 0:
+        raise InputError(f"aspect_ratio must be positive, got {aspect_ratio}")
+    x, y, w, h = b.T
+    center = np.stack([x + w * 0.5, y + h * 0.5], -1)
+    w = np.where(w > aspect_ratio * h, w, h * aspect_ratio)
+    h = w / aspect_ratio
+    scale = np.stack([w, h], -1) * padding
+    return (center[0], scale[0]) if single else (center, scale)
+
+
+def get_warp_matrix(
+    center: np.ndarray,
+    scale: np.ndarray,
+    output_size: tuple[int, int],
+    rotation: float | np.ndarray = 0.0,
+    shift: tuple[float, float] | np.ndarray = (0.0, 0.0),
+) -> np.ndarray:
+    """The affine matrix that maps image pixels into the crop (what ``cv2.warpAffine`` takes).
+
+    The crop window of size ``scale`` centred on ``center + shift·scale`` is rotated by ``rotation`` degrees
+    (counter-clockwise on screen, about that centre) and scaled so that its edges land on the crop's pixel edges:
+    its centre goes to ((W-1)/2, (H-1)/2).
+
+    Args:
+        center: (2,) or N×2 (x, y) in image pixels. scale: (2,) or N×2 (width, height) in image pixels.
+        output_size: (W, H) of the crop in pixels (OpenCV's dsize order).
+        rotation: degrees, scalar or (N,). shift: fraction of ``scale`` to move the centre by, (2,) or N×2.
+
+    Returns:
+        2×3 float64 matrix (N×2×3 for N centres).
+    """
+    c = np.asarray(center, np.float64)
+    single = c.ndim == 1
+    c = np.atleast_2d(c)
+    s = np.broadcast_to(np.asarray(scale, np.float64), c.shape)
+    if np.any(s <= 0):
+        raise InputError(f"crop scale must be positive, got {np.asarray(scale).tolist()}; check the boxes")
+    c = c + np.broadcast_to(np.asarray(shift, np.float64), c.shape) * s
+    theta = np.deg2rad(np.broadcast_to(np.asarray(rotation, np.float64), c.shape[:1]))
+    out_w, out_h = output_size
+    sx, sy = out_w / s[:, 0], out_h / s[:, 1]
+    cos, sin = np.cos(theta), np.sin(theta)
+    # rotate counter-clockwise on screen (y points down): R = [[cos, sin], [-sin, cos]], then scale per axis
+    a = np.stack([np.stack([sx * cos, sx * sin], -1), np.stack([-sy * sin, sy * cos], -1)], -2)  # N×2×2
+    t = np.array([(out_w - 1) * 0.5, (out_h - 1) * 0.5]) - np.einsum("nij,nj->ni", a, c)
+    m = np.concatenate([a, t[..., None]], -1)
+    return m[0] if single else m
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Exact inverse of a 2×3 (or N×2×3) affine matrix: crop pixels → image pixels."""
+    m = np.asarray(matrix, np.float64)
+    a, t = m[..., :2], m[..., 2]
+    inv = np.linalg.inv(a)
+    return np.concatenate([inv, -np.einsum("...ij,...j->...i", inv, t)[..., None]], -1)
+
+
+def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Map (..., P, 2) (x, y) points with a 2×3 matrix, or with one N×2×3 matrix per leading index N."""
+    p = np.asarray(points, np.float64)
+    m = np.asarray(matrix, np.float64)
+    if m.ndim == 2:
+        return p @ m[:, :2].T + m[:, 2]
+    return np.einsum("nij,n...j->n...i", m[..., :2], p) + m[:, None, :, 2].reshape(m.shape[0], *([1] * (p.ndim - 2)), 2)
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """The H×W×3 crop of ``image`` under ``matrix`` (bilinear, zero border); ``output_size`` is (W, H)."""
+    return cv2.warpAffine(
+        image, np.asarray(matrix, np.float64), tuple(int(v) for v in output_size), flags=cv2.INTER_LINEAR
+    )
+
+
+def flip_keypoints(
+    keypoints: np.ndarray, visible: np.ndarray, width: int, flip_perm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints of a horizontally flipped image: x → width-1-x and left/right swapped.
+
+    Args:
+        keypoints: (..., K, 2) (x, y) in pixels of an image ``width`` pixels wide; visible: (..., K).
+        flip_perm: (K,) permutation from :func:`runtime.keypoints.flip_index`.
+    """
+    kp = np.array(keypoints, np.float64)[..., flip_perm, :]
+    kp[..., 0] = width - 1 - kp[..., 0]
+    return kp, np.asarray(visible)[..., flip_perm]
+
+
+def flip_heatmaps(heatmaps: np.ndarray, flip_perm: np.ndarray) -> np.ndarray:
+    """Heatmaps of a flipped input mapped back to the unflipped frame: B×K×h×w, mirrored and left/right swapped."""
+    return np.ascontiguousarray(heatmaps[:, flip_perm, :, ::-1])

@@ -6,6 +6,7 @@ Deployment lives in ``export`` (ONNX / TensorRT packages) and ``runtime`` (numpy
 from runtime.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
     InputError,
     InputShapeError,
     MissingDependencyError,
@@ -29,6 +30,7 @@ __all__ = [
     "BackboneConfig",
     "CheckpointError",
     "ConfigError",
+    "DataError",
     "InputError",
     "InputShapeError",
     "MissingDependencyError",

@@ -1,15 +1,19 @@
-"""Build a named Swin-Pose model, run it on an image, and print its size, compute and output shape.
+"""Show what swinpose does: a named model's size, compute and latency, and the bundled trained model at work.
 
-    python -m swinpose.cli.demo --model swinpose_t_256x192 --image photo.jpg
+    python -m swinpose.cli.demo --model swinpose_t_256x192 --image photo.jpg   # random weights: size and speed
+    python -m swinpose.cli.demo --bundled --out demo_out                         # trained model: keypoints and AP
     python -m swinpose.cli.demo --list
 
-The weights are random until a trained checkpoint is bundled, so the heatmaps carry no meaning yet. The whole image
-is resized to the network input here; box → affine crops come with the data pipeline.
+With ``--image`` the whole image is resized to the input of a randomly initialised model (its heatmaps mean
+nothing; it shows shapes and speed). ``--bundled`` renders the bundled model's synthetic validation set (as its
+model card defines it), evaluates the model on it with pycocotools, and writes one annotated image.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import time
@@ -36,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=5, help="timed forward passes (median is printed)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads for torch")
     p.add_argument("--list", action="store_true", help="print params and compute of every named model and exit")
+    p.add_argument("--bundled", action="store_true", help="run the bundled synthetic-data model: keypoints and AP")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for --bundled's data and image")
     return p
 
 
@@ -52,11 +58,53 @@ def _list_models() -> int:
     return 0
 
 
+def _bundled(out: Path) -> int:
+    """Evaluate the bundled model on its synthetic val set and draw its keypoints on the first image."""
+    from runtime.draw import draw_poses
+    from swinpose.data.coco import find_split
+    from swinpose.data.synthetic import write_dataset
+    from swinpose.evaluation import evaluate_weights, format_table
+    from swinpose.models.pose_io import BUNDLED_WEIGHTS, read_pose_file
+
+    _, cfg, meta = read_pose_file(BUNDLED_WEIGHTS)
+    card = json.loads(meta["evaluation"])
+    data = out / "synthetic"
+    write_dataset(data, 0, card["val_images"], seed=card["seed"], progress=False)
+    ann, images = find_split(data, "val")
+    run = evaluate_weights(BUNDLED_WEIGHTS, ann, images, progress=False)
+    pred = run.predictions
+    first = pred.image_ids == pred.image_ids.min()
+    image = cv2.imread(str(images / f"{int(pred.image_ids.min()):012d}.jpg"))
+    drawn = draw_poses(image, pred.keypoints[first], pred.scores[first])
+    png = out / "bundled_keypoints.png"
+    tmp = out / ".bundled_keypoints.tmp.png"
+    if not cv2.imwrite(str(tmp), np.concatenate([image, drawn], 1)):
+        raise InputError(f"cannot write {tmp}; check that {out} is writable")
+    os.replace(tmp, png)
+    print(f"bundled    {BUNDLED_WEIGHTS.name} ({cfg['name']}, trained on synthetic figures, not real people)")
+    print(
+        f"val set    {card['val_images']} synthetic images (seed {card['seed']}), {run.num_instances} people, GT boxes"
+    )
+    for line in format_table(run.stats).splitlines():
+        print(f"           {line}")
+    print(f"card AP    {card['AP']:.4f} (model card); measured here {run.stats['AP']:.4f}")
+    print(f"keypoints  {png} (left: input, right: {int(first.sum())} people's predicted keypoints)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_models()
-    if args.image is None:
+    if args.image is None and not args.bundled:
         raise InputError("no --image given; pass a photo, e.g. --image tests/data/coco-val2017-sample/000000196141.jpg")
+    if args.image is not None:
+        _random_weights(args)
+    if args.bundled:
+        _bundled(args.out)
+    return 0
+
+
+def _random_weights(args: argparse.Namespace) -> None:
     if not args.image.is_file():
         raise InputError(f"image {args.image} does not exist; check the path")
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
@@ -83,7 +131,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"image      {args.image} {image.shape[1]}x{image.shape[0]} -> input {'x'.join(map(str, x.shape))}")
     print(f"output     heatmaps {'x'.join(map(str, heatmaps.shape))} (B x K x H/4 x W/4)")
     print(f"forward    {statistics.median(times) * 1e3:.1f} ms median of {len(times)} on CPU, {args.threads} threads")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

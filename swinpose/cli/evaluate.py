@@ -1,9 +1,76 @@
-"""``swinpose-eval --weights ... --data ...``: COCO keypoint AP through pycocotools."""
+"""``swinpose-eval --weights ... --data ...``: COCO keypoint AP of a trained model, computed by pycocotools.
+
+    swinpose-eval --weights bundled --data data/synthetic            # GT boxes of the val split
+    swinpose-eval --weights best.pth --ann person_keypoints_val2017.json --images val2017 \\
+                  --detections person_detection_results.json        # detector boxes: rescoring + OKS-NMS
+
+Flip test is on by default. Results are written in COCO format with --out; the stats table is printed.
+"""
 
 from __future__ import annotations
 
-from runtime._cli import planned_tool
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from runtime._cli import run_guarded
+
+PROG = "swinpose-eval"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", required=True, help="model .safetensors / training .pth, or 'bundled'")
+    p.add_argument("--data", type=Path, help="COCO-layout root (annotations/person_keypoints_{split}.json)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--ann", type=Path, help="a person_keypoints JSON (instead of --data)")
+    p.add_argument("--images", type=Path, help="the image folder of --ann")
+    p.add_argument("--detections", type=Path, help="COCO results JSON of person boxes (default: GT boxes)")
+    p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this")
+    p.add_argument("--nms-thr", type=float, default=0.9, help="OKS-NMS threshold for detector boxes")
+    p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    p.add_argument("--sigma", type=float, help="codec sigma (default: the one the model was trained with)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--out", type=Path, help="write the COCO-format results JSON here")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from runtime._io import write_json_atomic
+    from runtime.errors import InputError
+    from swinpose.data.coco import find_split
+    from swinpose.evaluation import evaluate_weights, format_table
+    from swinpose.models.pose_io import resolve_weights
+
+    if (args.data is None) == (args.ann is None):
+        raise InputError("pass either --data ROOT or --ann FILE --images DIR")
+    if args.ann is not None:
+        if args.images is None:
+            raise InputError("--ann needs --images, the folder its file_names are relative to")
+        ann, images = args.ann, args.images
+    else:
+        ann, images = find_split(args.data, args.split)
+    run = evaluate_weights(
+        resolve_weights(args.weights), ann, images, args.detections, args.det_score_thr, args.nms_thr,
+        flip_test=not args.no_flip, sigma=args.sigma, batch_size=args.batch_size, device=args.device,
+    )  # fmt: skip
+    if args.out:
+        write_json_atomic(args.out, run.results)
+    boxes = f"detector boxes from {args.detections.name}" if args.detections else "ground-truth boxes"
+    flip = "off" if args.no_flip else "on"
+    print(f"{Path(args.weights).name} on {ann.name}: {run.num_instances} {boxes}, flip test {flip}")
+    print(format_table(run.stats))
+    if args.out:
+        print(f"results: {args.out} ({len(run.results)} people)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return planned_tool("swinpose-eval", "evaluate a checkpoint with COCO OKS AP", argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    return run_guarded(PROG, _run, _parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ from swinpose.models.config import BackboneConfig, PoseModelConfig
 from swinpose.models.head import HeatmapHead
 from swinpose.models.neck import FPNFusion
 from swinpose.models.pose import SwinPose
+from swinpose.models.pose_io import load_pose_model, save_pose_model
 from swinpose.models.registry import create_model, get_config, list_models
 from swinpose.models.swin import SwinTransformer
 
@@ -21,6 +22,8 @@ __all__ = [
     "create_model",
     "get_config",
     "list_models",
+    "load_pose_model",
     "load_pretrained_backbone",
     "measure_complexity",
+    "save_pose_model",
 ]

@@ -55,6 +55,19 @@ class LoadReport:
     ignored: list[str] = field(default_factory=list)  # output-norm weights for a model built with out_norm=False
 
 
+def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """(tensors, string metadata) of a ``.safetensors`` file, on the CPU."""
+    try:
+        from safetensors import safe_open
+    except ImportError as e:
+        raise MissingDependencyError("safetensors", "train", f"reading {path.name}") from e
+    try:
+        with safe_open(str(path), "pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises its own error types on damaged headers
+        raise CheckpointError(f"{path} is not a readable safetensors file ({type(e).__name__}: {e})") from e
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Tensors of a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file, unwrapped from
     ``{"state_dict"|"model"|"module": ...}`` containers."""
@@ -62,11 +75,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth or .safetensors file")
     if path.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as e:
-            raise MissingDependencyError("safetensors", "train", f"reading {path.name}") from e
-        return load_file(str(path), device="cpu")
+        return read_safetensors(path)[0]
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -39,15 +39,18 @@ for _v, _size, _win in _NAMED:
     _name = f"swinpose_{_v}_{_size[0]}x{_size[1]}"
     _register(PoseModelConfig(_name, BackboneConfig(img_size=_size, window_size=_win, **_SWIN[_v])))
 
-# A tiny model for tests and demos: same code paths (padding, shifted windows, window clip), ~1 M parameters.
-_register(
-    PoseModelConfig(
-        "swinpose_nano_256x192",
-        BackboneConfig(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), drop_path_rate=0.0),
-        neck_channels=64,
-        head_channels=32,
+# Tiny models for tests and demos: same code paths (padding, shifted windows, window clip), 2.3 M parameters.
+# The 128x96 one is fast enough to train on a CPU; the bundled synthetic-data model uses it.
+_NANO = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), drop_path_rate=0.0)
+for _size in ((256, 192), (128, 96)):
+    _register(
+        PoseModelConfig(
+            f"swinpose_nano_{_size[0]}x{_size[1]}",
+            BackboneConfig(img_size=_size, **_NANO),
+            neck_channels=64,
+            head_channels=32,
+        )
     )
-)
 
 
 def list_models() -> list[str]:

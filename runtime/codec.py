@@ -1,0 +1,219 @@
+"""The heatmap codec: keypoints ↔ Gaussian heatmaps. ONE implementation, used by training and by every runtime.
+
+Shape legend: B batch (instances), K keypoints, h×w heatmap, H×W network input.
+
+Coordinates are (x, y) with pixel *centres* at integers, in both spaces. Heatmap pixel ``i`` covers input pixels
+``stride·i … stride·i + stride-1``, so ``x_hm = (x_in + 0.5) / stride - 0.5``. The same convention in the affine
+transforms and in OpenCV's ``warpAffine`` makes a horizontal flip exact (``x → w-1-x``) without the one-pixel shift
+that MMPose's legacy codec needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import ConfigError, InputShapeError
+
+__all__ = ["HeatmapCodec", "gaussian_blur", "decode_argmax", "refine_dark"]
+
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """Gaussian heatmap encoding and argmax / DARK decoding.
+
+    Args:
+        input_size: (H, W) of the network input in pixels.
+        heatmap_size: (h, w) of the output heatmaps; H/h and W/w are the (integer) strides.
+        sigma: Gaussian standard deviation in heatmap pixels. Targets are cut to zero beyond 3·sigma.
+        use_dark: decode with DARK (Taylor refinement on the blurred log heatmap) instead of the quarter offset.
+    """
+
+    input_size: tuple[int, int] = (256, 192)
+    heatmap_size: tuple[int, int] = (64, 48)
+    sigma: float = 2.0
+    use_dark: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "heatmap_size", tuple(int(v) for v in self.heatmap_size))
+        (ih, iw), (hh, hw) = self.input_size, self.heatmap_size
+        if min(ih, iw, hh, hw) <= 0 or ih % hh or iw % hw or ih // hh != iw // hw:
+            raise ConfigError(
+                f"input_size {self.input_size} must be the same integer multiple of heatmap_size {self.heatmap_size} "
+                "on both axes (e.g. 256x192 with 64x48)"
+            )
+        if not self.sigma > 0:
+            raise ConfigError(f"sigma must be positive, got {self.sigma}")
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per heatmap pixel."""
+        return self.input_size[0] // self.heatmap_size[0]
+
+    # -- coordinate spaces -------------------------------------------------------------------------------------
+    def input_to_heatmap(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input-pixel (x, y) → heatmap-pixel (x, y)."""
+        return (np.asarray(xy, np.float64) + 0.5) / self.stride - 0.5
+
+    def heatmap_to_input(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) heatmap-pixel (x, y) → input-pixel (x, y); the exact inverse of :meth:`input_to_heatmap`."""
+        return (np.asarray(xy, np.float64) + 0.5) * self.stride - 0.5
+
+    # -- encode --------------------------------------------------------------------------------------------------
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gaussian target heatmaps for keypoints given in input-pixel space.
+
+        Args:
+            keypoints: B×K×2 (x, y) in input pixels (or K×2 for one instance).
+            visible: B×K visibility/label flags (COCO ``v``); any value > 0 means labelled.
+
+        Returns:
+            heatmaps: B×K×h×w float32, peak 1 at the (sub-pixel) keypoint, exactly 0 beyond 3·sigma.
+            weights: B×K float32: 1 for labelled keypoints inside the crop, 0 otherwise (their heatmap is all 0).
+        """
+        kp = np.asarray(keypoints, np.float64)
+        vis = np.asarray(visible)
+        single = kp.ndim == 2
+        if single:
+            kp, vis = kp[None], vis[None]
+        if kp.ndim != 3 or kp.shape[-1] != 2 or vis.shape != kp.shape[:2]:
+            raise InputShapeError(
+                f"encode needs keypoints B×K×2 and visible B×K, got {np.shape(keypoints)} and {np.shape(visible)}"
+            )
+        h, w = self.heatmap_size
+        mu = self.input_to_heatmap(kp)  # B×K×2
+        inside = (mu[..., 0] >= -0.5) & (mu[..., 0] < w - 0.5) & (mu[..., 1] >= -0.5) & (mu[..., 1] < h - 0.5)
+        weights = ((vis > 0) & inside & np.isfinite(mu).all(-1)).astype(np.float32)
+        mu = np.where(weights[..., None] > 0, mu, 0.0)
+        dx2 = (np.arange(w) - mu[..., 0, None]) ** 2  # B×K×w
+        dy2 = (np.arange(h) - mu[..., 1, None]) ** 2  # B×K×h
+        d2 = dy2[..., :, None] + dx2[..., None, :]  # B×K×h×w
+        heatmaps = np.exp(-d2 / (2.0 * self.sigma**2))
+        heatmaps[d2 > (3.0 * self.sigma) ** 2] = 0.0
+        heatmaps *= weights[..., None, None]
+        heatmaps = heatmaps.astype(np.float32)
+        return (heatmaps[0], weights[0]) if single else (heatmaps, weights)
+
+    # -- decode --------------------------------------------------------------------------------------------------
+    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints from heatmaps.
+
+        Args:
+            heatmaps: B×K×h×w (or K×h×w) network output.
+
+        Returns:
+            coords: B×K×2 float64 (x, y) in heatmap pixels; map them on with :meth:`heatmap_to_input`.
+            scores: B×K float32, the heatmap maximum.
+        """
+        hm = np.asarray(heatmaps)
+        single = hm.ndim == 3
+        if single:
+            hm = hm[None]
+        if hm.ndim != 4 or tuple(hm.shape[-2:]) != self.heatmap_size:
+            h, w = self.heatmap_size
+            raise InputShapeError(f"decode needs B×K×{h}×{w} heatmaps, got shape {np.shape(heatmaps)}")
+        hm = hm.astype(np.float32, copy=False)
+        coords, scores = decode_argmax(hm, quarter_offset=not self.use_dark)
+        if self.use_dark:
+            coords = refine_dark(hm, coords, blur_kernel=2 * round(2.5 * self.sigma) + 1, fallback_quarter=True)
+        return (coords[0], scores[0]) if single else (coords, scores)
+
+
+def decode_argmax(heatmaps: np.ndarray, quarter_offset: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Integer argmax per heatmap, optionally moved a quarter pixel towards the higher neighbour on each axis.
+
+    Args:
+        heatmaps: B×K×h×w.
+
+    Returns:
+        coords: B×K×2 float64 (x, y) in heatmap pixels; scores: B×K float32 maxima.
+    """
+    b, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(b, k, h * w)
+    idx = flat.argmax(-1)
+    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0].astype(np.float32)
+    x, y = idx % w, idx // w
+    coords = np.stack([x, y], -1).astype(np.float64)
+    if quarter_offset:  # only where both neighbours exist on that axis, as in SimpleBaseline/MMPose
+        bi, ki = np.indices((b, k))
+        inner_x, inner_y = (x > 0) & (x < w - 1), (y > 0) & (y < h - 1)
+        xr, xl = np.minimum(x + 1, w - 1), np.maximum(x - 1, 0)
+        yd, yu = np.minimum(y + 1, h - 1), np.maximum(y - 1, 0)
+        coords[..., 0] += np.where(inner_x, 0.25 * np.sign(heatmaps[bi, ki, y, xr] - heatmaps[bi, ki, y, xl]), 0.0)
+        coords[..., 1] += np.where(inner_y, 0.25 * np.sign(heatmaps[bi, ki, yd, x] - heatmaps[bi, ki, yu, x]), 0.0)
+    return coords, scores
+
+
+def gaussian_blur(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """Separable Gaussian blur of B×K×h×w heatmaps (edge-replicated), rescaled so each map keeps its maximum.
+
+    This is DARK's distribution modulation; the OpenCV kernel sigma for an odd ``kernel`` size is used.
+    """
+    if kernel < 3 or kernel % 2 == 0:
+        raise ConfigError(f"blur kernel must be odd and >= 3, got {kernel}")
+    r = kernel // 2
+    s = 0.3 * (r - 1) + 0.8  # OpenCV's sigma for a given kernel size
+    taps = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * s * s))
+    taps /= taps.sum()
+    hm = heatmaps.astype(np.float64)
+    h, w = hm.shape[-2:]
+    pad = np.pad(hm, ((0, 0), (0, 0), (r, r), (0, 0)), mode="edge")
+    out = sum(t * pad[..., i : i + h, :] for i, t in enumerate(taps))
+    pad = np.pad(out, ((0, 0), (0, 0), (0, 0), (r, r)), mode="edge")
+    out = sum(t * pad[..., :, i : i + w] for i, t in enumerate(taps))
+    peak_in = heatmaps.max(axis=(-2, -1), keepdims=True)
+    peak_out = out.max(axis=(-2, -1), keepdims=True)
+    return out * np.divide(peak_in, peak_out, out=np.zeros_like(out[..., :1, :1]), where=peak_out > 0)
+
+
+def refine_dark(
+    heatmaps: np.ndarray, coords: np.ndarray, blur_kernel: int = 11, fallback_quarter: bool = True
+) -> np.ndarray:
+    """DARK: second-order Taylor expansion of the log heatmap around each integer maximum.
+
+    ``offset = -H⁻¹ ∇`` with central differences on the 3×3 neighbourhood, which are exact for a log-Gaussian
+    (Zhang et al., "Distribution-Aware Coordinate Representation for Human Pose Estimation", CVPR 2020). The
+    log is taken of the Gaussian-blurred heatmap (DARK's modulation, which smooths network output), except where
+    the blur would reach past the border: there padding would bias the blurred peak, so the raw heatmap is used.
+    Maxima on the border, and those where the Hessian is not negative definite, keep the quarter-offset estimate
+    (``fallback_quarter``) or the integer maximum.
+
+    Args:
+        heatmaps: B×K×h×w; coords: B×K×2 integer (x, y) maxima from :func:`decode_argmax`.
+
+    Returns:
+        B×K×2 float64 refined (x, y) in heatmap pixels.
+    """
+    b, k, h, w = heatmaps.shape
+    x = np.rint(coords[..., 0]).astype(np.int64)
+    y = np.rint(coords[..., 1]).astype(np.int64)
+    r = blur_kernel // 2
+    near_border = (x < r + 1) | (x > w - 2 - r) | (y < r + 1) | (y > h - 2 - r)
+    raw = np.log(np.maximum(heatmaps.astype(np.float64), 1e-10))
+    blurred = np.log(np.maximum(gaussian_blur(heatmaps, blur_kernel), 1e-10))
+    bi, ki = np.indices((b, k))
+    xs, ys = np.clip(x, 1, w - 2), np.clip(y, 1, h - 2)
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return np.where(near_border, raw[bi, ki, ys + dy, xs + dx], blurred[bi, ki, ys + dy, xs + dx])
+
+    c = at(0, 0)
+    dx = 0.5 * (at(0, 1) - at(0, -1))
+    dy = 0.5 * (at(1, 0) - at(-1, 0))
+    dxx = at(0, 1) - 2 * c + at(0, -1)
+    dyy = at(1, 0) - 2 * c + at(-1, 0)
+    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = dxx * dyy - dxy**2
+    ok = (det > 1e-12) & (dxx < 0) & (x >= 1) & (x <= w - 2) & (y >= 1) & (y <= h - 2)
+    safe = np.where(ok, det, 1.0)
+    off_x = -(dyy * dx - dxy * dy) / safe
+    off_y = -(dxx * dy - dxy * dx) / safe
+    ok &= (np.abs(off_x) <= 1) & (np.abs(off_y) <= 1)
+    if fallback_quarter:
+        base, _ = decode_argmax(heatmaps, quarter_offset=True)
+    else:
+        base = np.stack([x, y], -1).astype(np.float64)
+    refined = np.stack([x + off_x, y + off_y], -1)
+    return np.where(ok[..., None], refined, base)

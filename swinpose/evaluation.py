@@ -1,0 +1,243 @@
+"""Top-down inference over a dataset and COCO OKS evaluation through pycocotools (not re-implemented).
+
+Shape legend: N instances, K keypoints, h×w heatmaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from runtime.codec import HeatmapCodec
+from runtime.errors import DataError, MissingDependencyError
+from runtime.keypoints import COCO_SIGMAS
+from runtime.transforms import apply_affine, flip_heatmaps, invert_affine
+
+__all__ = [
+    "EvalRun",
+    "evaluate_weights",
+    "Predictions",
+    "predict",
+    "to_coco_results",
+    "oks_nms",
+    "coco_keypoint_eval",
+    "STAT_NAMES",
+    "format_table",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the order of pycocotools' keypoint ``stats``
+STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+
+
+@dataclass
+class Predictions:
+    """Decoded keypoints of N instances: ``keypoints`` N×K×2 (x, y) image pixels, ``scores`` N×K, and per instance
+    ``image_ids`` (N,), ``box_scores`` (N,) and ``areas`` (N,) of the crop's box in image pixels²."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    image_ids: np.ndarray
+    box_scores: np.ndarray
+    areas: np.ndarray
+
+
+@torch.inference_mode()
+def predict(
+    model: torch.nn.Module,
+    dataset: Any,
+    codec: HeatmapCodec,
+    batch_size: int = 32,
+    flip_test: bool = True,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> Predictions:
+    """Run ``model`` on every crop of a :class:`~swinpose.data.coco.CocoKeypoints` (without augmentation) and decode.
+
+    With ``flip_test`` the heatmaps of the mirrored crop are flipped back and averaged in, as in MMPose.
+    """
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    if progress:
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc="evaluate", unit="batch", leave=False)
+    was_training = model.training
+    model.eval()
+    perm = dataset.flip_perm
+    kps, scores, ids, box_scores, areas = [], [], [], [], []
+    for batch in loader:
+        x = batch["image"].to(device)
+        heatmaps = model(x).float().cpu().numpy()
+        if flip_test:
+            flipped = model(torch.flip(x, dims=[3])).float().cpu().numpy()
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, perm))
+        xy_hm, s = codec.decode(heatmaps)
+        inverse = invert_affine(batch["matrix"].numpy())  # B×2×3 input → image
+        xy = apply_affine(codec.heatmap_to_input(xy_hm), inverse)
+        kps.append(xy)
+        scores.append(s)
+        ids.append(batch["image_id"].numpy())
+        box_scores.append(batch["score"].numpy())
+        # crop area in image pixels: the input area mapped back through the inverse affine
+        det = np.abs(np.linalg.det(inverse[:, :, :2]))
+        h, w = codec.input_size
+        areas.append(det * h * w / 1.25**2)
+    model.train(was_training)
+    if not kps:
+        raise DataError("the dataset has no instances to evaluate; check the annotation file and score threshold")
+    return Predictions(*(np.concatenate(v) for v in (kps, scores, ids, box_scores, areas)))
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+    """Greedy non-maximum suppression by OKS between predictions of one image.
+
+    Args:
+        keypoints: N×K×2 (x, y) image pixels; scores: (N,) instance scores; areas: (N,) object areas.
+
+    Returns:
+        indices of the kept instances, highest score first.
+    """
+    k = keypoints.shape[1]
+    sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
+    var = (2 * sigmas) ** 2
+    d2 = ((keypoints[:, None] - keypoints[None]) ** 2).sum(-1)  # N×N×K
+    area = np.maximum(0.5 * (areas[:, None] + areas[None]), np.spacing(1))
+    oks = np.exp(-d2 / (2 * var * area[..., None])).mean(-1)  # N×N
+    order = np.argsort(-scores, kind="stable")
+    keep, suppressed = [], np.zeros(len(scores), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= oks[i] > threshold
+    return np.asarray(keep, np.int64)
+
+
+def to_coco_results(
+    pred: Predictions, rescore: bool = True, keypoint_thr: float = 0.2, nms_thr: float | None = None
+) -> list[dict]:
+    """COCO keypoint results: ``[{image_id, category_id, keypoints: [x, y, score]*K, score}]``.
+
+    ``rescore`` multiplies the box score by the mean of the keypoint scores above ``keypoint_thr`` (MMPose's
+    rescoring); ``nms_thr`` applies OKS-NMS per image (use it for detector boxes, which overlap).
+    """
+    n = len(pred.image_ids)
+    inst_scores = pred.box_scores.astype(np.float64).copy()
+    if rescore:
+        mask = pred.scores > keypoint_thr
+        mean = np.where(mask.any(1), (pred.scores * mask).sum(1) / np.maximum(mask.sum(1), 1), 0.0)
+        inst_scores *= mean
+    keep = np.arange(n)
+    if nms_thr is not None:
+        kept = []
+        for image_id in np.unique(pred.image_ids):
+            idx = np.nonzero(pred.image_ids == image_id)[0]
+            kept.append(idx[oks_nms(pred.keypoints[idx], inst_scores[idx], pred.areas[idx], nms_thr)])
+        keep = np.sort(np.concatenate(kept))
+    results = []
+    for i in keep:
+        kps = np.concatenate([pred.keypoints[i], pred.scores[i, :, None]], 1)
+        results.append(
+            dict(
+                image_id=int(pred.image_ids[i]),
+                category_id=1,
+                keypoints=[round(float(v), 3) for v in kps.reshape(-1)],
+                score=float(inst_scores[i]),
+            )
+        )
+    return results
+
+
+def coco_keypoint_eval(gt: str | Path | dict, results: list[dict] | str | Path) -> dict[str, float]:
+    """COCO keypoint AP/AR of ``results`` against ground truth, computed by pycocotools.
+
+    Args:
+        gt: a person_keypoints JSON file or its parsed dict.
+        results: COCO results (a list, or a JSON file of one).
+
+    Returns:
+        ``{name: value}`` for the names in :data:`STAT_NAMES`.
+    """
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError as e:
+        raise MissingDependencyError("pycocotools", "train", "COCO keypoint evaluation") from e
+    if isinstance(results, (str, Path)):
+        results = json.loads(Path(results).read_text())
+    if not results:
+        raise DataError("no predictions to evaluate; the model produced no results")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = json.loads(Path(gt).read_text()) if isinstance(gt, (str, Path)) else gt
+        coco.createIndex()
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, "keypoints")
+        k = len(results[0]["keypoints"]) // 3
+        if k != len(COCO_SIGMAS):
+            raise DataError(f"results have {k} keypoints; COCO keypoint evaluation needs 17 (COCO's OKS sigmas)")
+        ev.params.useSegm = None
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+
+
+def format_table(stats: dict[str, float]) -> str:
+    """A two-line table of the stats, as printed by the eval CLI."""
+    names = [n for n in STAT_NAMES if n in stats]
+    return " | ".join(f"{n:>6}" for n in names) + "\n" + " | ".join(f"{stats[n]:6.4f}" for n in names)
+
+
+@dataclass
+class EvalRun:
+    """What :func:`evaluate_weights` produced: pycocotools stats, COCO results and the raw predictions."""
+
+    stats: dict[str, float]
+    results: list[dict]
+    predictions: Predictions
+    num_instances: int
+
+
+def evaluate_weights(
+    weights: str | Path,
+    ann_file: str | Path,
+    image_dir: str | Path,
+    detections: str | Path | None = None,
+    det_score_thr: float = 0.0,
+    nms_thr: float = 0.9,
+    flip_test: bool = True,
+    sigma: float | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+    progress: bool = True,
+) -> EvalRun:
+    """Load a model file, predict every person of a COCO keypoint file and score it with pycocotools.
+
+    GT boxes by default; with ``detections`` (COCO results JSON) the boxes come from a detector, and predictions
+    are rescored and OKS-NMS'ed at ``nms_thr``.
+    """
+    from swinpose.data.coco import CocoKeypoints, load_coco_instances
+    from swinpose.models.pose_io import load_pose_model, model_sigma
+
+    model = load_pose_model(weights)
+    cfg = model.cfg
+    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma or model_sigma(weights))
+    instances, gt = load_coco_instances(ann_file, image_dir, cfg.num_keypoints, detections, det_score_thr)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dataset = CocoKeypoints(instances, codec)
+    pred = predict(model.to(device), dataset, codec, batch_size, flip_test, device, progress=progress)
+    results = to_coco_results(pred, nms_thr=nms_thr if detections else None)
+    return EvalRun(coco_keypoint_eval(gt, results), results, pred, len(instances))

@@ -1,0 +1,110 @@
+"""Whole-model files: a trained Swin-Pose model's weights together with the config that builds it.
+
+``.safetensors`` files carry the config as JSON in their metadata (``swinpose_config``); ``.pth`` files (training
+checkpoints) are ``{"model": state_dict, "model_config": dict, ...}`` read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.errors import CheckpointError, MissingDependencyError
+from swinpose.models.checkpoint import read_safetensors
+from swinpose.models.config import PoseModelConfig
+from swinpose.models.pose import SwinPose
+
+__all__ = ["BUNDLED_WEIGHTS", "save_pose_model", "load_pose_model", "read_pose_file", "resolve_weights", "model_sigma"]
+
+_META_KEY = "swinpose_config"
+
+
+def save_pose_model(
+    model: SwinPose, path: str | Path, half: bool = False, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``model``'s weights and config to a ``.safetensors`` file atomically (temporary file, then rename).
+
+    ``half`` stores float tensors as float16 (half the size; :func:`load_pose_model` restores float32).
+    """
+    try:
+        from safetensors.torch import save_file
+    except ImportError as e:
+        raise MissingDependencyError("safetensors", "train", "saving a model file") from e
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: model files are written as .safetensors; use that suffix")
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    meta = {_META_KEY: json.dumps(model.cfg.to_dict()), **(metadata or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(sd, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_pose_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
+    """(state dict, model config dict, metadata) of a model file or training checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {path} does not exist; pass a .safetensors model or a training .pth")
+    if path.suffix == ".safetensors":
+        sd, meta = read_safetensors(path)
+        if _META_KEY not in meta:
+            raise CheckpointError(
+                f"{path} has no '{_META_KEY}' metadata, so the model to build is unknown; it is a backbone or "
+                "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
+            )
+        return sd, json.loads(meta[_META_KEY]), meta
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})") from e
+    if not (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict)):
+        raise CheckpointError(
+            f"{path} is not a swinpose training checkpoint (needs 'model' and 'model_config'); "
+            "for ImageNet backbones use load_pretrained_backbone"
+        )
+    return obj["model"], obj["model_config"], {}
+
+
+def load_pose_model(path: str | Path) -> SwinPose:
+    """Build the model a file describes and load its weights (float32, eval mode)."""
+    sd, cfg_dict, _ = read_pose_file(path)
+    try:
+        cfg = PoseModelConfig.from_dict(cfg_dict)
+    except (TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: its model config is malformed ({e}); re-export it with save_pose_model") from e
+    model = SwinPose(cfg)
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+    result = model.load_state_dict(sd, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{path} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "
+            f"{result.unexpected_keys[:5]}; the file and its config disagree"
+        )
+    return model.eval()
+
+
+#: the model trained on synthetic figures that ships with swinpose (see its MODEL_CARD.md)
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "swinpose_nano_128x96_synthetic.safetensors"
+
+
+def resolve_weights(value: str | Path) -> Path:
+    """``"bundled"`` → :data:`BUNDLED_WEIGHTS`; anything else is a path."""
+    return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
+
+
+def model_sigma(path: str | Path, default: float = 2.0) -> float:
+    """The codec sigma a model was trained with (stored beside its weights), else ``default``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        _, _, meta = read_pose_file(path)
+        return float(meta.get("sigma", default))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    return float(obj.get("train_config", {}).get("sigma", default))
