@@ -73,8 +73,10 @@ def _bundled(out: Path) -> int:
     ann, images = find_split(data, "val")
     run = evaluate_weights(BUNDLED_WEIGHTS, ann, images, progress=False)
     pred = run.predictions
-    first = pred.image_ids == pred.image_ids.min()
-    image = cv2.imread(str(images / f"{int(pred.image_ids.min()):012d}.jpg"))
+    ids, counts = np.unique(pred.image_ids, return_counts=True)
+    shown = int(ids[counts.argmax()])  # the first image with the most people
+    first = pred.image_ids == shown
+    image = cv2.imread(str(images / f"{shown:012d}.jpg"))
     drawn = draw_poses(image, pred.keypoints[first], pred.scores[first])
     png = out / "bundled_keypoints.png"
     tmp = out / ".bundled_keypoints.tmp.png"
@@ -88,7 +90,8 @@ def _bundled(out: Path) -> int:
     for line in format_table(run.stats).splitlines():
         print(f"           {line}")
     print(f"card AP    {card['AP']:.4f} (model card); measured here {run.stats['AP']:.4f}")
-    print(f"keypoints  {png} (left: input, right: {int(first.sum())} people's predicted keypoints)")
+    n = int(first.sum())
+    print(f"keypoints  {png} (val image {shown}; left: input, right: predicted keypoints of {n} people)")
     return 0
 
 
