@@ -76,6 +76,7 @@ def predict(
     was_training = model.training
     model.eval()
     perm = dataset.flip_perm
+    input_area = codec.input_size[0] * codec.input_size[1] / dataset.padding**2  # the box's share of the crop
     kps, scores, ids, box_scores, areas = [], [], [], [], []
     for batch in loader:
         x = batch["image"].to(device)
@@ -90,10 +91,8 @@ def predict(
         scores.append(s)
         ids.append(batch["image_id"].numpy())
         box_scores.append(batch["score"].numpy())
-        # crop area in image pixels: the input area mapped back through the inverse affine
-        det = np.abs(np.linalg.det(inverse[:, :, :2]))
-        h, w = codec.input_size
-        areas.append(det * h * w / 1.25**2)
+        # box area in image pixels: its share of the input mapped back through the inverse affine
+        areas.append(np.abs(np.linalg.det(inverse[:, :, :2])) * input_area)
     model.train(was_training)
     if not kps:
         raise DataError("the dataset has no instances to evaluate; check the annotation file and score threshold")
@@ -179,15 +178,15 @@ def coco_keypoint_eval(gt: str | Path | dict, results: list[dict] | str | Path) 
         results = json.loads(Path(results).read_text())
     if not results:
         raise DataError("no predictions to evaluate; the model produced no results")
+    k = len(results[0]["keypoints"]) // 3
+    if k != len(COCO_SIGMAS):
+        raise DataError(f"results have {k} keypoints; COCO keypoint evaluation needs 17 (COCO's OKS sigmas)")
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = json.loads(Path(gt).read_text()) if isinstance(gt, (str, Path)) else gt
         coco.createIndex()
         dt = coco.loadRes(results)
         ev = COCOeval(coco, dt, "keypoints")
-        k = len(results[0]["keypoints"]) // 3
-        if k != len(COCO_SIGMAS):
-            raise DataError(f"results have {k} keypoints; COCO keypoint evaluation needs 17 (COCO's OKS sigmas)")
         ev.params.useSegm = None
         ev.evaluate()
         ev.accumulate()
@@ -230,11 +229,11 @@ def evaluate_weights(
     are rescored and OKS-NMS'ed at ``nms_thr``.
     """
     from swinpose.data.coco import CocoKeypoints, load_coco_instances
-    from swinpose.models.pose_io import load_pose_model, model_sigma
+    from swinpose.models.pose_io import load_pose_file
 
-    model = load_pose_model(weights)
+    model, meta = load_pose_file(weights)
     cfg = model.cfg
-    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma or model_sigma(weights))
+    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma or float(meta.get("sigma", 2.0)))
     instances, gt = load_coco_instances(ann_file, image_dir, cfg.num_keypoints, detections, det_score_thr)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dataset = CocoKeypoints(instances, codec)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -140,7 +139,6 @@ def train(
     main = rank == 0
     out = Path(out)
     torch.manual_seed(cfg.seed + rank)
-    np.random.seed(cfg.seed + rank)
 
     model = create_model(cfg.model, **cfg.model_overrides)
     if cfg.pretrained:
@@ -165,10 +163,12 @@ def train(
         raise ConfigError(f"{len(train_set)} training instances make no batch of {cfg.batch_size}; lower batch_size")
 
     model.to(dev)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "relative_position" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "relative_position" not in n)]
+    groups: dict[bool, list[nn.Parameter]] = {True: [], False: []}  # weight decay on matrices and convs only
+    for name, p in model.named_parameters():
+        groups[p.ndim > 1 and "relative_position" not in name].append(p)
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+        [{"params": groups[True], "weight_decay": cfg.weight_decay}, {"params": groups[False], "weight_decay": 0.0}],
+        lr=cfg.lr,
     )
     use_amp = cfg.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -53,12 +53,12 @@ def _run(args: argparse.Namespace) -> int:
         command=args.command, config=train_cfg, device=hardware,
     )  # fmt: skip
     ann, images = find_split(args.data, "val")
-    val_meta = json.loads(ann.read_text()).get("info", {})
+    val = json.loads(ann.read_text())
     with tempfile.TemporaryDirectory() as tmp:  # evaluate exactly the weights that ship (float16 if --half)
         probe = save_pose_model(model, Path(tmp) / "probe.safetensors", half=args.half, metadata=meta)
         run = evaluate_weights(probe, ann, images)
-    n_images = len(json.loads(ann.read_text())["images"])
-    evaluation = dict(seed=int(val_meta.get("seed", 0)), val_images=n_images, people=run.num_instances, **run.stats)
+    seed = int(val.get("info", {}).get("seed", 0))
+    evaluation = dict(seed=seed, val_images=len(val["images"]), people=run.num_instances, **run.stats)
     meta.update(training=json.dumps(training), evaluation=json.dumps(evaluation))
     save_pose_model(model, args.out, half=args.half, metadata=meta)
     card = args.out.with_name("MODEL_CARD.md")

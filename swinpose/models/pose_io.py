@@ -18,7 +18,14 @@ from swinpose.models.checkpoint import read_safetensors
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose import SwinPose
 
-__all__ = ["BUNDLED_WEIGHTS", "save_pose_model", "load_pose_model", "read_pose_file", "resolve_weights", "model_sigma"]
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "save_pose_model",
+    "load_pose_model",
+    "read_pose_file",
+    "resolve_weights",
+    "load_pose_file",
+]
 
 _META_KEY = "swinpose_config"
 
@@ -70,12 +77,21 @@ def read_pose_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"{path} is not a swinpose training checkpoint (needs 'model' and 'model_config'); "
             "for ImageNet backbones use load_pretrained_backbone"
         )
-    return obj["model"], obj["model_config"], {}
+    sigma = obj.get("train_config", {}).get("sigma")
+    return obj["model"], obj["model_config"], {} if sigma is None else {"sigma": str(sigma)}
 
 
 def load_pose_model(path: str | Path) -> SwinPose:
     """Build the model a file describes and load its weights (float32, eval mode)."""
-    sd, cfg_dict, _ = read_pose_file(path)
+    return load_pose_file(path)[0]
+
+
+def load_pose_file(path: str | Path) -> tuple[SwinPose, dict[str, str]]:
+    """The model a file describes, with its weights (float32, eval mode), and the file's metadata.
+
+    The metadata holds ``sigma`` (the codec sigma it was trained with) when the file records it.
+    """
+    sd, cfg_dict, meta = read_pose_file(path)
     try:
         cfg = PoseModelConfig.from_dict(cfg_dict)
     except (TypeError, KeyError) as e:
@@ -88,7 +104,7 @@ def load_pose_model(path: str | Path) -> SwinPose:
             f"{path} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "
             f"{result.unexpected_keys[:5]}; the file and its config disagree"
         )
-    return model.eval()
+    return model.eval(), meta
 
 
 #: the model trained on synthetic figures that ships with swinpose (see its MODEL_CARD.md)
@@ -98,13 +114,3 @@ BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "swinpose
 def resolve_weights(value: str | Path) -> Path:
     """``"bundled"`` → :data:`BUNDLED_WEIGHTS`; anything else is a path."""
     return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
-
-
-def model_sigma(path: str | Path, default: float = 2.0) -> float:
-    """The codec sigma a model was trained with (stored beside its weights), else ``default``."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        _, _, meta = read_pose_file(path)
-        return float(meta.get("sigma", default))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    return float(obj.get("train_config", {}).get("sigma", default))
