@@ -132,3 +132,29 @@ def test_torchrun_two_process_ddp_on_cpu(synthetic, tmp_path):
     people = len(load_coco_instances(*find_split(synthetic, "train"))[0])
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["iterations"] == math.ceil(people / 2) // 4  # each rank sees half of the data
+
+
+def test_model_files_round_trip_and_refuse_foreign_files(tmp_path):
+    from safetensors.torch import save_file
+
+    from runtime.errors import CheckpointError
+    from swinpose.models.pose_io import load_pose_file, save_pose_model
+
+    model = create_model("swinpose_nano_128x96", fusion="concat").eval()
+    x = torch.randn(1, 3, 128, 96)
+    path = save_pose_model(model, tmp_path / "m.safetensors", metadata={"sigma": "1.5"})
+    loaded, meta = load_pose_file(path)
+    assert loaded.cfg == model.cfg and meta["sigma"] == "1.5"
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+        half = load_pose_model(save_pose_model(model, tmp_path / "h.safetensors", half=True))
+        assert (half(x) - model(x)).abs().max() < 1e-2 and path.stat().st_size > 1.9 * (
+            tmp_path / "h.safetensors"
+        ).stat().st_size
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "backbone.safetensors"))
+    with pytest.raises(CheckpointError, match="no 'swinpose_config' metadata"):
+        load_pose_model(tmp_path / "backbone.safetensors")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_pose_model(tmp_path / "none.safetensors")
+    with pytest.raises(CheckpointError, match="use that suffix"):
+        save_pose_model(model, tmp_path / "m.pth")
