@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from runtime._io import write_json_atomic
+from runtime._io import atomic_path, write_json_atomic
 from runtime.codec import HeatmapCodec
 from runtime.errors import CheckpointError, ConfigError
 from swinpose.data.coco import Augmentation, CocoKeypoints, find_split, load_coco_instances
@@ -95,9 +95,8 @@ def lr_factor(it: int, total: int, iters_per_epoch: int, cfg: TrainConfig) -> fl
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _dist_info() -> tuple[int, int, int]:

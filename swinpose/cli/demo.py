@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from runtime._cli import run_guarded
+from runtime._io import atomic_path
 from runtime.errors import InputError
 from runtime.transforms import normalize_batch
 from swinpose.models import create_model, get_config, list_models, measure_complexity
@@ -58,7 +58,7 @@ def _list_models() -> int:
     return 0
 
 
-def _bundled(out: Path) -> int:
+def _bundled(out: Path) -> None:
     """Evaluate the bundled model on its synthetic val set and draw its keypoints on the first image."""
     from runtime.draw import draw_poses
     from swinpose.data.coco import find_split
@@ -79,10 +79,9 @@ def _bundled(out: Path) -> int:
     image = cv2.imread(str(images / f"{shown:012d}.jpg"))
     drawn = draw_poses(image, pred.keypoints[first], pred.scores[first])
     png = out / "bundled_keypoints.png"
-    tmp = out / ".bundled_keypoints.tmp.png"
-    if not cv2.imwrite(str(tmp), np.concatenate([image, drawn], 1)):
-        raise InputError(f"cannot write {tmp}; check that {out} is writable")
-    os.replace(tmp, png)
+    with atomic_path(png) as tmp:
+        if not cv2.imwrite(str(tmp), np.concatenate([image, drawn], 1)):
+            raise InputError(f"cannot write {tmp}; check that {out} is writable")
     print(f"bundled    {BUNDLED_WEIGHTS.name} ({cfg['name']}, trained on synthetic figures, not real people)")
     print(
         f"val set    {card['val_images']} synthetic images (seed {card['seed']}), {run.num_instances} people, GT boxes"
@@ -92,7 +91,6 @@ def _bundled(out: Path) -> int:
     print(f"card AP    {card['AP']:.4f} (model card); measured here {run.stats['AP']:.4f}")
     n = int(first.sum())
     print(f"keypoints  {png} (val image {shown}; left: input, right: predicted keypoints of {n} people)")
-    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from runtime._cli import run_guarded
+from runtime._io import atomic_path
 
 PROG = "python -m swinpose.cli.pack"
 
@@ -38,14 +38,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from swinpose.data.coco import find_split
     from swinpose.evaluation import evaluate_weights
-    from swinpose.models.pose_io import load_pose_model, save_pose_model
+    from swinpose.models.pose_io import build_pose_model, save_pose_model
 
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     train_cfg = ckpt["train_config"]
     log_file = args.checkpoint.parent / "log.jsonl"
     log = [json.loads(line) for line in log_file.read_text().splitlines()] if log_file.is_file() else []
     seconds = _training_seconds(log)
-    model = load_pose_model(args.checkpoint)
+    model = build_pose_model(ckpt["model"], ckpt["model_config"], args.checkpoint)
     meta = dict(sigma=str(train_cfg["sigma"]))
     hardware = args.hardware or ("CUDA" if torch.cuda.is_available() else "CPU")
     training = dict(
@@ -62,9 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     meta.update(training=json.dumps(training), evaluation=json.dumps(evaluation))
     save_pose_model(model, args.out, half=args.half, metadata=meta)
     card = args.out.with_name("MODEL_CARD.md")
-    tmp_card = card.with_name(f".{card.name}.tmp")
-    tmp_card.write_text(_card(args.out, model.cfg.to_dict(), training, evaluation))
-    os.replace(tmp_card, card)
+    with atomic_path(card) as tmp_card:
+        tmp_card.write_text(_card(args.out, model.cfg.to_dict(), training, evaluation))
     print(json.dumps(evaluation))
     return 0
 

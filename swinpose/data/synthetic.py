@@ -17,14 +17,13 @@ so a smaller set is a prefix of a larger one made with the same seed.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from runtime._io import write_json_atomic
+from runtime._io import atomic_path, write_json_atomic
 from runtime.errors import ConfigError
 from runtime.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 
@@ -283,10 +282,9 @@ def write_dataset(
             image, people = render_image(seed, split, i, cfg)
             image_id = i + 1
             name = f"{image_id:012d}.jpg"
-            tmp = root / split / f".{name}.tmp.jpg"
-            if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
-                raise OSError(f"could not write {tmp}; check free space and permissions")
-            os.replace(tmp, root / split / name)
+            with atomic_path(root / split / name) as tmp:
+                if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
+                    raise OSError(f"could not write {tmp}; check free space and permissions")
             images.append(dict(id=image_id, file_name=name, width=image.shape[1], height=image.shape[0]))
             for person in people:
                 kps = person["keypoints"]

@@ -7,12 +7,12 @@ checkpoints) are ``{"model": state_dict, "model_config": dict, ...}`` read with 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from runtime._io import atomic_path
 from runtime.errors import CheckpointError, MissingDependencyError
 from swinpose.models.checkpoint import read_safetensors
 from swinpose.models.config import PoseModelConfig
@@ -25,6 +25,7 @@ __all__ = [
     "read_pose_file",
     "resolve_weights",
     "load_pose_file",
+    "build_pose_model",
 ]
 
 _META_KEY = "swinpose_config"
@@ -48,10 +49,8 @@ def save_pose_model(
     if half:
         sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
     meta = {_META_KEY: json.dumps(model.cfg.to_dict()), **(metadata or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(sd, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(sd, str(tmp), metadata=meta)
     return path
 
 
@@ -92,19 +91,26 @@ def load_pose_file(path: str | Path) -> tuple[SwinPose, dict[str, str]]:
     The metadata holds ``sigma`` (the codec sigma it was trained with) when the file records it.
     """
     sd, cfg_dict, meta = read_pose_file(path)
+    return build_pose_model(sd, cfg_dict, path), meta
+
+
+def build_pose_model(sd: dict[str, torch.Tensor], cfg_dict: dict[str, Any], source: str | Path) -> SwinPose:
+    """The model ``cfg_dict`` describes with the weights ``sd`` (float32, eval mode); ``source`` names the file."""
     try:
         cfg = PoseModelConfig.from_dict(cfg_dict)
     except (TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: its model config is malformed ({e}); re-export it with save_pose_model") from e
+        raise CheckpointError(
+            f"{source}: its model config is malformed ({e}); re-export it with save_pose_model"
+        ) from e
     model = SwinPose(cfg)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     result = model.load_state_dict(sd, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
-            f"{path} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "
+            f"{source} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "
             f"{result.unexpected_keys[:5]}; the file and its config disagree"
         )
-    return model.eval(), meta
+    return model.eval()
 
 
 #: the model trained on synthetic figures that ships with swinpose (see its MODEL_CARD.md)
