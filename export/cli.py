@@ -2,8 +2,86 @@
 
 from __future__ import annotations
 
-from runtime._cli import planned_tool
+import argparse
+import logging
+from pathlib import Path
+
+from export.precision import CALIBRATION_METHODS
+from export.trt import TRT_MODES
+from runtime._cli import run_guarded
+
+PROG = "swinpose-export"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Export a swinpose checkpoint to a model package: model.onnx (fp32, fp16 or int8 Q/DQ), "
+        "model.json (everything a runtime needs) and model.engine when TensorRT is installed.",
+    )
+    p.add_argument("--weights", required=True, help="model file (.safetensors / training .pth) or 'bundled'")
+    p.add_argument("--model", help="registered model name; required for a bare state dict, checked otherwise")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")
+    prec.add_argument("--int8", action="store_true", help="int8 Q/DQ graph, calibrated on --calib-data")
+    p.add_argument("--calib-data", type=Path, help="folder of images, or a COCO person_keypoints .json")
+    p.add_argument("--calib-size", type=int, default=256, help="calibration crops to use (default 256)")
+    p.add_argument("--calib-method", choices=sorted(CALIBRATION_METHODS), default="entropy")
+    p.add_argument("--calib-cache", type=Path, help="reuse the calibration of an earlier int8 package folder")
+    p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
+                   "else rendered synthetic figures)")  # fmt: skip
+    p.add_argument("--batch", default="1:8:32", help="TensorRT profile MIN:OPT:MAX (default 1:8:32)")
+    p.add_argument("--out", type=Path, help="package folder (default: <weights stem>_<precision>/)")
+    eng = p.add_mutually_exclusive_group()
+    eng.add_argument("--onnx-only", action="store_true", help="skip the TensorRT engine")
+    eng.add_argument("--engine", action="store_true", help="fail unless a TensorRT engine is built")
+    p.add_argument("--workspace", type=float, default=4.0, metavar="GB", help="TensorRT workspace limit (4)")
+    p.add_argument("--dla-core", type=int, help="build for this DLA core, with GPU fallback (Jetson)")
+    p.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file to load and update")
+    p.add_argument(
+        "--trt-mode",
+        choices=TRT_MODES,
+        default="auto",
+        help="TensorRT precision API: typed (strong typing) or legacy (builder flags + calibrator)",
+    )
+    p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from export.package import ExportOptions, export_package, parse_batch
+
+    precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    weights = str(args.weights)
+    out = args.out or Path(f"{Path(weights).stem}_{precision}")
+    options = ExportOptions(
+        precision=precision,
+        model=args.model,
+        calib_data=args.calib_data,
+        calib_size=args.calib_size,
+        calib_method=args.calib_method,
+        calib_cache=args.calib_cache,
+        parity_data=args.parity_data,
+        batch=parse_batch(args.batch),
+        engine=False if args.onnx_only else True if args.engine else None,
+        workspace_gb=args.workspace,
+        dla_core=args.dla_core,
+        timing_cache=args.timing_cache,
+        trt_mode=args.trt_mode,
+        progress=not args.quiet,
+    )
+    result = export_package(weights, out, options)
+    print(f"{PROG}: {result.summary()}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return planned_tool("swinpose-export", "export a checkpoint to an ONNX/TensorRT model package", argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # other libraries: warnings only
+    for name in ("export", "swinpose", "runtime"):
+        logging.getLogger(name).setLevel(logging.WARNING if args.quiet else logging.INFO)
+    return run_guarded(PROG, _run, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,12 +7,16 @@ share: the error hierarchy, the heatmap codec (:mod:`runtime.codec`), the affine
 
 from runtime.codec import HeatmapCodec
 from runtime.errors import (
+    BackendError,
     CheckpointError,
     ConfigError,
     DataError,
+    EngineBuildError,
+    ExportError,
     InputError,
     InputShapeError,
     MissingDependencyError,
+    PackageError,
     SwinPoseError,
 )
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
@@ -20,13 +24,17 @@ from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "BackendError",
     "CheckpointError",
     "HeatmapCodec",
     "ConfigError",
     "DataError",
+    "EngineBuildError",
+    "ExportError",
     "InputError",
     "InputShapeError",
     "MissingDependencyError",
+    "PackageError",
     "SwinPoseError",
     "normalize_batch",
 ]

@@ -15,6 +15,10 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "MissingDependencyError",
+    "PackageError",
+    "BackendError",
+    "ExportError",
+    "EngineBuildError",
 ]
 
 
@@ -38,6 +42,14 @@ class DataError(InputError):
     """A dataset file (annotation JSON, image, detection results) is missing, corrupt or malformed."""
 
 
+class PackageError(InputError):
+    """A model package folder or its ``model.json`` is missing, from a newer swinpose, or malformed."""
+
+
+class BackendError(SwinPoseError):
+    """An inference backend (ONNX Runtime, TensorRT, CUDA) is unavailable or failed; the message names the call."""
+
+
 class CheckpointError(SwinPoseError):
     """A checkpoint file cannot be read or does not fit the model."""
 
@@ -52,3 +64,11 @@ class MissingDependencyError(SwinPoseError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class ExportError(SwinPoseError):
+    """An export step failed or its result does not match PyTorch (parity gate, graph checks, quantization)."""
+
+
+class EngineBuildError(ExportError):
+    """TensorRT could not parse the ONNX or build an engine, or the platform cannot do the asked precision."""

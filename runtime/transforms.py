@@ -24,6 +24,7 @@ __all__ = [
     "invert_affine",
     "apply_affine",
     "warp_crop",
+    "crop_boxes",
     "flip_keypoints",
     "flip_heatmaps",
 ]
@@ -145,6 +146,31 @@ def warp_crop(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int
     return cv2.warpAffine(
         image, np.asarray(matrix, np.float64), tuple(int(v) for v in output_size), flags=cv2.INTER_LINEAR
     )
+
+
+def crop_boxes(
+    image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int], padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-down pre-processing of one image: one crop per person box, as evaluation and inference make them.
+
+    Args:
+        image: H×W×3 uint8 image (any colour order; it is kept).
+        boxes: N×4 (x, y, w, h) person boxes in image pixels.
+        input_size: (H, W) of the network input in pixels.
+        padding: context factor around each box.
+
+    Returns:
+        crops: N×H×W×3 uint8 (feed them to :func:`normalize_batch`); matrices: N×2×3 image → crop affines (their
+        :func:`invert_affine` maps decoded keypoints back to image pixels).
+    """
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise InputShapeError(f"expected an H×W×3 image, got shape {image.shape}")
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h, w = (int(v) for v in input_size)
+    center, scale = box_to_center_scale(b, w / h, padding)
+    matrices = get_warp_matrix(center, scale, (w, h)).reshape(-1, 2, 3)
+    crops = np.stack([warp_crop(image, m, (w, h)) for m in matrices]) if len(b) else np.zeros((0, h, w, 3), np.uint8)
+    return crops, matrices
 
 
 def flip_keypoints(

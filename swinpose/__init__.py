@@ -4,12 +4,16 @@ Deployment lives in ``export`` (ONNX / TensorRT packages) and ``runtime`` (numpy
 """
 
 from runtime.errors import (
+    BackendError,
     CheckpointError,
     ConfigError,
     DataError,
+    EngineBuildError,
+    ExportError,
     InputError,
     InputShapeError,
     MissingDependencyError,
+    PackageError,
     SwinPoseError,
 )
 from swinpose.models import (
@@ -28,12 +32,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackboneConfig",
+    "BackendError",
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "EngineBuildError",
+    "ExportError",
     "InputError",
     "InputShapeError",
     "MissingDependencyError",
+    "PackageError",
     "PoseModelConfig",
     "SwinPose",
     "SwinPoseError",

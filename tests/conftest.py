@@ -61,3 +61,50 @@ def _perturb(module) -> None:
 @pytest.fixture(scope="session")
 def perturb():
     return _perturb
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A small synthetic COCO-layout dataset (train 40 images, val 8): calibration data for the bundled model."""
+    from swinpose.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_dataset(root, 40, 8, seed=5, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bundled_packages(tmp_path_factory, synthetic_root):
+    """fp32, fp16 and int8 packages of the bundled model, exported once per test session.
+
+    fp32 goes through the CLI (its summary line is kept under "summary"); fp16 checks parity on real COCO photos;
+    int8 calibrates on the synthetic train split.
+    """
+    import contextlib
+    import io
+
+    from export.cli import main
+    from export.package import ExportOptions, export_package
+
+    out = tmp_path_factory.mktemp("packages")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["--weights", "bundled", "--out", str(out / "fp32"), "--quiet"]) == 0
+    photos = os.path.join(os.path.dirname(__file__), "data", "coco-val2017-sample")
+    export_package("bundled", out / "fp16", ExportOptions("fp16", parity_data=photos, progress=False))
+    calib = synthetic_root / "annotations" / "person_keypoints_train.json"
+    options = ExportOptions("int8", calib_data=calib, calib_size=48, parity_crops=16, progress=False)
+    export_package("bundled", out / "int8", options)
+    return {"fp32": out / "fp32", "fp16": out / "fp16", "int8": out / "int8", "summary": stdout.getvalue()}
+
+
+@pytest.fixture
+def cached_onnx(monkeypatch, bundled_packages):
+    """export.package's export_onnx returns the fp32 graph the session fixture exported already (for tests of what
+    happens after the export itself, which test_export.py checks)."""
+    import onnx
+
+    import export.package
+
+    data = onnx.load(str(bundled_packages["fp32"] / "model.onnx")).SerializeToString()
+    monkeypatch.setattr(export.package, "export_onnx", lambda model, max_batch=64: onnx.ModelProto.FromString(data))

@@ -17,6 +17,7 @@ from runtime.errors import CheckpointError, MissingDependencyError
 from swinpose.models.checkpoint import read_safetensors
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose import SwinPose
+from swinpose.models.registry import get_config, list_models
 
 __all__ = [
     "BUNDLED_WEIGHTS",
@@ -54,9 +55,17 @@ def save_pose_model(
     return path
 
 
-def read_pose_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
-    """(state dict, model config dict, metadata) of a model file or training checkpoint."""
+def read_pose_file(
+    path: str | Path, model_name: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
+    """(state dict, model config dict, metadata) of a model file or training checkpoint.
+
+    ``model_name`` names the registered model of a bare state dict (``torch.save(model.state_dict(), f)``, or
+    ``{"state_dict": ...}``), which carries no config; for files that carry one it must agree with it.
+    """
     path = Path(path)
+    if model_name is not None:
+        get_config(model_name)  # an unknown name fails here, listing the known ones
     if not path.is_file():
         raise CheckpointError(f"model file {path} does not exist; pass a .safetensors model or a training .pth")
     if path.suffix == ".safetensors":
@@ -66,18 +75,35 @@ def read_pose_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str,
                 f"{path} has no '{_META_KEY}' metadata, so the model to build is unknown; it is a backbone or "
                 "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
             )
-        return sd, json.loads(meta[_META_KEY]), meta
+        return _check_name(path, sd, json.loads(meta[_META_KEY]), meta, model_name)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})") from e
-    if not (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict)):
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
+        sigma = obj.get("train_config", {}).get("sigma")
+        meta = {} if sigma is None else {"sigma": str(sigma)}
+        return _check_name(path, obj["model"], obj["model_config"], meta, model_name)
+    bare = obj.get("state_dict", obj.get("model", obj)) if isinstance(obj, dict) else None
+    if isinstance(bare, dict) and bare and all(isinstance(v, torch.Tensor) for v in bare.values()):
+        if model_name is None:
+            raise CheckpointError(
+                f"{path} is a bare state dict without a model config; name its model, e.g. --model "
+                f"swinpose_t_256x192 (one of {list_models()})"
+            )
+        return bare, get_config(model_name).to_dict(), {}
+    raise CheckpointError(
+        f"{path} is not a swinpose checkpoint (needs 'model' and 'model_config', or a bare state dict with "
+        "--model NAME); for ImageNet backbones use load_pretrained_backbone"
+    )
+
+
+def _check_name(path: Path, sd: dict, cfg: dict[str, Any], meta: dict[str, str], model_name: str | None) -> tuple:
+    if model_name is not None and cfg.get("name") != model_name:
         raise CheckpointError(
-            f"{path} is not a swinpose training checkpoint (needs 'model' and 'model_config'); "
-            "for ImageNet backbones use load_pretrained_backbone"
+            f"{path} holds a {cfg.get('name')} model, not {model_name}; drop --model, or pass --model {cfg.get('name')}"
         )
-    sigma = obj.get("train_config", {}).get("sigma")
-    return obj["model"], obj["model_config"], {} if sigma is None else {"sigma": str(sigma)}
+    return sd, cfg, meta
 
 
 def load_pose_model(path: str | Path) -> SwinPose:
@@ -85,12 +111,13 @@ def load_pose_model(path: str | Path) -> SwinPose:
     return load_pose_file(path)[0]
 
 
-def load_pose_file(path: str | Path) -> tuple[SwinPose, dict[str, str]]:
+def load_pose_file(path: str | Path, model_name: str | None = None) -> tuple[SwinPose, dict[str, str]]:
     """The model a file describes, with its weights (float32, eval mode), and the file's metadata.
 
-    The metadata holds ``sigma`` (the codec sigma it was trained with) when the file records it.
+    The metadata holds ``sigma`` (the codec sigma it was trained with) when the file records it. ``model_name`` as
+    in :func:`read_pose_file`.
     """
-    sd, cfg_dict, meta = read_pose_file(path)
+    sd, cfg_dict, meta = read_pose_file(path, model_name)
     return build_pose_model(sd, cfg_dict, path), meta
 
 
@@ -104,7 +131,13 @@ def build_pose_model(sd: dict[str, torch.Tensor], cfg_dict: dict[str, Any], sour
         ) from e
     model = SwinPose(cfg)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
-    result = model.load_state_dict(sd, strict=False)
+    try:
+        result = model.load_state_dict(sd, strict=False)
+    except RuntimeError as e:  # tensor shapes differ: another variant, input size or keypoint count
+        detail = " ".join(str(e).split())[:300]
+        raise CheckpointError(
+            f"{source} does not fit {cfg.name}: {detail}; pass the model the weights were trained as"
+        ) from e
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
             f"{source} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "

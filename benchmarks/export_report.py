@@ -1,0 +1,77 @@
+"""Export a model in fp32, fp16 and int8 and tabulate each package: nodes, size, parity, ONNX Runtime CPU latency.
+
+    python -m benchmarks.export_report --weights bundled --calib-data DATA/annotations/person_keypoints_train.json
+    python -m benchmarks.export_report --random swinpose_t_256x192 --calib-data ...   # random weights: speed only
+
+The parity figures are the ones ``swinpose-export`` measured and wrote into each ``model.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from benchmarks.timing import latency_ms
+from export.onnx_export import ort_session
+from export.package import ExportOptions, export_package
+from runtime._io import atomic_path
+from swinpose.models.pose_io import save_pose_model
+from swinpose.models.registry import create_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", help="model file or 'bundled'")
+    src.add_argument("--random", metavar="MODEL", help="a registered model with random weights")
+    p.add_argument("--calib-data", type=Path, required=True)
+    p.add_argument("--calib-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--out", type=Path, help="write the markdown table here too")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="swinpose-report-") as tmp:
+        weights = args.weights
+        if args.random:
+            weights = Path(tmp) / f"{args.random}_random.safetensors"
+            save_pose_model(create_model(args.random), weights)
+        rows = []
+        for precision in ("fp32", "fp16", "int8"):
+            options = ExportOptions(
+                precision,
+                calib_data=args.calib_data if precision == "int8" else None,
+                parity_data=args.calib_data if precision != "int8" else None,
+                calib_size=args.calib_size,
+                engine=False,
+            )
+            result = export_package(weights, Path(tmp) / precision, options)
+            spec = result.spec
+            par = spec["parity"][precision]
+            size_mb = (result.out / "model.onnx").stat().st_size / 1e6
+            session = ort_session(result.out / "model.onnx", threads=args.threads)
+            h, w = spec["preprocess"]["input_size"]
+            ms = latency_ms(session, (1, 3, h, w), args.runs)
+            rows.append((precision, spec["onnx"]["nodes"], size_mb, par["max_abs"], par["max_kpt_px"],
+                         par["mean_kpt_px"], ms))  # fmt: skip
+            print(json.dumps({"precision": precision, "nodes": rows[-1][1], "ms": round(ms, 2)}), flush=True)
+    name = spec["model"]["name"] + (" (random weights)" if args.random else f" ({Path(str(weights)).name})")
+    lines = [
+        f"{name}; parity vs PyTorch fp32 on {spec['parity']['images']} crops of {args.calib_data}; "
+        f"ONNX Runtime CPU, batch 1, {args.threads} threads, median of {args.runs}.",
+        "",
+        "| precision | nodes | model.onnx MB | max abs Δheatmap | max kpt shift px | mean kpt shift px | ms (b1) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.2g} | {r[4]:.2f} | {r[5]:.3f} | {r[6]:.1f} |" for r in rows]
+    print("\n".join(lines))
+    if args.out:
+        with atomic_path(args.out) as tmp_out:
+            tmp_out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

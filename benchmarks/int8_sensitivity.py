@@ -1,0 +1,138 @@
+"""Which nodes the int8 graph leaves in fp32, and which calibration method: AP, parity and CPU latency of each choice.
+
+Backs the choices in :mod:`export.precision` (``INT8_OP_TYPES``, the ``head`` exclusion, ``entropy``). Calibrates on
+the train split, scores on the val split (GT boxes, flip test, pycocotools), compares heatmaps with PyTorch on val
+crops and times ONNX Runtime at batch 1::
+
+    python -m benchmarks.int8_sensitivity --data DATA_ROOT --out benchmarks/results/int8_sensitivity.md
+
+``DATA_ROOT`` is a COCO-layout folder (``swinpose-synth --out DATA_ROOT`` makes the bundled model's).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.timing import latency_ms
+from export.calibration import load_calibration_set
+from export.onnx_export import INPUT_NAME, export_onnx, ort_session
+from export.parity import compare_heatmaps
+from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
+from runtime._io import atomic_path
+from runtime.codec import HeatmapCodec
+from swinpose.data.coco import CocoKeypoints, find_split, load_coco_instances
+from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
+from swinpose.models.pose_io import load_pose_file, resolve_weights
+from swinpose.models.registry import create_model
+
+
+class OrtModule(torch.nn.Module):
+    """An ONNX Runtime session behind ``nn.Module.forward``, so that :func:`swinpose.evaluation.predict` can run it."""
+
+    def __init__(self, session) -> None:
+        super().__init__()
+        self.session = session
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {INPUT_NAME: x.numpy()})[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default="bundled")
+    p.add_argument("--data", type=Path, required=True, help="COCO-layout root with train and val splits")
+    p.add_argument("--calib-size", type=int, default=256)
+    p.add_argument("--parity-crops", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--speed-model", default="swinpose_t_256x192", help="registered model (random weights) whose "
+                   "ONNX Runtime latency each choice also reports; '' to skip")  # fmt: skip
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    model, meta = load_pose_file(resolve_weights(args.weights))
+    cfg = model.cfg
+    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", 2.0)))
+    train_ann, _ = find_split(args.data, "train")
+    val_ann, val_images = find_split(args.data, "val")
+    calib = load_calibration_set(train_ann, cfg.input_size, args.calib_size)
+    val = load_calibration_set(val_ann, cfg.input_size, args.parity_crops, seed=1).inputs()
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(val)).numpy()
+    instances, gt = load_coco_instances(val_ann, val_images, cfg.num_keypoints)
+    dataset = CocoKeypoints(instances, codec)
+
+    fp32 = export_onnx(model)
+    speed = None
+    if args.speed_model:
+        big = create_model(args.speed_model).eval()
+        speed = (export_onnx(big), load_calibration_set(train_ann, big.cfg.input_size, 32), big.cfg.input_size)
+    all_qdq = ("Conv", "MatMul", "Gemm", "Relu", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Slice",
+               "Split", "LayerNormalization", "Concat")  # fmt: skip
+
+    def int8(op_types=INT8_OP_TYPES, keep=("head",), method="entropy"):
+        def make(graph, data, method=method):
+            return quantize_int8(graph, data.batches(8), method, None, int8_excluded_nodes(graph, keep), op_types)
+
+        return make
+
+    variants = {
+        "fp32": lambda graph, data, method=None: graph,
+        "fp16 (LayerNorm, Softmax fp32)": lambda graph, data, method=None: to_fp16(graph),
+        "int8: every QDQ-capable op": int8(all_qdq, ()),
+        "int8: MatMul+Conv": int8(keep=()),
+        "int8: MatMul+Conv, head conv fp32 (default)": int8(),
+        "int8: MatMul+Conv, head conv + attention MatMuls fp32": int8(keep=("head", "attention")),
+        "int8: MatMul only (all Conv fp32)": int8(("MatMul",), ()),
+        "int8 default, percentile calibration": int8(method="percentile"),
+        "int8 default, minmax calibration": int8(method="minmax"),
+    }
+    rows = []
+    for name, make in variants.items():
+        graph = make(fp32, calib)
+        session = ort_session(graph, threads=args.threads)
+        got = np.concatenate([session.run(None, {INPUT_NAME: val[i : i + 16]})[0] for i in range(0, len(val), 16)])
+        par = compare_heatmaps(reference, got, codec)
+        shift = np.linalg.norm(
+            codec.heatmap_to_input(codec.decode(reference)[0]) - codec.heatmap_to_input(codec.decode(got)[0]), axis=-1
+        )
+        pred = predict(OrtModule(session), dataset, codec, batch_size=16, progress=False)
+        ap = coco_keypoint_eval(gt, to_coco_results(pred))["AP"]
+        ms = latency_ms(session, (1, 3, *cfg.input_size))
+        qdq = sum(n.op_type == "QuantizeLinear" for n in graph.graph.node)
+        big_ms = float("nan")
+        if speed is not None and "calibration" not in name:  # the method does not change the graph's speed
+            # ranges do not change the speed: the quick min-max calibration is enough for the timing model
+            big_graph = make(speed[0], speed[1], method="minmax")
+            big_ms = latency_ms(ort_session(big_graph, threads=args.threads), (1, 3, *speed[2]), runs=20)
+        rows.append((name, ap, par.max_abs, par.mean_kpt_px, float(np.percentile(shift, 99)), qdq, ms, big_ms))
+        print(f"{name:55s} AP {ap:.4f}  max|Δ| {par.max_abs:.3g}  mean {par.mean_kpt_px:.3f} px  "
+              f"p99 {rows[-1][4]:.2f} px  Q {qdq}  {ms:.2f} ms  {big_ms:.1f} ms", flush=True)  # fmt: skip
+    with torch.inference_mode():
+        torch_ap = coco_keypoint_eval(gt, to_coco_results(predict(model, dataset, codec, 16, progress=False)))["AP"]
+    lines = [
+        f"Model `{cfg.name}` ({Path(str(resolve_weights(args.weights))).name}); PyTorch fp32 AP {torch_ap:.4f} on "
+        f"{len(instances)} val persons (GT boxes, flip test). Calibration: {len(calib)} train crops. Parity: "
+        f"{len(val)} val crops. Latency: ONNX Runtime CPU, batch 1, {args.threads} threads, median of 50.",
+        "",
+        f"| graph | AP | max abs Δheatmap | mean kpt shift px | p99 kpt shift px | QuantizeLinear | ms | "
+        f"{args.speed_model or '-'} ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r[0]} | {r[1]:.4f} | {r[2]:.3g} | {r[3]:.3f} | {r[4]:.2f} | {r[5]} | {r[6]:.2f} | {r[7]:.1f} |"
+        for r in rows
+    ]
+    print("\n".join(lines))
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Calibration (and parity) images, cropped through the runtime's own pre-processing.
+
+``--calib-data`` is either a folder of images (each image is one person crop: its whole frame, aspect-fixed, is the
+crop) or a COCO
+``person_keypoints_*.json`` (its person boxes are cropped as the runtime crops detector boxes). The crops are made
+with :func:`runtime.transforms.crop_boxes` and :func:`runtime.transforms.normalize_batch`, the functions
+``runtime.PoseEngine`` uses, so int8 ranges are measured on exactly the tensors the engine will see.
+
+Shape legend: N crops, B batch, H×W network input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.errors import DataError
+from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, crop_boxes, normalize_batch
+
+__all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass
+class CalibrationSet:
+    """N uint8 crops (N×H×W×3, BGR as OpenCV reads them) and where they came from."""
+
+    crops: np.ndarray
+    source: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def batches(self, batch_size: int, drop_last: bool = False, progress: str | None = None) -> Iterator[np.ndarray]:
+        """B×3×H×W float32 network inputs, in order; ``progress`` names a tqdm bar."""
+        n = len(self.crops) - (len(self.crops) % batch_size if drop_last else 0)
+        starts = range(0, n, batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc=progress, unit="batch", leave=False)
+        for i in starts:
+            yield normalize_batch(self.crops[i : i + batch_size], self.mean, self.std)
+
+    def inputs(self, limit: int | None = None) -> np.ndarray:
+        """The first ``limit`` crops as one N×3×H×W float32 array."""
+        return normalize_batch(self.crops[:limit], self.mean, self.std)
+
+
+def _coco_image_dir(ann: Path, first_file: str) -> Path:
+    """The image folder of a COCO keypoint JSON: ``root/{split}`` / ``root/{split}2017`` next to ``annotations/``,
+    or the JSON's own folder."""
+    split = ann.stem.removeprefix("person_keypoints_")
+    root = ann.parent.parent
+    for folder in (root / split, root / split.removesuffix("2017"), root / f"{split}2017", ann.parent, root):
+        if (folder / first_file).is_file():
+            return folder
+    raise DataError(
+        f"cannot find the images of {ann}: looked for {first_file} in {root / split}/ and {ann.parent}/; "
+        "keep the COCO layout (annotations/person_keypoints_{split}.json beside a {split}/ image folder)"
+    )
+
+
+def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | None]]:
+    """(image file, box or None for the whole image) pairs, at most ``size``, a seeded sample."""
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise DataError(
+                f"calibration folder {source} holds no images ({'/'.join(IMAGE_SUFFIXES)}); put a few hundred "
+                "person crops or photos there, or pass a COCO person_keypoints JSON"
+            )
+        items = [(f, None) for f in files]
+    elif source.suffix.lower() == ".json":
+        import json
+
+        from swinpose.data.coco import load_coco_instances
+
+        try:
+            first = json.loads(source.read_text())["images"][0]["file_name"]
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise DataError(f"{source} is not a COCO person_keypoints JSON with images ({e!r})") from e
+        instances, _ = load_coco_instances(source, _coco_image_dir(source, first))
+        if not instances:
+            raise DataError(f"{source} has no person boxes with keypoints to calibrate on")
+        items = [(inst.file, np.asarray(inst.bbox, np.float64)) for inst in instances]
+    else:
+        raise DataError(f"calibration data {source} is neither a folder of images nor a COCO .json; pass one of those")
+    if len(items) > size:
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), size, replace=False))
+        items = [items[i] for i in keep]
+    return items
+
+
+def load_calibration_set(
+    source: str | Path,
+    input_size: tuple[int, int],
+    size: int = 256,
+    padding: float = 1.25,
+    seed: int = 0,
+    progress: bool = True,
+) -> CalibrationSet:
+    """Read up to ``size`` crops of ``source`` (a folder of images or a COCO JSON) at ``input_size`` (H, W)."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"calibration data {source} does not exist; pass a folder of images or a COCO .json")
+    if size < 1:
+        raise DataError(f"--calib-size must be at least 1, got {size}")
+    items = _items(source, size, seed)
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="calibration images", unit="img", leave=False)
+    crops = []
+    for file, box in items:
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DataError(f"calibration image {file} cannot be read; remove it or replace it")
+        if box is None:  # the frame is the crop: aspect-fixed, no extra context
+            box, pad = np.array([0.0, 0.0, image.shape[1], image.shape[0]]), 1.0
+        else:
+            pad = padding
+        crops.append(crop_boxes(image, box, input_size, pad)[0][0])
+    logger.info("calibration: %d crops from %s", len(crops), source)
+    return CalibrationSet(np.stack(crops), str(source))
+
+
+def synthetic_set(count: int, input_size: tuple[int, int], padding: float = 1.25, seed: int = 2026) -> CalibrationSet:
+    """``count`` person crops of rendered synthetic figures (:mod:`swinpose.data.synthetic`, val split, a seed the
+    bundled model never trained on): structured inputs for the parity check when no image folder is given."""
+    from swinpose.data.synthetic import render_image
+
+    crops: list[np.ndarray] = []
+    index = 0
+    while len(crops) < count:
+        image, people = render_image(seed, "val", index)
+        index += 1
+        if people:
+            boxes = np.array([p["bbox"] for p in people][: count - len(crops)])
+            crops.extend(crop_boxes(image, boxes, input_size, padding)[0])
+    return CalibrationSet(np.stack(crops), f"synthetic figures (seed {seed})")

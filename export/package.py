@@ -1,0 +1,332 @@
+"""``export_package``: checkpoint → ONNX (fp32 / fp16 / int8) → TensorRT engine, written as a model package.
+
+Every file is made in a staging folder inside ``out`` and moved into place one by one (``os.replace``),
+``model.json`` last: a crash never leaves a package whose JSON describes files that are not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
+from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
+from export.parity import Parity, compare_heatmaps
+from export.precision import int8_excluded_nodes, quantize_int8, to_fp16
+from export.trt import EngineOptions, build_engine, import_tensorrt
+from runtime._io import atomic_path
+from runtime.codec import HeatmapCodec
+from runtime.errors import ExportError, InputError, MissingDependencyError
+from runtime.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINTS, COCO_SIGMAS, COCO_SKELETON
+from runtime.package import PACKAGE_JSON, PACKAGE_SCHEMA_VERSION, PRECISIONS, PackageSpec
+from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD
+from swinpose.models.pose import SwinPose
+from swinpose.models.pose_io import load_pose_file, resolve_weights
+
+__all__ = ["ExportOptions", "ExportResult", "export_package", "parse_batch", "FP32_GATE"]
+
+logger = logging.getLogger(__name__)
+
+#: the export fails if fp32 ONNX Runtime heatmaps differ from PyTorch's by more than this
+FP32_GATE = 1e-3
+ONNX_FILE = "model.onnx"
+ENGINE_FILE = "model.engine"
+ORT_CALIB_FILE = "calibration.json"  # ONNX Runtime's calibrated tensor ranges (int8 graph)
+TRT_CALIB_FILE = "calibration.trt.cache"  # TensorRT's legacy calibration table (int8 engine, weak typing)
+_DEFAULT_SIGMA = 2.0
+
+
+def parse_batch(text: str) -> tuple[int, int, int]:
+    """``"1:8:32"`` → (1, 8, 32); ``"8"`` → (8, 8, 8)."""
+    parts = str(text).split(":")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3 or not 1 <= values[0] <= values[1] <= values[2]:
+        raise InputError(f"--batch {text!r} must be MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, e.g. 1:8:32")
+    return values
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export. ``engine``: None builds one when TensorRT imports, True requires it, False skips it.
+    ``calib_cache``: an earlier int8 package folder (or its calibration.json) whose ranges to reuse.
+    ``int8_keep_fp32``: node groups left un-quantized (see :func:`export.precision.int8_excluded_nodes`)."""
+
+    precision: str = "fp32"
+    model: str | None = None
+    calib_data: Path | None = None
+    calib_size: int = 256
+    calib_method: str = "entropy"
+    calib_cache: Path | None = None
+    parity_data: Path | None = None
+    parity_crops: int = 32
+    batch: tuple[int, int, int] = (1, 8, 32)
+    engine: bool | None = None
+    workspace_gb: float = 4.0
+    dla_core: int | None = None
+    timing_cache: Path | None = None
+    trt_mode: str = "auto"
+    int8_keep_fp32: tuple[str, ...] = ("head",)
+    progress: bool = True
+
+
+@dataclass
+class ExportResult:
+    """The written package: its folder, its model.json, the parity of each graph, and why the engine was skipped."""
+
+    out: Path
+    spec: dict[str, Any]
+    parity: dict[str, Parity]
+    engine_skipped: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: precision, files written, parity figures."""
+        sizes = ", ".join(f"{f} {(self.out / f).stat().st_size / 1e6:.1f} MB" for f in self.files)
+        par = "; ".join(f"{k} {v}" for k, v in self.parity.items())
+        engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
+        return f"{self.spec['precision']} package {self.out}/: {sizes}{engine}. Parity vs PyTorch fp32: {par}"
+
+
+def _versions(engine: bool) -> dict[str, str]:
+    out = {}
+    names = ["swinpose", "torch", "onnx", "onnxruntime", "onnxslim", "onnxconverter-common"]
+    for name in names + (["tensorrt"] if engine else []):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _writable_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write to output folder {out} ({e.strerror}); choose another --out") from e
+
+
+def _run(session: Any, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
+    return np.concatenate(
+        [session.run(None, {INPUT_NAME: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)]
+    )
+
+
+@torch.inference_mode()
+def _reference(model: SwinPose, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
+    return np.concatenate(
+        [model(torch.from_numpy(inputs[i : i + batch])).numpy() for i in range(0, len(inputs), batch)]
+    )
+
+
+def _keypoint_meta(k: int) -> dict[str, Any]:
+    if k == len(COCO_KEYPOINTS):
+        return dict(
+            names=list(COCO_KEYPOINTS),
+            skeleton=[list(p) for p in COCO_SKELETON],
+            flip_pairs=[list(p) for p in COCO_FLIP_PAIRS],
+            oks_sigmas=[float(s) for s in COCO_SIGMAS],
+        )
+    return dict(names=[f"keypoint_{i}" for i in range(k)], skeleton=[], flip_pairs=[], oks_sigmas=[])
+
+
+def _file_meta(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _check_options(o: ExportOptions) -> None:
+    if o.precision not in PRECISIONS:
+        raise InputError(f"precision {o.precision!r} is not one of {PRECISIONS}")
+    if o.precision == "int8" and o.calib_data is None and o.calib_cache is None:
+        raise InputError("--int8 needs calibration images: add --calib-data DIR|COCO.json (a few hundred person crops)")
+    if o.precision != "int8" and o.calib_cache is not None:
+        raise InputError("--calib-cache is for --int8 exports only")
+    if o.engine is False and (o.dla_core is not None or o.timing_cache is not None):
+        raise InputError("--dla-core and --timing-cache configure the TensorRT engine; drop them or drop --onnx-only")
+
+
+def _calib_cache_files(source: Path | None, staging: Path) -> None:
+    """Copy an earlier export's calibration files into the staging folder, where the quantizer reuses them."""
+    if source is None:
+        return
+    folder = source if source.is_dir() else source.parent
+    ort_file = source if source.is_file() else folder / ORT_CALIB_FILE
+    if not ort_file.is_file():
+        raise InputError(f"--calib-cache {source} has no {ORT_CALIB_FILE}; pass an earlier int8 package folder")
+    shutil.copy(ort_file, staging / ORT_CALIB_FILE)
+    if (folder / TRT_CALIB_FILE).is_file():
+        shutil.copy(folder / TRT_CALIB_FILE, staging / TRT_CALIB_FILE)
+
+
+def export_package(weights: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
+    """Export ``weights`` (a swinpose ``.safetensors``/``.pth``, or ``"bundled"``) to the package folder ``out``."""
+    o = options
+    _check_options(o)
+    out = Path(out)
+    weights = resolve_weights(weights)
+    model, meta = load_pose_file(weights, o.model)
+    cfg = model.cfg
+    h, w = cfg.input_size
+    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", _DEFAULT_SIGMA)), True)
+
+    trt, engine_skipped = None, None
+    if o.engine is False:
+        engine_skipped = "--onnx-only"
+    else:
+        try:
+            trt = import_tensorrt()
+        except MissingDependencyError as e:
+            if o.engine:
+                raise
+            engine_skipped = (
+                f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
+            )
+
+    calib: CalibrationSet | None = None
+    parity_set: CalibrationSet | None = None
+    if o.calib_data is not None:
+        # parity is checked on crops held out of calibration when the source has enough of them
+        both = load_calibration_set(o.calib_data, cfg.input_size, o.calib_size + o.parity_crops, progress=o.progress)
+        held_out = len(both) >= 2 * o.parity_crops
+        calib = CalibrationSet(both.crops[: -o.parity_crops] if held_out else both.crops, both.source)
+        parity_set = CalibrationSet(both.crops[-o.parity_crops :], both.source)
+    if o.parity_data is not None:
+        parity_set = load_calibration_set(o.parity_data, cfg.input_size, o.parity_crops, progress=o.progress)
+    elif parity_set is None:
+        parity_set = synthetic_set(o.parity_crops, cfg.input_size)
+    inputs = parity_set.inputs()
+    _writable_folder(out)
+    reference = _reference(model, inputs)
+
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        t0 = time.perf_counter()
+        fp32 = export_onnx(model, max_batch=o.batch[2])
+        logger.info("ONNX export: %d nodes in %.1f s", len(fp32.graph.node), time.perf_counter() - t0)
+        parity = {"fp32": compare_heatmaps(reference, _run(ort_session(fp32), inputs), codec)}
+        if parity["fp32"].max_abs > FP32_GATE:
+            raise ExportError(
+                f"ONNX Runtime's fp32 heatmaps differ from PyTorch's by {parity['fp32'].max_abs:.3g} "
+                f"(> {FP32_GATE}) on {len(inputs)} crops; the export is wrong: report it with the checkpoint's config"
+            )
+        calibration_meta = None
+        if o.precision == "fp32":
+            graph = fp32
+        elif o.precision == "fp16":
+            graph = to_fp16(fp32)
+        else:
+            _calib_cache_files(o.calib_cache, staging)
+            excluded = int8_excluded_nodes(fp32, o.int8_keep_fp32)
+            batches = None if calib is None else calib.batches(8, progress="int8 calibration" if o.progress else None)
+            graph = quantize_int8(fp32, batches, o.calib_method, staging / ORT_CALIB_FILE, excluded)
+            calibration_meta = {
+                "method": o.calib_method,
+                "images": len(calib) if calib is not None else None,
+                "source": calib.source if calib is not None else f"cache {o.calib_cache}",
+                "quantized_op_types": sorted({n.op_type for n in fp32.graph.node} & {"MatMul", "Conv"}),
+                "keep_fp32": list(o.int8_keep_fp32),
+                "excluded_nodes": excluded,
+            }
+        if graph is not fp32:
+            parity[o.precision] = compare_heatmaps(reference, _run(ort_session(graph), inputs), codec)
+        onnx.save(graph, staging / ONNX_FILE)
+
+        engine_meta = None
+        if trt is not None:
+            fp32_path = staging / ONNX_FILE
+            if graph is not fp32:
+                fp32_path = staging / "model.fp32.onnx"
+                onnx.save(fp32, fp32_path)
+            engine_meta = build_engine(
+                staging / ONNX_FILE,
+                fp32_path,
+                staging / ENGINE_FILE,
+                INPUT_NAME,
+                (3, h, w),
+                EngineOptions(o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode),
+                calibration=calib,
+                calib_cache=staging / TRT_CALIB_FILE,
+                trt=trt,
+            )
+
+        files = [ONNX_FILE] + [f for f in (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE) if (staging / f).is_file()]
+        spec = {
+            "schema_version": PACKAGE_SCHEMA_VERSION,
+            "model": {"name": cfg.name, "config": cfg.to_dict(), "weights": weights.name},
+            "precision": o.precision,
+            "files": {
+                "onnx": ONNX_FILE,
+                "engine": ENGINE_FILE if ENGINE_FILE in files else None,
+                "calibration": ORT_CALIB_FILE if ORT_CALIB_FILE in files else None,
+            },
+            "input": {"name": INPUT_NAME, "shape": [-1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
+            "output": {
+                "name": OUTPUT_NAME,
+                "shape": [-1, cfg.num_keypoints, *cfg.heatmap_size],
+                "dtype": "float32",
+                "layout": "NCHW",
+            },
+            "batch": dict(zip(("min", "opt", "max"), o.batch)),
+            "preprocess": {
+                "color_order": "RGB",
+                "mean": list(IMAGENET_MEAN),
+                "std": list(IMAGENET_STD),
+                "input_size": [h, w],
+                "box_padding": 1.25,
+            },
+            "codec": {
+                "input_size": [h, w],
+                "heatmap_size": list(cfg.heatmap_size),
+                "sigma": codec.sigma,
+                "use_dark": codec.use_dark,
+            },
+            "keypoints": _keypoint_meta(cfg.num_keypoints),
+            "onnx": {
+                "opset": OPSET,
+                "nodes": len(graph.graph.node),
+                "op_counts": op_counts(graph),
+                **_file_meta(staging / ONNX_FILE),
+            },  # fmt: skip
+            "engine": engine_meta,
+            "calibration": calibration_meta,
+            "parity": {
+                "reference": "pytorch-fp32",
+                "images": len(inputs),
+                "source": parity_set.source,
+                "fp32_gate": FP32_GATE,
+                **{k: v.to_dict() for k, v in parity.items()},
+            },
+            "tools": _versions(engine_meta is not None),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        PackageSpec.from_dict(spec, out)  # what we write must pass what the runtime reads
+        for name in (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE):  # no stale file from an earlier export
+            if name not in files:
+                (out / name).unlink(missing_ok=True)
+        for name in files:
+            os.replace(staging / name, out / name)
+        with atomic_path(out / PACKAGE_JSON) as tmp:
+            tmp.write_text(json.dumps(spec, indent=2) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out, spec, parity, engine_skipped, files + [PACKAGE_JSON])

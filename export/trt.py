@@ -1,0 +1,312 @@
+"""ONNX → TensorRT engine, for both generations of TensorRT's precision API, chosen by feature detection.
+
+* **typed** (strongly typed networks; the only kind in TensorRT 11, recommended from 10.12): the fp16 or int8 (Q/DQ)
+  ONNX is parsed and every tensor keeps the type the graph gives it. No precision flags, no calibrator.
+* **legacy** (weak typing; JetPack's TensorRT 8.6 and 10.3): the fp32 ONNX is parsed and ``BuilderFlag.FP16`` /
+  ``BuilderFlag.INT8`` let TensorRT pick kernels; int8 ranges come from an ``IInt8EntropyCalibrator2`` fed with the
+  same calibration crops, through device buffers (cuda-python) that live until the build is done.
+
+Which API exists is asked of the ``tensorrt`` module (``getattr``/``hasattr``), never read from its version string.
+Asking for what the platform lacks raises :class:`EngineBuildError`; nothing is silently built in another precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from export.calibration import CalibrationSet
+from runtime._io import atomic_path
+from runtime.backends.cuda import DeviceBuffer
+from runtime.errors import EngineBuildError, MissingDependencyError
+
+__all__ = ["TRT_MODES", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine"]
+
+logger = logging.getLogger(__name__)
+
+TRT_MODES = ("auto", "typed", "legacy")
+
+
+def import_tensorrt() -> ModuleType:
+    """The ``tensorrt`` module, or :class:`MissingDependencyError` (the bindings also fail without libnvinfer)."""
+    try:
+        import tensorrt
+    except (ImportError, OSError) as e:
+        raise MissingDependencyError(
+            "tensorrt",
+            "trt",
+            f"building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels; import failed: {e})",
+        ) from e
+    return tensorrt
+
+
+@dataclass(frozen=True)
+class TrtFeatures:
+    """What the installed TensorRT offers, found by looking for the API names themselves."""
+
+    version: str
+    weak_typing: bool  # BuilderFlag.FP16/INT8 and IInt8EntropyCalibrator2: gone in TensorRT 11
+    strongly_typed_flag: bool  # NetworkDefinitionCreationFlag.STRONGLY_TYPED (9.x–10.x)
+    explicit_batch_flag: bool  # NetworkDefinitionCreationFlag.EXPLICIT_BATCH: required in 8.x, a no-op later
+    weak_typing_deprecated: bool  # MXFP8's E8M0 scale type arrived in 10.12, the release that deprecated weak typing
+    progress_monitor: bool  # IProgressMonitor (10.0+)
+
+    @classmethod
+    def detect(cls, trt: ModuleType) -> TrtFeatures:
+        flags = trt.BuilderFlag
+        creation = trt.NetworkDefinitionCreationFlag
+        weak = all(getattr(flags, f, None) is not None for f in ("FP16", "INT8")) and hasattr(
+            trt, "IInt8EntropyCalibrator2"
+        )
+        return cls(
+            version=str(getattr(trt, "__version__", "unknown")),
+            weak_typing=weak,
+            strongly_typed_flag=getattr(creation, "STRONGLY_TYPED", None) is not None,
+            explicit_batch_flag=getattr(creation, "EXPLICIT_BATCH", None) is not None,
+            weak_typing_deprecated=getattr(trt.DataType, "E8M0", None) is not None,
+            progress_monitor=hasattr(trt, "IProgressMonitor"),
+        )
+
+    @property
+    def strong_typing(self) -> bool:
+        """Strongly typed networks: by flag, or always (TensorRT 11 has no other kind)."""
+        return self.strongly_typed_flag or not self.weak_typing
+
+    def choose_mode(self, precision: str, requested: str = "auto") -> str:
+        """``"typed"`` or ``"legacy"`` for ``precision``; :class:`EngineBuildError` if ``requested`` is impossible."""
+        if requested not in TRT_MODES:
+            raise EngineBuildError(f"unknown TensorRT mode {requested!r}; choose from {TRT_MODES}")
+        if requested == "auto":
+            typed = self.strong_typing and (not self.weak_typing or self.weak_typing_deprecated)
+            requested = "typed" if typed else "legacy"
+        if requested == "typed" and not self.strong_typing:
+            raise EngineBuildError(
+                f"TensorRT {self.version} has no strongly typed networks (NetworkDefinitionCreationFlag."
+                "STRONGLY_TYPED); use --trt-mode legacy, or TensorRT >= 9"
+            )
+        if requested == "legacy" and precision != "fp32" and not self.weak_typing:
+            raise EngineBuildError(
+                f"TensorRT {self.version} has no BuilderFlag.{precision.upper()}/IInt8EntropyCalibrator2 (weak typing "
+                "was removed in TensorRT 11); use --trt-mode typed, which builds the package's typed ONNX"
+            )
+        return requested
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to build: precision, (min, opt, max) batch of the optimisation profile, workspace limit in GiB,
+    DLA core (None = GPU only), timing cache file, and the precision API (``auto``/``typed``/``legacy``)."""
+
+    precision: str = "fp32"
+    batch: tuple[int, int, int] = (1, 8, 32)
+    workspace_gb: float = 4.0
+    dla_core: int | None = None
+    timing_cache: Path | None = None
+    mode: str = "auto"
+
+
+def _make_logger(trt: ModuleType) -> Any:
+    class _Log(trt.ILogger):
+        """Keeps every warning and error, so that a failed parse or build can say why."""
+
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.messages: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            sev = trt.ILogger.Severity
+            if severity in (sev.INTERNAL_ERROR, sev.ERROR, sev.WARNING):
+                self.messages.append(f"{getattr(severity, 'name', severity)}: {msg}")
+                logger.debug("TensorRT %s", self.messages[-1])
+
+    return _Log()
+
+
+def _make_calibrator(trt: ModuleType, calib: CalibrationSet, batch: int, cache: Path, input_name: str) -> Any:
+    """An ``IInt8EntropyCalibrator2`` that feeds ``calib`` in batches of ``batch`` through one device buffer."""
+
+    class _Calibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            h, w = calib.crops.shape[1:3]
+            # one buffer for the whole calibration: the pointer TensorRT reads stays valid until close()
+            self.buffer = DeviceBuffer(batch * 3 * h * w * np.dtype(np.float32).itemsize)
+            self.batches = calib.batches(batch, drop_last=True, progress="TensorRT int8 calibration")
+            self.host: np.ndarray | None = None
+
+        def get_batch_size(self) -> int:
+            return batch
+
+        def get_batch(self, names: list[str]) -> list[int] | None:
+            if list(names) != [input_name]:
+                raise EngineBuildError(f"the calibrator feeds '{input_name}', TensorRT asked for {names}")
+            self.host = next(self.batches, None)
+            if self.host is None:
+                return None
+            self.buffer.copy_from(self.host)
+            return [self.buffer.ptr]
+
+        def read_calibration_cache(self) -> bytes | None:
+            return cache.read_bytes() if cache.is_file() else None
+
+        def write_calibration_cache(self, data: Any) -> None:
+            with atomic_path(cache) as tmp:
+                tmp.write_bytes(bytes(memoryview(data)))
+
+        def close(self) -> None:
+            self.buffer.free()
+
+    return _Calibrator()
+
+
+def _progress_monitor(trt: ModuleType) -> Any:
+    from tqdm import tqdm
+
+    class _Monitor(trt.IProgressMonitor):
+        """One tqdm bar per top-level build phase."""
+
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.bars: dict[str, Any] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            if parent_phase is None:
+                self.bars[phase_name] = tqdm(total=num_steps, desc=f"TensorRT {phase_name}", leave=False)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            bar = self.bars.get(phase_name)
+            if bar is not None:
+                bar.update(step + 1 - bar.n)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name: str) -> None:
+            bar = self.bars.pop(phase_name, None)
+            if bar is not None:
+                bar.close()
+
+    return _Monitor()
+
+
+def build_engine(
+    typed_onnx: Path,
+    fp32_onnx: Path,
+    engine_path: Path,
+    input_name: str,
+    input_chw: tuple[int, int, int],
+    options: EngineOptions,
+    calibration: CalibrationSet | None = None,
+    calib_cache: Path | None = None,
+    trt: ModuleType | None = None,
+) -> dict[str, Any]:
+    """Build and write ``engine_path`` (raw serialized bytes, as trtexec writes them); return what model.json keeps.
+
+    ``typed_onnx`` is the package's graph in ``options.precision`` (built as typed); ``fp32_onnx`` is what the legacy
+    path parses with precision flags. ``calibration`` and ``calib_cache`` feed the legacy int8 calibrator.
+    """
+    trt = trt or import_tensorrt()
+    features = TrtFeatures.detect(trt)
+    mode = features.choose_mode(options.precision, options.mode)
+    lo, opt, hi = options.batch
+    log = _make_logger(trt)
+    builder = trt.Builder(log)
+    if builder is None:
+        raise EngineBuildError("trt.Builder failed (no CUDA device?): " + "; ".join(log.messages[-5:]))
+
+    flags = 0
+    if features.explicit_batch_flag:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if mode == "typed" and features.strongly_typed_flag:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, log)
+    source = typed_onnx if mode == "typed" else fp32_onnx
+    if not parser.parse_from_file(str(source)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(f"TensorRT {features.version} cannot parse {source.name}: " + "; ".join(errors[:5]))
+    names = [network.get_input(i).name for i in range(network.num_inputs)]
+    if names != [input_name]:
+        raise EngineBuildError(f"{source.name} has inputs {names}; the package expects exactly ['{input_name}']")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
+    profile = builder.create_optimization_profile()
+    profile.set_shape(input_name, (lo, *input_chw), (opt, *input_chw), (hi, *input_chw))
+    config.add_optimization_profile(profile)
+
+    calibrator = None
+    if mode == "legacy" and options.precision in ("fp16", "int8"):
+        config.set_flag(getattr(trt.BuilderFlag, options.precision.upper()))
+    if mode == "legacy" and options.precision == "int8":
+        if calib_cache is None:
+            raise EngineBuildError("a legacy int8 build needs a calibration cache path to write")
+        if calibration is None or len(calibration) == 0:
+            if not calib_cache.is_file():
+                raise EngineBuildError(
+                    "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
+                )
+            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache))
+        cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
+        calibrator = _make_calibrator(trt, calibration, cb, calib_cache, input_name)
+        calib_profile = builder.create_optimization_profile()
+        calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
+        config.int8_calibrator = calibrator
+        config.set_calibration_profile(calib_profile)
+
+    if options.dla_core is not None:
+        available = int(getattr(builder, "num_DLA_cores", 0))
+        if not 0 <= options.dla_core < available:
+            raise EngineBuildError(
+                f"--dla-core {options.dla_core} asked, but this platform has {available} DLA core(s); "
+                "drop --dla-core (DLA exists on Jetson AGX/NX boards only)"
+            )
+        if options.precision == "fp32":
+            raise EngineBuildError("DLA runs fp16 or int8 only; add --fp16 or --int8 to use --dla-core")
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = options.dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+    timing = None
+    if options.timing_cache is not None:
+        data = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
+        timing = config.create_timing_cache(data)
+        if not config.set_timing_cache(timing, False):
+            raise EngineBuildError(
+                f"TensorRT rejected the timing cache {options.timing_cache} (another TensorRT version or GPU); "
+                "delete it to start a new one"
+            )
+    if features.progress_monitor:
+        config.progress_monitor = _progress_monitor(trt)
+
+    logger.info("building a %s TensorRT %s engine (%s), batch %d:%d:%d", options.precision, features.version,
+                mode, lo, opt, hi)  # fmt: skip
+    try:
+        serialized = builder.build_serialized_network(network, config)
+    finally:
+        if calibrator is not None:
+            calibrator.close()
+    if serialized is None:
+        raise EngineBuildError(
+            f"TensorRT {features.version} could not build the {options.precision} engine: "
+            + ("; ".join(log.messages[-5:]) or "no message; rerun with --verbose")
+        )
+    blob = bytes(memoryview(serialized))
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(blob)
+    if timing is not None:
+        with atomic_path(options.timing_cache) as tmp:
+            tmp.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
+    return {
+        "tensorrt_version": features.version,
+        "mode": mode,
+        "source_onnx": source.name,
+        "workspace_gb": options.workspace_gb,
+        "dla_core": options.dla_core,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }

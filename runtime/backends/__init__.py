@@ -1,0 +1,1 @@
+"""Inference backends behind one contract, and the small CUDA helper the TensorRT pieces share."""

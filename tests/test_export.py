@@ -1,0 +1,276 @@
+"""swinpose-export: packages of the bundled model in fp32/fp16/int8, checked against PyTorch with ONNX Runtime."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, numpy_helper
+
+import export.package
+from export.calibration import load_calibration_set
+from export.cli import main
+from export.onnx_export import FORBIDDEN_OPS, ort_session
+from export.package import ExportOptions, export_package
+from runtime.errors import ExportError, PackageError
+from runtime.keypoints import COCO_KEYPOINTS
+from runtime.package import PackageSpec, read_package
+from runtime.transforms import crop_boxes, normalize_batch
+from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file
+
+PHOTOS = Path(__file__).parent / "data" / "coco-val2017-sample"
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_pose_file(BUNDLED_WEIGHTS)[0]
+
+
+@pytest.fixture(scope="module")
+def photo_inputs():
+    """8 person crops of real COCO photos (GT boxes of test_coco.json), 3×128×96 float32 each."""
+    data = json.loads((PHOTOS / "test_coco.json").read_text())
+    files = {im["id"]: PHOTOS / im["file_name"] for im in data["images"]}
+    crops = []
+    for ann in data["annotations"][:8]:
+        image = cv2.imread(str(files[ann["image_id"]]))
+        crops.append(crop_boxes(image, ann["bbox"], (128, 96))[0][0])
+    return normalize_batch(np.stack(crops))
+
+
+def _producers(graph: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in graph.graph.node for o in n.output}
+
+
+def _heatmaps(package: Path, inputs: np.ndarray) -> np.ndarray:
+    return ort_session(package / "model.onnx").run(None, {"input": inputs})[0]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_package_graph_is_shape_free_opset17_and_dynamic_batch(bundled_packages, precision):
+    graph = onnx.load(str(bundled_packages[precision] / "model.onnx"))
+    ops = collections.Counter(n.op_type for n in graph.graph.node)
+    assert {op: ops[op] for op in FORBIDDEN_OPS if ops[op]} == {}
+    assert [o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    onnx.checker.check_model(graph, full_check=True)
+    session = ort_session(graph)
+    for batch in (1, 5):
+        out = session.run(None, {"input": np.zeros((batch, 3, 128, 96), np.float32)})[0]
+        assert out.shape == (batch, 17, 32, 24) and out.dtype == np.float32
+
+
+def _check_against_pytorch(model, package: Path, inputs: np.ndarray, max_abs: float, mean_px: float) -> None:
+    from runtime.codec import HeatmapCodec
+
+    with torch.no_grad():
+        expected = model(torch.from_numpy(inputs)).numpy()
+    got = _heatmaps(package, inputs)
+    assert expected.max() > 0.3  # real peaks, so that the tolerances mean something
+    assert np.abs(got - expected).max() <= max_abs
+    codec = HeatmapCodec((128, 96), (32, 24), 1.5)
+    shift = np.linalg.norm(codec.decode(got)[0] - codec.decode(expected)[0], axis=-1) * codec.stride
+    assert shift.mean() <= mean_px
+
+
+@pytest.mark.parametrize("precision, max_abs, mean_px", [("fp32", 1e-4, 1e-3), ("fp16", 5e-3, 0.05)])
+def test_package_matches_pytorch_on_real_photos(bundled_packages, bundled, photo_inputs, precision, max_abs, mean_px):
+    """An independent check on crops the export never saw: ONNX Runtime against the PyTorch model."""
+    _check_against_pytorch(bundled, bundled_packages[precision], photo_inputs, max_abs, mean_px)
+
+
+def test_int8_package_matches_pytorch_on_held_out_synthetic_crops(bundled_packages, bundled, synthetic_root):
+    """int8 is checked in the bundled model's own domain (synthetic figures), on the val split it was not calibrated
+    on: a broken scale moves keypoints by tens of pixels, int8 rounding by under one."""
+    val = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", (128, 96), 100,
+                               progress=False).inputs()  # fmt: skip
+    assert len(val) >= 12
+    _check_against_pytorch(bundled, bundled_packages["int8"], val, max_abs=0.4, mean_px=1.5)
+
+
+def test_fp16_graph_keeps_layernorm_and_softmax_in_fp32(bundled_packages):
+    graph = onnx.load(str(bundled_packages["fp16"] / "model.onnx"))
+    inferred = onnx.shape_inference.infer_shapes(graph)
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.input]}
+    types.update({i.name: i.data_type for i in graph.graph.initializer})
+    f32, f16 = TensorProto.FLOAT, TensorProto.FLOAT16
+    assert [v.type.tensor_type.elem_type for v in [*graph.graph.input, *graph.graph.output]] == [f32, f32]
+    kept = [n for n in graph.graph.node if n.op_type in ("LayerNormalization", "Softmax")]
+    assert len(kept) == 24 + 8  # LayerNorms: 8 blocks × 2, patch embed, 3 merges, 4 outputs; a Softmax per block
+    for node in kept:
+        assert {types[i] for i in node.input if i} == {f32}, node.name
+    heavy = [n for n in graph.graph.node if n.op_type in ("MatMul", "Conv")]
+    assert heavy and all({types[i] for i in n.input if i} == {f16} for n in heavy)
+    weights = [i for i in graph.graph.initializer if i.data_type == f16]
+    assert sum(numpy_helper.to_array(w).size for w in weights) > 2_000_000  # the 2.3 M parameters are fp16
+    assert sum(n.op_type == "Cast" for n in graph.graph.node) >= 2 * len(kept)
+
+
+def test_int8_graph_quantizes_matmul_and_conv_except_the_head(bundled_packages):
+    graph = onnx.load(str(bundled_packages["int8"] / "model.onnx"))
+    spec = read_package(bundled_packages["int8"])
+    producers = _producers(graph)
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
+
+    def from_dq(name: str) -> bool:
+        return name in producers and producers[name].op_type == "DequantizeLinear"
+
+    quantized = collections.Counter(
+        n.op_type for n in graph.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+        and any(from_dq(i) for i in n.input)
+    )  # fmt: skip
+    assert set(quantized) == {"MatMul", "Conv"}
+    head = producers["heatmaps"]
+    assert head.op_type == "Conv" and not any(from_dq(i) for i in head.input)
+    assert spec.data["calibration"]["excluded_nodes"] == [head.name]
+    for node in graph.graph.node:
+        if node.op_type in ("MatMul", "Conv") and node is not head:
+            assert all(from_dq(i) for i in node.input[:2]), node.name
+        if node.op_type in ("LayerNormalization", "Softmax"):
+            assert not any(from_dq(i) for i in node.input), node.name
+    # symmetric int8 everywhere (TensorRT's explicit quantization needs zero points of 0)
+    for node in graph.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            zp = inits[node.input[2]]
+            assert zp.dtype == np.int8 and not zp.any()
+    # weights are per output channel: MatMul weights K×N on axis 1, conv weights on axis 0
+    for node in graph.graph.node:
+        if node.op_type in ("MatMul", "Conv") and node is not head:
+            dq = producers[node.input[1]]
+            if dq.input[0] in inits:
+                axis = {a.name: a.i for a in dq.attribute}.get("axis", 1)
+                assert axis == (1 if node.op_type == "MatMul" else 0)
+                assert inits[dq.input[1]].shape == (inits[dq.input[0]].shape[axis],)
+    assert (bundled_packages["int8"] / "calibration.json").is_file()
+
+
+def test_model_json_carries_what_a_runtime_needs(bundled_packages):
+    spec = read_package(bundled_packages["fp32"])
+    d = spec.data
+    assert d["schema_version"] == 1 and d["precision"] == "fp32"
+    assert d["input"] == {"name": "input", "shape": [-1, 3, 128, 96], "dtype": "float32", "layout": "NCHW"}
+    assert d["output"] == {"name": "heatmaps", "shape": [-1, 17, 32, 24], "dtype": "float32", "layout": "NCHW"}
+    assert d["batch"] == {"min": 1, "opt": 8, "max": 32}
+    assert d["preprocess"]["color_order"] == "RGB" and d["preprocess"]["input_size"] == [128, 96]
+    assert d["codec"] == {"input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 1.5, "use_dark": True}
+    assert spec.codec().sigma == 1.5  # the bundled file's training sigma, from its metadata
+    assert d["keypoints"]["names"] == list(COCO_KEYPOINTS) and len(d["keypoints"]["skeleton"]) == 19
+    assert d["model"]["config"]["name"] == "swinpose_nano_128x96"
+    graph = onnx.load(str(spec.onnx_path))
+    assert d["onnx"]["nodes"] == len(graph.graph.node)
+    import hashlib
+
+    assert d["onnx"]["sha256"] == hashlib.sha256(spec.onnx_path.read_bytes()).hexdigest()
+    assert d["files"] == {"onnx": "model.onnx", "engine": None, "calibration": None}
+    assert d["engine"] is None and spec.engine_path is None
+    assert 0 <= d["parity"]["fp32"]["max_abs"] <= 1e-3 and d["parity"]["images"] == 32
+    assert {"torch", "onnx", "onnxruntime"} <= set(d["tools"])
+    assert sorted(p.name for p in bundled_packages["fp32"].iterdir()) == ["model.json", "model.onnx"]
+    int8 = read_package(bundled_packages["int8"]).data
+    assert int8["files"]["calibration"] == "calibration.json" and int8["calibration"]["method"] == "entropy"
+    assert int8["calibration"]["images"] == 48 and int8["parity"]["images"] == 16
+    assert read_package(bundled_packages["fp16"]).data["parity"]["source"] == str(PHOTOS)
+
+
+def test_cli_prints_one_summary_line(bundled_packages):
+    lines = bundled_packages["summary"].strip().splitlines()
+    assert len(lines) == 1
+    assert "fp32 package" in lines[0] and "model.onnx" in lines[0] and "Parity vs PyTorch fp32" in lines[0]
+    assert "engine skipped: TensorRT is not installed" in lines[0]
+
+
+def test_package_schema_errors_name_the_entry(bundled_packages):
+    data = json.loads((bundled_packages["fp32"] / "model.json").read_text())
+    PackageSpec.from_dict(data, ".")
+    broken = {k: v for k, v in data.items() if k != "codec"}
+    with pytest.raises(PackageError, match="'codec' is missing"):
+        PackageSpec.from_dict(broken, ".")
+    with pytest.raises(PackageError, match="'batch.max' must be int"):
+        PackageSpec.from_dict({**data, "batch": {"min": 1, "opt": 8, "max": "32"}}, ".")
+    with pytest.raises(PackageError, match="upgrade swinpose"):
+        PackageSpec.from_dict({**data, "schema_version": 2}, ".")
+    with pytest.raises(PackageError, match="min <= opt <= max"):
+        PackageSpec.from_dict({**data, "batch": {"min": 4, "opt": 2, "max": 8}}, ".")
+    with pytest.raises(PackageError, match="swinpose-export"):
+        read_package(bundled_packages["fp32"] / "nothing-here")
+
+
+def test_int8_from_calibration_cache_reproduces_the_graph(bundled_packages, cached_onnx, tmp_path):
+    out = tmp_path / "again"
+    result = export_package("bundled", out, ExportOptions("int8", calib_cache=bundled_packages["int8"], progress=False))
+    assert result.spec["calibration"]["source"].startswith("cache")
+
+    def scales(folder: Path) -> list[float]:
+        graph = onnx.load(str(folder / "model.onnx"))
+        inits = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
+        return [float(inits[n.input[1]]) for n in graph.graph.node if n.op_type == "QuantizeLinear"]
+
+    assert len(scales(out)) > 50 and scales(out) == scales(bundled_packages["int8"])
+    assert (out / "calibration.json").read_bytes() == (bundled_packages["int8"] / "calibration.json").read_bytes()
+
+
+def test_parity_gate_fails_the_export_and_writes_nothing(bundled_packages, cached_onnx, monkeypatch, tmp_path):
+    monkeypatch.setattr(export.package, "FP32_GATE", 0.0)  # any difference at all now fails the gate
+    with pytest.raises(ExportError, match="differ from PyTorch's by .* the export is wrong"):
+        export_package("bundled", tmp_path / "pk", ExportOptions(progress=False))
+    assert list((tmp_path / "pk").iterdir()) == []  # no model.json, no half-written ONNX, no staging folder
+
+
+def test_calibration_sets_from_a_folder_and_a_coco_json(synthetic_root):
+    folder = load_calibration_set(PHOTOS, (128, 96), size=3, progress=False)
+    assert folder.crops.shape == (3, 128, 96, 3) and folder.crops.dtype == np.uint8
+    again = load_calibration_set(PHOTOS, (128, 96), size=3, progress=False)
+    assert np.array_equal(folder.crops, again.crops)  # a seeded sample
+    coco = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", (128, 96), 1000,
+                                progress=False)  # fmt: skip
+    ann = json.loads((synthetic_root / "annotations" / "person_keypoints_val.json").read_text())["annotations"]
+    assert len(coco) == sum(1 for a in ann if a["num_keypoints"] > 0 and not a.get("iscrowd"))
+    batches = list(coco.batches(4))
+    assert [len(b) for b in batches][:-1] == [4] * (len(batches) - 1)
+    assert np.allclose(np.concatenate(batches), coco.inputs())
+
+
+def _error(capsys, argv: list[str]) -> str:
+    assert main(argv + ["--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("swinpose-export: error:") and "Traceback" not in err
+    return err
+
+
+def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled):
+    out = ["--out", str(tmp_path / "pk")]
+    assert "does not exist" in _error(capsys, ["--weights", str(tmp_path / "missing.pth"), *out])
+    assert "unknown model 'swinpose_x'" in _error(capsys, ["--weights", "bundled", "--model", "swinpose_x", *out])
+    err = _error(capsys, ["--weights", "bundled", "--model", "swinpose_t_256x192", *out])
+    assert "holds a swinpose_nano_128x96 model, not swinpose_t_256x192" in err
+    bare = tmp_path / "bare.pth"
+    torch.save(bundled.state_dict(), bare)
+    assert "--model" in _error(capsys, ["--weights", str(bare), *out])
+    assert "does not fit swinpose_t_256x192" in _error(capsys, ["--weights", str(bare), "--model", "swinpose_t_256x192",
+                                                                 *out])  # fmt: skip
+    assert "--calib-data" in _error(capsys, ["--weights", "bundled", "--int8", *out])
+    (tmp_path / "empty").mkdir()
+    err = _error(capsys, ["--weights", "bundled", "--int8", "--calib-data", str(tmp_path / "empty"), *out])
+    assert "holds no images" in err
+    (tmp_path / "a-file").write_text("")
+    err = _error(capsys, ["--weights", "bundled", "--out", str(tmp_path / "a-file" / "pk")])
+    assert "cannot write to output folder" in err and "choose another --out" in err
+    err = _error(capsys, ["--weights", "bundled", "--engine", *out])
+    assert "pip install 'swinpose[trt]'" in err and "tensorrt" in err
+    assert not (tmp_path / "pk").exists()
+    with pytest.raises(SystemExit):  # argparse: usage error, exit 2
+        main(["--weights", "bundled", "--fp16", "--int8"])
+
+
+def test_bare_state_dict_loads_with_its_model_name(tmp_path, bundled):
+    bare = tmp_path / "bare.pth"
+    torch.save({"state_dict": bundled.state_dict()}, bare)
+    model, _ = load_pose_file(bare, "swinpose_nano_128x96")
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        assert torch.equal(model(x), bundled(x))
