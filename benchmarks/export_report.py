@@ -54,18 +54,25 @@ def main(argv: list[str] | None = None) -> int:
             session = ort_session(result.out / "model.onnx", threads=args.threads)
             h, w = spec["preprocess"]["input_size"]
             ms = latency_ms(session, (1, 3, h, w), args.runs)
-            rows.append((precision, spec["onnx"]["nodes"], size_mb, par["max_abs"], par["max_kpt_px"],
-                         par["mean_kpt_px"], ms))  # fmt: skip
-            print(json.dumps({"precision": precision, "nodes": rows[-1][1], "ms": round(ms, 2)}), flush=True)
+            rows.append((precision, spec["onnx"]["nodes"], size_mb, par, ms))
+            print(json.dumps({"precision": precision, "nodes": spec["onnx"]["nodes"], "ms": round(ms, 2)}), flush=True)
     name = spec["model"]["name"] + (" (random weights)" if args.random else f" ({Path(str(weights)).name})")
     lines = [
         f"{name}; parity vs PyTorch fp32 on {spec['parity']['images']} crops of {args.calib_data}; "
         f"ONNX Runtime CPU, batch 1, {args.threads} threads, median of {args.runs}.",
         "",
-        "| precision | nodes | model.onnx MB | max abs Δheatmap | max kpt shift px | mean kpt shift px | ms (b1) |",
+        "| precision | nodes | model.onnx MB | max abs Δheatmap | kpt shift px, confident: max / mean (n) | "
+        "kpt shift px, all: max / mean | ms (b1) |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.2g} | {r[4]:.2f} | {r[5]:.3f} | {r[6]:.1f} |" for r in rows]
+    for precision, nodes, mb, par, ms in rows:
+        sure = "none confident" if par["max_kpt_px"] is None else (
+            f"{par['max_kpt_px']:.2f} / {par['mean_kpt_px']:.3f} ({par['confident_keypoints']})"
+        )  # fmt: skip
+        lines.append(
+            f"| {precision} | {nodes} | {mb:.1f} | {par['max_abs']:.2g} | {sure} | "
+            f"{par['max_kpt_px_all']:.2f} / {par['mean_kpt_px_all']:.3f} | {ms:.1f} |"
+        )
     print("\n".join(lines))
     if args.out:
         with atomic_path(args.out) as tmp_out:

@@ -26,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     prec.add_argument("--int8", action="store_true", help="int8 Q/DQ graph, calibrated on --calib-data")
     p.add_argument("--calib-data", type=Path, help="folder of images, or a COCO person_keypoints .json")
     p.add_argument("--calib-size", type=int, default=256, help="calibration crops to use (default 256)")
-    p.add_argument("--calib-method", choices=sorted(CALIBRATION_METHODS), default="entropy")
+    p.add_argument(
+        "--calib-method",
+        choices=sorted(CALIBRATION_METHODS),
+        default="minmax",
+        help="int8 range calibration (default minmax; export/README.md gives the AP of each)",
+    )
     p.add_argument("--calib-cache", type=Path, help="reuse the calibration of an earlier int8 package folder")
     p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
                    "else rendered synthetic figures)")  # fmt: skip

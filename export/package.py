@@ -25,7 +25,7 @@ import torch
 from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
 from export.parity import Parity, compare_heatmaps
-from export.precision import int8_excluded_nodes, quantize_int8, to_fp16
+from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
 from export.trt import EngineOptions, build_engine, import_tensorrt
 from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
@@ -73,7 +73,7 @@ class ExportOptions:
     model: str | None = None
     calib_data: Path | None = None
     calib_size: int = 256
-    calib_method: str = "entropy"
+    calib_method: str = "minmax"
     calib_cache: Path | None = None
     parity_data: Path | None = None
     parity_crops: int = 32
@@ -99,10 +99,14 @@ class ExportResult:
 
     def summary(self) -> str:
         """One line: precision, files written, parity figures."""
-        sizes = ", ".join(f"{f} {(self.out / f).stat().st_size / 1e6:.1f} MB" for f in self.files)
+        sizes = ", ".join(f"{f} {_size((self.out / f).stat().st_size)}" for f in self.files)
         par = "; ".join(f"{k} {v}" for k, v in self.parity.items())
         engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
         return f"{self.spec['precision']} package {self.out}/: {sizes}{engine}. Parity vs PyTorch fp32: {par}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _versions(engine: bool) -> dict[str, str]:
@@ -161,6 +165,8 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--int8 needs calibration images: add --calib-data DIR|COCO.json (a few hundred person crops)")
     if o.precision != "int8" and o.calib_cache is not None:
         raise InputError("--calib-cache is for --int8 exports only")
+    if o.calib_cache is not None and o.calib_data is not None:
+        raise InputError("--calib-cache reuses earlier ranges and --calib-data makes new ones: pass one of them")
     if o.engine is False and (o.dla_core is not None or o.timing_cache is not None):
         raise InputError("--dla-core and --timing-cache configure the TensorRT engine; drop them or drop --onnx-only")
 
@@ -243,7 +249,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "method": o.calib_method,
                 "images": len(calib) if calib is not None else None,
                 "source": calib.source if calib is not None else f"cache {o.calib_cache}",
-                "quantized_op_types": sorted({n.op_type for n in fp32.graph.node} & {"MatMul", "Conv"}),
+                "quantized_op_types": sorted({n.op_type for n in fp32.graph.node} & set(INT8_OP_TYPES)),
                 "keep_fp32": list(o.int8_keep_fp32),
                 "excluded_nodes": excluded,
             }
@@ -263,7 +269,9 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 staging / ENGINE_FILE,
                 INPUT_NAME,
                 (3, h, w),
-                EngineOptions(o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode),
+                EngineOptions(
+                    o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode, o.calib_method
+                ),
                 calibration=calib,
                 calib_cache=staging / TRT_CALIB_FILE,
                 trt=trt,

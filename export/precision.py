@@ -136,7 +136,7 @@ def calibrate_ranges(
 def quantize_int8(
     model: onnx.ModelProto,
     batches: Iterable[np.ndarray] | None,
-    method: str = "entropy",
+    method: str = "minmax",
     cache_path: str | Path | None = None,
     exclude_nodes: Iterable[str] = (),
     op_types: Iterable[str] = INT8_OP_TYPES,

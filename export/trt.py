@@ -3,8 +3,9 @@
 * **typed** (strongly typed networks; the only kind in TensorRT 11, recommended from 10.12): the fp16 or int8 (Q/DQ)
   ONNX is parsed and every tensor keeps the type the graph gives it. No precision flags, no calibrator.
 * **legacy** (weak typing; JetPack's TensorRT 8.6 and 10.3): the fp32 ONNX is parsed and ``BuilderFlag.FP16`` /
-  ``BuilderFlag.INT8`` let TensorRT pick kernels; int8 ranges come from an ``IInt8EntropyCalibrator2`` fed with the
-  same calibration crops, through device buffers (cuda-python) that live until the build is done.
+  ``BuilderFlag.INT8`` let TensorRT pick kernels; int8 ranges come from TensorRT's calibrator for the same
+  ``--calib-method`` (``IInt8MinMaxCalibrator`` or ``IInt8EntropyCalibrator2``) fed with the same calibration crops,
+  through a device buffer (cuda-python) that lives until the build is done.
 
 Which API exists is asked of the ``tensorrt`` module (``getattr``/``hasattr``), never read from its version string.
 Asking for what the platform lacks raises :class:`EngineBuildError`; nothing is silently built in another precision.
@@ -31,6 +32,8 @@ __all__ = ["TRT_MODES", "TrtFeatures", "EngineOptions", "import_tensorrt", "buil
 logger = logging.getLogger(__name__)
 
 TRT_MODES = ("auto", "typed", "legacy")
+#: --calib-method → TensorRT's legacy calibrator class (TensorRT has no percentile calibrator)
+LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
 
 
 def import_tensorrt() -> ModuleType:
@@ -51,7 +54,7 @@ class TrtFeatures:
     """What the installed TensorRT offers, found by looking for the API names themselves."""
 
     version: str
-    weak_typing: bool  # BuilderFlag.FP16/INT8 and IInt8EntropyCalibrator2: gone in TensorRT 11
+    weak_typing: bool  # BuilderFlag.FP16/INT8 and the IInt8*Calibrator classes: gone in TensorRT 11
     strongly_typed_flag: bool  # NetworkDefinitionCreationFlag.STRONGLY_TYPED (9.x–10.x)
     explicit_batch_flag: bool  # NetworkDefinitionCreationFlag.EXPLICIT_BATCH: required in 8.x, a no-op later
     weak_typing_deprecated: bool  # MXFP8's E8M0 scale type arrived in 10.12, the release that deprecated weak typing
@@ -61,8 +64,8 @@ class TrtFeatures:
     def detect(cls, trt: ModuleType) -> TrtFeatures:
         flags = trt.BuilderFlag
         creation = trt.NetworkDefinitionCreationFlag
-        weak = all(getattr(flags, f, None) is not None for f in ("FP16", "INT8")) and hasattr(
-            trt, "IInt8EntropyCalibrator2"
+        weak = all(getattr(flags, f, None) is not None for f in ("FP16", "INT8")) and any(
+            hasattr(trt, c) for c in LEGACY_CALIBRATORS.values()
         )
         return cls(
             version=str(getattr(trt, "__version__", "unknown")),
@@ -92,8 +95,8 @@ class TrtFeatures:
             )
         if requested == "legacy" and precision != "fp32" and not self.weak_typing:
             raise EngineBuildError(
-                f"TensorRT {self.version} has no BuilderFlag.{precision.upper()}/IInt8EntropyCalibrator2 (weak typing "
-                "was removed in TensorRT 11); use --trt-mode typed, which builds the package's typed ONNX"
+                f"TensorRT {self.version} has no BuilderFlag.{precision.upper()} nor int8 calibrators (weak typing was "
+                "removed in TensorRT 11); use --trt-mode typed, which builds the package's typed ONNX"
             )
         return requested
 
@@ -101,7 +104,8 @@ class TrtFeatures:
 @dataclass(frozen=True)
 class EngineOptions:
     """How to build: precision, (min, opt, max) batch of the optimisation profile, workspace limit in GiB,
-    DLA core (None = GPU only), timing cache file, and the precision API (``auto``/``typed``/``legacy``)."""
+    DLA core (None = GPU only), timing cache file, the precision API (``auto``/``typed``/``legacy``) and the legacy
+    int8 calibrator's method."""
 
     precision: str = "fp32"
     batch: tuple[int, int, int] = (1, 8, 32)
@@ -109,6 +113,7 @@ class EngineOptions:
     dla_core: int | None = None
     timing_cache: Path | None = None
     mode: str = "auto"
+    calib_method: str = "minmax"
 
 
 def _make_logger(trt: ModuleType) -> Any:
@@ -128,12 +133,22 @@ def _make_logger(trt: ModuleType) -> Any:
     return _Log()
 
 
-def _make_calibrator(trt: ModuleType, calib: CalibrationSet, batch: int, cache: Path, input_name: str) -> Any:
-    """An ``IInt8EntropyCalibrator2`` that feeds ``calib`` in batches of ``batch`` through one device buffer."""
+def _make_calibrator(
+    trt: ModuleType, method: str, calib: CalibrationSet, batch: int, cache: Path, input_name: str
+) -> Any:
+    """TensorRT's calibrator for ``method``, feeding ``calib`` in batches of ``batch`` through one device buffer."""
+    name = LEGACY_CALIBRATORS.get(method)
+    base = getattr(trt, name, None) if name else None
+    if base is None:
+        have = [m for m, c in LEGACY_CALIBRATORS.items() if hasattr(trt, c)]
+        raise EngineBuildError(
+            f"TensorRT {getattr(trt, '__version__', '?')} has no legacy calibrator for --calib-method {method} "
+            f"(it has: {have}); pass one of those, or --trt-mode typed, which uses the package's own int8 ranges"
+        )
 
-    class _Calibrator(trt.IInt8EntropyCalibrator2):
+    class _Calibrator(base):
         def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
+            base.__init__(self)
             h, w = calib.crops.shape[1:3]
             # one buffer for the whole calibration: the pointer TensorRT reads stays valid until close()
             self.buffer = DeviceBuffer(batch * 3 * h * w * np.dtype(np.float32).itemsize)
@@ -163,6 +178,11 @@ def _make_calibrator(trt: ModuleType, calib: CalibrationSet, batch: int, cache: 
             self.buffer.free()
 
     return _Calibrator()
+
+
+def name_of_base(calibrator: Any) -> str:
+    """The TensorRT class a calibrator of :func:`_make_calibrator` derives from."""
+    return type(calibrator).__mro__[1].__name__
 
 
 def _progress_monitor(trt: ModuleType) -> Any:
@@ -252,7 +272,7 @@ def build_engine(
                 )
             calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache))
         cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
-        calibrator = _make_calibrator(trt, calibration, cb, calib_cache, input_name)
+        calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
         calib_profile = builder.create_optimization_profile()
         calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
         config.int8_calibrator = calibrator
@@ -307,6 +327,7 @@ def build_engine(
         "source_onnx": source.name,
         "workspace_gb": options.workspace_gb,
         "dla_core": options.dla_core,
+        "calibrator": None if calibrator is None else name_of_base(calibrator),
         "bytes": len(blob),
         "sha256": hashlib.sha256(blob).hexdigest(),
     }

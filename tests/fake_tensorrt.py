@@ -9,9 +9,9 @@ Built from NVIDIA's documented Python API (names, signatures, return conventions
 * ``IBuilderConfig``: ``set_memory_pool_limit``, ``add_optimization_profile``, ``set_flag``, ``int8_calibrator``,
   ``set_calibration_profile``, ``default_device_type``, ``DLA_core``, ``create_timing_cache(bytes)``,
   ``set_timing_cache(cache, ignore_mismatch)`` → bool, ``get_timing_cache()``, ``progress_monitor``.
-* ``IInt8EntropyCalibrator2`` subclasses: the builder calls ``read_calibration_cache()`` first; when that gives
-  None it calls ``get_batch_size()`` and ``get_batch(names)`` until None, reading ``batch×C×H×W`` float32 from each
-  device pointer, then ``write_calibration_cache(cache)``.
+* ``IInt8EntropyCalibrator2`` / ``IInt8MinMaxCalibrator`` subclasses: the builder calls
+  ``read_calibration_cache()`` first; when that gives None it calls ``get_batch_size()`` and ``get_batch(names)``
+  until None, reading ``batch×C×H×W`` float32 from each device pointer, then ``write_calibration_cache(cache)``.
 
 Generations: ``8.6`` (weak typing only, EXPLICIT_BATCH required), ``10.3`` (JetPack 6: both), ``10.13`` (both;
 weak typing deprecated since 10.12, which added E8M0), ``11.4`` (strong typing only: no FP16/INT8 flags, no
@@ -96,6 +96,7 @@ class Record:
     workspace: int | None = None
     profiles: list[dict[str, tuple]] = field(default_factory=list)
     calibration_profile: dict[str, tuple] | None = None
+    calibrator: str | None = None
     calibration_batches: list[np.ndarray] = field(default_factory=list)
     calibration_cache_read: bytes | None = None
     calibration_cache_written: bytes | None = None
@@ -156,7 +157,12 @@ def make_fake_tensorrt(
             def __init__(self) -> None:
                 pass
 
+        class IInt8MinMaxCalibrator:
+            def __init__(self) -> None:
+                pass
+
         trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
+        trt.IInt8MinMaxCalibrator = IInt8MinMaxCalibrator
     if g["monitor"]:
 
         class IProgressMonitor:
@@ -330,6 +336,9 @@ def make_fake_tensorrt(
         def _calibrate(self, network: Network, config: Config) -> None:
             cal = config._calibrator
             assert cal is not None, "INT8 without a calibrator: TensorRT would fail the build"
+            bases = (trt.IInt8EntropyCalibrator2, trt.IInt8MinMaxCalibrator)
+            assert isinstance(cal, bases), "config.int8_calibrator must derive from a TensorRT calibrator class"
+            rec.calibrator = next(b.__name__ for b in bases if isinstance(cal, b))
             rec.calibration_profile = config._calibration_profile.shapes
             cached = cal.read_calibration_cache()
             if cached:

@@ -79,15 +79,21 @@ def test_auto_mode_builds_each_precision_the_platform_way(
     assert rec.progress_phases == ([] if generation == "8.6" else ["Building engine"])
     if mode == "legacy" and precision == "int8":
         assert len(rec.calibration_batches) == len(calib) // 4 and (tmp_path / "calibration.trt.cache").is_file()
+        assert rec.calibrator == info["calibrator"] == "IInt8MinMaxCalibrator"  # the default --calib-method
     else:
         assert rec.calibration_batches == [] and not (tmp_path / "calibration.trt.cache").exists()
     assert cudart.memory == {}  # every device buffer was freed
 
 
-def test_legacy_int8_calibrator_feeds_live_buffers_and_reuses_its_cache(bundled_packages, cudart, calib, tmp_path):
+@pytest.mark.parametrize("method", ["minmax", "entropy"])
+def test_legacy_int8_calibrator_feeds_live_buffers_and_reuses_its_cache(
+    bundled_packages, cudart, calib, tmp_path, method
+):
     trt = make_fake_tensorrt("10.3", cudart)
-    _build(bundled_packages, trt, tmp_path, "int8", calib)
+    info, _ = _build(bundled_packages, trt, tmp_path, "int8", calib, calib_method=method)
     rec = trt.record
+    assert rec.calibrator == info["calibrator"] == {"minmax": "IInt8MinMaxCalibrator",
+                                                    "entropy": "IInt8EntropyCalibrator2"}[method]  # fmt: skip
     expected = list(calib.batches(4, drop_last=True))  # opt batch 4: 20 crops → 5 full batches
     assert len(rec.calibration_batches) == len(expected) == 5
     for got, want in zip(rec.calibration_batches, expected):
@@ -98,7 +104,7 @@ def test_legacy_int8_calibrator_feeds_live_buffers_and_reuses_its_cache(bundled_
     assert cache.read_bytes() == rec.calibration_cache_written
 
     again = make_fake_tensorrt("10.3", cudart)
-    _build(bundled_packages, again, tmp_path, "int8", None)  # no images: the cache alone calibrates
+    _build(bundled_packages, again, tmp_path, "int8", None, calib_method=method)  # no images: the cache calibrates
     assert again.record.calibration_cache_read == cache.read_bytes() and again.record.calibration_batches == []
 
 
@@ -134,6 +140,8 @@ def test_impossible_requests_fail_instead_of_downgrading(bundled_packages, cudar
         _build(bundled_packages, make_fake_tensorrt("8.6", cudart), tmp_path, "int8", calib, mode="typed")
     with pytest.raises(EngineBuildError, match="needs calibration images"):
         _build(bundled_packages, make_fake_tensorrt("8.6", cudart), tmp_path, "int8", None)
+    with pytest.raises(EngineBuildError, match="no legacy calibrator for --calib-method percentile"):
+        _build(bundled_packages, make_fake_tensorrt("10.3", cudart), tmp_path, "int8", calib, calib_method="percentile")
     # an explicit choice that the platform has is honoured: typed int8 on JetPack's 10.3
     trt = make_fake_tensorrt("10.3", cudart)
     info, engine = _build(bundled_packages, trt, tmp_path, "int8", None, mode="typed")
