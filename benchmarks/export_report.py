@@ -13,10 +13,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from benchmarks._markdown import emit
 from benchmarks.timing import latency_ms
 from export.onnx_export import ort_session
 from export.package import ExportOptions, export_package
-from runtime._io import atomic_path
 from swinpose.models.pose_io import save_pose_model
 from swinpose.models.registry import create_model
 
@@ -73,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {precision} | {nodes} | {mb:.1f} | {par['max_abs']:.2g} | {sure} | "
             f"{par['max_kpt_px_all']:.2f} / {par['mean_kpt_px_all']:.3f} | {ms:.1f} |"
         )
-    print("\n".join(lines))
-    if args.out:
-        with atomic_path(args.out) as tmp_out:
-            tmp_out.write_text("\n".join(lines) + "\n")
+    emit(lines, args.out)
     return 0
 
 

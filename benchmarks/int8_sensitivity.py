@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks._markdown import emit
 from benchmarks.timing import latency_ms
 from export.calibration import load_calibration_set
 from export.onnx_export import INPUT_NAME, export_onnx, ort_session
 from export.parity import compare_heatmaps
 from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
-from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
 from swinpose.data.coco import CocoKeypoints, find_split, load_coco_instances
 from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
@@ -129,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         + ("same graph as with min-max |" if r[7] != r[7] else f"{r[7]:.1f} |")
         for r in rows
     ]
-    print("\n".join(lines))
-    if args.out:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text("\n".join(lines) + "\n")
+    emit(lines, args.out)
     return 0
 
 

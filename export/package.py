@@ -25,8 +25,8 @@ import torch
 from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
 from export.parity import Parity, compare_heatmaps
-from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
-from export.trt import EngineOptions, build_engine, import_tensorrt
+from export.precision import CALIBRATION_METHODS, INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
+from export.trt import TRT_MODES, EngineOptions, build_engine, import_tensorrt
 from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, MissingDependencyError
@@ -159,8 +159,14 @@ def _file_meta(path: Path) -> dict[str, Any]:
 
 
 def _check_options(o: ExportOptions) -> None:
+    """Refuse a bad combination before any slow work starts."""
     if o.precision not in PRECISIONS:
         raise InputError(f"precision {o.precision!r} is not one of {PRECISIONS}")
+    if o.calib_method not in CALIBRATION_METHODS:
+        raise InputError(f"calibration method {o.calib_method!r} is not one of {sorted(CALIBRATION_METHODS)}")
+    if o.trt_mode not in TRT_MODES:
+        raise InputError(f"TensorRT mode {o.trt_mode!r} is not one of {TRT_MODES}")
+    parse_batch(":".join(str(b) for b in o.batch))
     if o.precision == "int8" and o.calib_data is None and o.calib_cache is None:
         raise InputError("--int8 needs calibration images: add --calib-data DIR|COCO.json (a few hundred person crops)")
     if o.precision != "int8" and o.calib_cache is not None:

@@ -180,7 +180,7 @@ def _make_calibrator(
     return _Calibrator()
 
 
-def name_of_base(calibrator: Any) -> str:
+def _calibrator_kind(calibrator: Any) -> str:
     """The TensorRT class a calibrator of :func:`_make_calibrator` derives from."""
     return type(calibrator).__mro__[1].__name__
 
@@ -259,24 +259,8 @@ def build_engine(
     profile.set_shape(input_name, (lo, *input_chw), (opt, *input_chw), (hi, *input_chw))
     config.add_optimization_profile(profile)
 
-    calibrator = None
     if mode == "legacy" and options.precision in ("fp16", "int8"):
         config.set_flag(getattr(trt.BuilderFlag, options.precision.upper()))
-    if mode == "legacy" and options.precision == "int8":
-        if calib_cache is None:
-            raise EngineBuildError("a legacy int8 build needs a calibration cache path to write")
-        if calibration is None or len(calibration) == 0:
-            if not calib_cache.is_file():
-                raise EngineBuildError(
-                    "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
-                )
-            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache))
-        cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
-        calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
-        calib_profile = builder.create_optimization_profile()
-        calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
-        config.int8_calibrator = calibrator
-        config.set_calibration_profile(calib_profile)
 
     if options.dla_core is not None:
         available = int(getattr(builder, "num_DLA_cores", 0))
@@ -303,6 +287,23 @@ def build_engine(
     if features.progress_monitor:
         config.progress_monitor = _progress_monitor(trt)
 
+    calibrator = None
+    if mode == "legacy" and options.precision == "int8":
+        if calib_cache is None:
+            raise EngineBuildError("a legacy int8 build needs a calibration cache path to write")
+        if calibration is None or len(calibration) == 0:
+            if not calib_cache.is_file():
+                raise EngineBuildError(
+                    "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
+                )
+            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache))
+        cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
+        calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
+        calib_profile = builder.create_optimization_profile()
+        calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
+        config.int8_calibrator = calibrator
+        config.set_calibration_profile(calib_profile)
+
     logger.info("building a %s TensorRT %s engine (%s), batch %d:%d:%d", options.precision, features.version,
                 mode, lo, opt, hi)  # fmt: skip
     try:
@@ -327,7 +328,7 @@ def build_engine(
         "source_onnx": source.name,
         "workspace_gb": options.workspace_gb,
         "dla_core": options.dla_core,
-        "calibrator": None if calibrator is None else name_of_base(calibrator),
+        "calibrator": None if calibrator is None else _calibrator_kind(calibrator),
         "bytes": len(blob),
         "sha256": hashlib.sha256(blob).hexdigest(),
     }
