@@ -117,20 +117,23 @@ def calibrate_ranges(
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
 
     name, calib_options = CALIBRATION_METHODS[method]
-    calibrator = create_calibrator(
-        model_path,
-        list(op_types),
-        augmented_model_path=str(model_path.with_name("augmented.onnx")),
-        calibrate_method=getattr(CalibrationMethod, name),
-        extra_options=calib_options,
-    )
-    seen = 0
-    for batch in batches:
-        calibrator.collect_data(_Reader([batch]))
-        seen += len(batch)
-    if not seen:
-        raise ExportError("the calibration data gave no images; pass a folder or COCO .json with person images")
-    save_tensors_data(calibrator.compute_data(), cache_path)
+    with tempfile.TemporaryDirectory(prefix="swinpose-calib-") as tmp:  # ORT writes an augmented copy of the graph
+        calibrator = create_calibrator(
+            Path(model_path),
+            list(op_types),
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=getattr(CalibrationMethod, name),
+            extra_options=calib_options,
+        )
+        seen = 0
+        for batch in batches:
+            calibrator.collect_data(_Reader([batch]))
+            seen += len(batch)
+        if not seen:
+            raise ExportError("the calibration data gave no images; pass a folder or COCO .json with person images")
+        ranges = calibrator.compute_data()
+        del calibrator  # its ONNX Runtime session holds the augmented file open
+    save_tensors_data(ranges, cache_path)
 
 
 def quantize_int8(

@@ -301,3 +301,4 @@ def test_entropy_calibration_searches_a_clipping_threshold(bundled_packages, syn
     assert ranges["entropy"].keys() == ranges["minmax"].keys() and len(ranges["minmax"]) >= 6
     assert all(ranges["entropy"][k] <= ranges["minmax"][k] * (1 + 1e-6) for k in ranges["minmax"])
     assert sum(ranges["entropy"][k] < 0.9 * ranges["minmax"][k] for k in ranges["minmax"]) >= 2
+    assert sorted(p.name for p in graph.parent.iterdir()) == ["model.json", "model.onnx"]  # no leftovers
