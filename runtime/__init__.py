@@ -1,11 +1,14 @@
 """swinpose runtime: pre-processing, inference and decoding with numpy and OpenCV only (never torch).
 
-``from runtime import PoseEngine`` arrives with the engine. Today this package holds what training and every runtime
-share: the error hierarchy, the heatmap codec (:mod:`runtime.codec`), the affine crops and normalisation
-(:mod:`runtime.transforms`), the COCO keypoint metadata (:mod:`runtime.keypoints`) and drawing (:mod:`runtime.draw`).
+``from runtime import PoseEngine``: a model package (from ``swinpose-export``) in, keypoints in image pixels out. This
+package also holds what training and every runtime share: the error hierarchy, the heatmap codec
+(:mod:`runtime.codec`), the affine crops and normalisation (:mod:`runtime.transforms`), the COCO keypoint metadata
+(:mod:`runtime.keypoints`), COCO results (:mod:`runtime.results`), drawing (:mod:`runtime.draw`) and the package
+reader (:mod:`runtime.package`).
 """
 
 from runtime.codec import HeatmapCodec
+from runtime.engine import PoseEngine, PoseResult
 from runtime.errors import (
     BackendError,
     CheckpointError,
@@ -27,6 +30,8 @@ __all__ = [
     "BackendError",
     "CheckpointError",
     "HeatmapCodec",
+    "PoseEngine",
+    "PoseResult",
     "ConfigError",
     "DataError",
     "EngineBuildError",

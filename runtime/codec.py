@@ -61,6 +61,14 @@ class HeatmapCodec:
         """(..., 2) heatmap-pixel (x, y) → input-pixel (x, y); the exact inverse of :meth:`input_to_heatmap`."""
         return (np.asarray(xy, np.float64) + 0.5) * self.stride - 0.5
 
+    def decode_to_image(self, heatmaps: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints in image pixels: decode B×K×h×w heatmaps and map them through the inverse of each crop's
+        B×2×3 image → input affine. Returns B×K×2 float64 (x, y) image pixels and B×K float32 scores."""
+        from runtime.transforms import apply_affine, invert_affine
+
+        xy_hm, scores = self.decode(heatmaps)
+        return apply_affine(self.heatmap_to_input(xy_hm), invert_affine(np.asarray(matrices).reshape(-1, 2, 3))), scores
+
     # -- encode --------------------------------------------------------------------------------------------------
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gaussian target heatmaps for keypoints given in input-pixel space.

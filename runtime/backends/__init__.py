@@ -1,1 +1,49 @@
-"""Inference backends behind one contract, and the small CUDA helper the TensorRT pieces share."""
+"""Inference backends behind one contract (:class:`runtime.backends.base.Backend`), chosen from one table.
+
+``BACKENDS`` maps a backend name to the model file it runs (the package's ``files`` entry) and where its class
+lives; the class is imported only when that backend is opened, so ``import runtime`` never loads an inference
+library it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.backends.base import Backend, TensorSpec
+from runtime.errors import ConfigError
+
+__all__ = ["BACKENDS", "BackendEntry", "Backend", "TensorSpec", "open_backend", "backend_for_file"]
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """A backend: the package file key it runs, that file's suffix, and ``module:Class`` of its implementation."""
+
+    file_key: str
+    suffix: str
+    target: str
+
+
+BACKENDS = {
+    "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend"),
+}
+
+
+def backend_for_file(path: str | Path) -> str:
+    """The backend that runs a model file, by its suffix."""
+    suffix = Path(path).suffix
+    for name, entry in BACKENDS.items():
+        if entry.suffix == suffix:
+            return name
+    known = {e.suffix: n for n, e in BACKENDS.items()}
+    raise ConfigError(f"no backend runs '{suffix}' files ({path}); this swinpose runs {known}")
+
+
+def open_backend(name: str, path: str | Path, device: str = "cpu", **options) -> Backend:
+    """Open backend ``name`` on the model file ``path``."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; this swinpose has {sorted(BACKENDS)}")
+    module, _, cls = BACKENDS[name].target.partition(":")
+    return getattr(importlib.import_module(module), cls)(path, device=device, **options)

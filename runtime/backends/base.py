@@ -1,0 +1,66 @@
+"""The one contract every inference backend keeps (Polygraphy's runner idea, made small).
+
+``infer(feeds: dict[str, ndarray]) -> dict[str, ndarray]`` checks the feeds against the declared input specs, then
+calls the backend's ``_infer``. Backends are context managers; ``close()`` releases sessions and device memory.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import BackendError, InputShapeError
+
+__all__ = ["TensorSpec", "Backend"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named tensor: ``shape`` with -1 for a dynamic axis, ``dtype`` as a numpy name (``"float32"``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def check(self, array: np.ndarray) -> None:
+        """Raise :class:`InputShapeError` if ``array`` does not fit this spec."""
+        if array.dtype != np.dtype(self.dtype):
+            raise InputShapeError(f"'{self.name}' must be {self.dtype}, got {array.dtype}")
+        if array.ndim != len(self.shape) or any(d not in (-1, a) for d, a in zip(self.shape, array.shape)):
+            raise InputShapeError(f"'{self.name}' must have shape {self.shape} (-1: any), got {array.shape}")
+
+
+class Backend(ABC):
+    """An inference session over one model file. Subclasses set ``inputs``/``outputs`` and implement ``_infer``."""
+
+    name: str = "backend"
+
+    def __init__(self) -> None:
+        self.inputs: list[TensorSpec] = []
+        self.outputs: list[TensorSpec] = []
+        self._closed = False
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model: ``feeds`` maps every input name to a C-contiguous array; returns every output by name."""
+        if self._closed:
+            raise BackendError(f"the {self.name} backend is closed; create a new engine")
+        names = {s.name for s in self.inputs}
+        if set(feeds) != names:
+            raise InputShapeError(f"feeds {sorted(feeds)} do not match the model's inputs {sorted(names)}")
+        for spec in self.inputs:
+            spec.check(feeds[spec.name])
+        return self._infer({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+
+    @abstractmethod
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

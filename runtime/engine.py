@@ -1,0 +1,215 @@
+"""``PoseEngine``: image + person boxes → keypoints in image pixels, from a model package, with numpy and OpenCV.
+
+Shape legend: N boxes, K keypoints, H×W network input, h×w heatmaps. Boxes are ``xyxy`` image pixels (optionally a
+fifth column of detector scores); keypoints are (x, y) image pixels with pixel centres at integers.
+
+Input handling (each case is tested):
+
+* images: H×W×3 uint8 BGR (OpenCV's order). H×W grayscale and H×W×4 BGRA are converted to BGR; uint16 images are
+  scaled to 8 bits (``>> 8``); any other dtype, an empty image or another channel count raises
+  :class:`InputShapeError`. Non-contiguous arrays are fine.
+* boxes: ``None`` means one box covering the image. Boxes are clipped to the image; a box with NaN/inf
+  coordinates, or with no area left after clipping (x2 ≤ x1, y2 ≤ y1, or entirely outside), raises
+  :class:`InputError` naming its index. More boxes than the package's batch maximum run in several batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.backends import BACKENDS, open_backend
+from runtime.codec import HeatmapCodec
+from runtime.errors import ConfigError, InputError, InputShapeError, PackageError
+from runtime.package import PackageSpec, read_package
+from runtime.results import Predictions, to_coco_results
+from runtime.transforms import crop_boxes, flip_heatmaps, normalize_batch
+
+__all__ = ["PoseEngine", "PoseResult", "prepare_image", "prepare_boxes"]
+
+REFINES = ("dark", "quarter")
+
+
+@dataclass
+class PoseResult:
+    """One image's poses: ``keypoints`` N×K×2 and ``scores`` N×K, ``boxes`` N×4 xyxy (clipped) and ``box_scores`` N."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    box_scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def to_coco(self, image_id: int, rescore: bool = True) -> list[dict]:
+        """COCO keypoint results for this image (the format pycocotools' ``loadRes`` reads)."""
+        wh = self.boxes[:, 2:] - self.boxes[:, :2]
+        pred = Predictions(self.keypoints, self.scores, np.full(len(self), image_id), self.box_scores, wh.prod(1))
+        return to_coco_results(pred, rescore=rescore)
+
+
+def prepare_image(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 BGR from what callers pass (see the module docstring for what is accepted)."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputShapeError(f"the image is empty (shape {image.shape}); pass a decoded H×W×3 image")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputShapeError(
+            f"images must be uint8 (or uint16), got {image.dtype}; convert with image.astype(np.uint8)"
+        )
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputShapeError(f"expected an H×W×3 BGR image (or H×W gray, H×W×4 BGRA), got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def prepare_boxes(boxes: np.ndarray | None, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(N×4 xyxy boxes clipped to the image, N scores) from N×4 / N×5 boxes or None (one box over the image)."""
+    h, w = image_shape[:2]
+    if boxes is None:
+        return np.array([[0.0, 0.0, w, h]]), np.ones(1)
+    b = np.asarray(boxes, np.float64)
+    if b.size == 0:
+        return np.zeros((0, 4)), np.zeros(0)
+    if b.ndim == 1:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] not in (4, 5):
+        raise InputShapeError(f"boxes must be N×4 xyxy (or N×5 with scores), got shape {np.shape(boxes)}")
+    bad = np.nonzero(~np.isfinite(b).all(1))[0]
+    if bad.size:
+        raise InputError(f"box {int(bad[0])} has NaN/inf values {b[bad[0]].tolist()}; drop it before calling")
+    scores = b[:, 4] if b.shape[1] == 5 else np.ones(len(b))
+    xyxy = np.clip(b[:, :4], 0, [w, h, w, h])
+    empty = np.nonzero((xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]))[0]
+    if empty.size:
+        i = int(empty[0])
+        raise InputError(
+            f"box {i} {b[i, :4].tolist()} has no area inside the {w}×{h} image (xyxy order, x2 > x1, y2 > y1); "
+            "drop it before calling"
+        )
+    return xyxy, scores
+
+
+class PoseEngine:
+    """Top-down pose estimation from a model package.
+
+    Args:
+        path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it.
+        backend: ``"auto"`` (from the file, else the package's ONNX) or a name in :data:`runtime.backends.BACKENDS`.
+        device: ``"cpu"`` or ``"cuda:N"``.
+        flip_test: also run the mirrored crops and average their flipped heatmaps in.
+        refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
+        threads: intra-op threads for CPU backends (0 = the library's default).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        device: str = "cpu",
+        flip_test: bool = False,
+        refine: str = "dark",
+        threads: int = 0,
+    ) -> None:
+        if refine not in REFINES:
+            raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
+        path = Path(path)
+        self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
+        if backend == "auto":
+            backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), "onnxruntime")
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
+        model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
+        self.backend = open_backend(backend, model_file, device=device, threads=threads)
+        self._check_io(model_file)
+        c = self.spec.data["codec"]
+        self.codec = HeatmapCodec(tuple(c["input_size"]), tuple(c["heatmap_size"]), float(c["sigma"]), refine == "dark")
+        pre = self.spec.data["preprocess"]
+        self.mean, self.std = tuple(pre["mean"]), tuple(pre["std"])
+        self.bgr_to_rgb = pre["color_order"] == "RGB"
+        self.padding = float(pre["box_padding"])
+        self.flip_test = flip_test
+        k = len(self.spec.data["keypoints"]["names"])
+        self.flip_perm = np.arange(k)
+        for a, b in self.spec.data["keypoints"]["flip_pairs"]:
+            self.flip_perm[a], self.flip_perm[b] = b, a
+
+    def _check_io(self, model_file: Path) -> None:
+        d = self.spec.data
+        want = [(d["input"]["name"], d["input"]["shape"][1:]), (d["output"]["name"], d["output"]["shape"][1:])]
+        have = [(s.name, list(s.shape[1:])) for s in (*self.backend.inputs, *self.backend.outputs)]
+        if have != want:
+            self.backend.close()
+            raise PackageError(
+                f"{self.spec.folder / 'model.json'} describes {want} but {model_file.name} has {have}; the JSON and "
+                "the model come from different exports: re-export the package"
+            )
+
+    def _heatmaps(self, inputs: np.ndarray) -> np.ndarray:
+        """B×3×H×W → B×K×h×w, in runs within the package's batch range (a short last run is padded)."""
+        lo, _, hi = self.spec.batch_range
+        name_in, name_out = self.spec.input_name, self.spec.output_name
+        out = []
+        for i in range(0, len(inputs), hi):
+            chunk = inputs[i : i + hi]
+            n = len(chunk)
+            if n < lo:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], lo - n, 0)])
+            out.append(self.backend.infer({name_in: chunk})[name_out][:n].astype(np.float32, copy=False))
+        return np.concatenate(out)
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        x = normalize_batch(crops, self.mean, self.std, self.bgr_to_rgb)
+        heatmaps = self._heatmaps(x)
+        if self.flip_test:
+            flipped = self._heatmaps(np.ascontiguousarray(x[..., ::-1]))
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, self.flip_perm))
+        return heatmaps
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None) -> PoseResult:
+        """Poses of the people in ``boxes`` (N×4 xyxy or N×5 with scores; None: the whole image)."""
+        return self.infer_batch([image], [boxes])[0]
+
+    def infer_batch(self, images: list[np.ndarray], boxes_per_image: list[np.ndarray | None]) -> list[PoseResult]:
+        """Poses for several frames at once: their crops share engine batches. One :class:`PoseResult` per image."""
+        if len(images) != len(boxes_per_image):
+            raise InputError(f"{len(images)} images but {len(boxes_per_image)} box arrays; pass one per image")
+        crops, matrices, metas = [], [], []
+        for image, boxes in zip(images, boxes_per_image):
+            image = prepare_image(image)
+            xyxy, scores = prepare_boxes(boxes, image.shape)
+            xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)
+            c, m = crop_boxes(image, xywh, self.spec.input_size, self.padding)
+            crops.append(c)
+            matrices.append(m)
+            metas.append((xyxy, scores))
+        all_crops = np.concatenate(crops)
+        k = len(self.spec.data["keypoints"]["names"])
+        if len(all_crops):
+            xy, s = self.codec.decode_to_image(self._run(all_crops), np.concatenate(matrices))
+        else:
+            xy, s = np.zeros((0, k, 2)), np.zeros((0, k), np.float32)
+        results, start = [], 0
+        for xyxy, scores in metas:
+            end = start + len(xyxy)
+            results.append(PoseResult(xy[start:end], s[start:end], xyxy, scores))
+            start = end
+        return results
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> PoseEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,86 @@
+"""Predictions as data, COCO keypoint results and OKS-NMS: numpy only, shared by evaluation and the runtime.
+
+Shape legend: N instances, K keypoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.keypoints import COCO_SIGMAS
+
+__all__ = ["Predictions", "oks_nms", "to_coco_results"]
+
+
+@dataclass
+class Predictions:
+    """Decoded keypoints of N instances: ``keypoints`` N×K×2 (x, y) image pixels, ``scores`` N×K, and per instance
+    ``image_ids`` (N,), ``box_scores`` (N,) and ``areas`` (N,) of the crop's box in image pixels²."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    image_ids: np.ndarray
+    box_scores: np.ndarray
+    areas: np.ndarray
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+    """Greedy non-maximum suppression by OKS between predictions of one image.
+
+    Args:
+        keypoints: N×K×2 (x, y) image pixels; scores: (N,) instance scores; areas: (N,) object areas.
+
+    Returns:
+        indices of the kept instances, highest score first.
+    """
+    k = keypoints.shape[1]
+    sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
+    var = (2 * sigmas) ** 2
+    d2 = ((keypoints[:, None] - keypoints[None]) ** 2).sum(-1)  # N×N×K
+    area = np.maximum(0.5 * (areas[:, None] + areas[None]), np.spacing(1))
+    oks = np.exp(-d2 / (2 * var * area[..., None])).mean(-1)  # N×N
+    order = np.argsort(-scores, kind="stable")
+    keep, suppressed = [], np.zeros(len(scores), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= oks[i] > threshold
+    return np.asarray(keep, np.int64)
+
+
+def to_coco_results(
+    pred: Predictions, rescore: bool = True, keypoint_thr: float = 0.2, nms_thr: float | None = None
+) -> list[dict]:
+    """COCO keypoint results: ``[{image_id, category_id, keypoints: [x, y, score]*K, score}]``.
+
+    ``rescore`` multiplies the box score by the mean of the keypoint scores above ``keypoint_thr`` (MMPose's
+    rescoring); ``nms_thr`` applies OKS-NMS per image (use it for detector boxes, which overlap).
+    """
+    n = len(pred.image_ids)
+    inst_scores = pred.box_scores.astype(np.float64).copy()
+    if rescore:
+        mask = pred.scores > keypoint_thr
+        mean = np.where(mask.any(1), (pred.scores * mask).sum(1) / np.maximum(mask.sum(1), 1), 0.0)
+        inst_scores *= mean
+    keep = np.arange(n)
+    if nms_thr is not None:
+        kept = []
+        for image_id in np.unique(pred.image_ids):
+            idx = np.nonzero(pred.image_ids == image_id)[0]
+            kept.append(idx[oks_nms(pred.keypoints[idx], inst_scores[idx], pred.areas[idx], nms_thr)])
+        keep = np.sort(np.concatenate(kept))
+    results = []
+    for i in keep:
+        kps = np.concatenate([pred.keypoints[i], pred.scores[i, :, None]], 1)
+        results.append(
+            dict(
+                image_id=int(pred.image_ids[i]),
+                category_id=1,
+                keypoints=[round(float(v), 3) for v in kps.reshape(-1)],
+                score=float(inst_scores[i]),
+            )
+        )
+    return results

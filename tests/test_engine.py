@@ -1,0 +1,139 @@
+"""runtime.PoseEngine against the PyTorch model run through the same pipeline, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime import PoseEngine
+from runtime.errors import BackendError, InputError, InputShapeError, PackageError
+from swinpose.data.coco import CocoKeypoints, load_coco_instances
+from swinpose.evaluation import predict
+from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file
+
+PHOTOS = Path(__file__).parent / "data" / "coco-val2017-sample"
+
+
+@pytest.fixture(scope="module")
+def engine(bundled_packages):
+    with PoseEngine(bundled_packages["fp32"]) as e:
+        yield e
+
+
+def _xyxy(bbox) -> list[float]:
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]
+
+
+def _compare_with_pytorch(engine, ann: Path, images: Path, flip: bool) -> float:
+    """Max |Δ| in image pixels between PoseEngine (ONNX Runtime) and swinpose.evaluation.predict (PyTorch) on the
+    GT boxes of a COCO file."""
+    model, _ = load_pose_file(BUNDLED_WEIGHTS)
+    instances, _ = load_coco_instances(ann, images)
+    reference = predict(model, CocoKeypoints(instances, engine.codec), engine.codec, flip_test=flip, progress=False)
+    engine.flip_test = flip
+    worst = 0.0
+    for image_id in sorted({i.image_id for i in instances}):
+        idx = [j for j, inst in enumerate(instances) if inst.image_id == image_id]
+        image = cv2.imread(str(instances[idx[0]].file))
+        result = engine(image, np.array([_xyxy(instances[j].bbox) for j in idx]))
+        worst = max(worst, float(np.abs(result.keypoints - reference.keypoints[idx]).max()))
+        assert np.allclose(result.scores, reference.scores[idx], atol=1e-4)
+    engine.flip_test = False
+    return worst
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip-test"])
+def test_engine_matches_pytorch_on_real_coco_photos(engine, flip):
+    assert _compare_with_pytorch(engine, PHOTOS / "test_coco.json", PHOTOS, flip) <= 0.01
+
+
+def test_engine_matches_pytorch_on_synthetic_val(engine, synthetic_root):
+    ann = synthetic_root / "annotations" / "person_keypoints_val.json"
+    assert _compare_with_pytorch(engine, ann, synthetic_root / "val", flip=True) <= 0.01
+
+
+def test_engine_takes_a_model_file_and_splits_large_box_sets(engine, bundled_packages):
+    image = cv2.imread(str(PHOTOS / "000000196141.jpg"))
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 300, (40, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(40, 300, (40, 2))], 1)  # 40 boxes > the package's batch max of 32
+    together = engine(image, boxes)
+    one_by_one = np.concatenate([engine(image, b[None]).keypoints for b in boxes])
+    assert np.allclose(together.keypoints, one_by_one, atol=1e-6)
+    with PoseEngine(bundled_packages["fp32"] / "model.onnx", backend="onnxruntime") as by_file:
+        assert np.array_equal(by_file(image, boxes[:3]).keypoints, together.keypoints[:3])
+    frames = engine.infer_batch([image, image[:, ::-1]], [boxes[:2], None])
+    assert [len(r) for r in frames] == [2, 1]
+    assert np.allclose(frames[0].keypoints, together.keypoints[:2], atol=1e-6)
+
+
+def test_results_convert_to_coco_json(engine):
+    image = cv2.imread(str(PHOTOS / "000000000785.jpg"))
+    result = engine(image, np.array([[280.79, 44.73, 499.49, 391.41, 0.9]]))
+    (entry,) = result.to_coco(785)
+    assert entry["image_id"] == 785 and entry["category_id"] == 1 and len(entry["keypoints"]) == 51
+    assert 0 < entry["score"] <= 0.9
+    json.dumps(entry)
+
+
+def test_accepted_image_variants_give_the_bgr_result(engine):
+    bgr = cv2.imread(str(PHOTOS / "000000040083.jpg"))
+    box = np.array([[38.08, 110.95, 212.79, 285.66]])
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ref_gray = engine(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), box).keypoints
+    assert np.array_equal(engine(gray, box).keypoints, ref_gray)
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    reference = engine(bgr, box).keypoints
+    assert np.array_equal(engine(bgra, box).keypoints, reference)
+    assert np.array_equal(engine(bgr.astype(np.uint16) * 257, box).keypoints, reference)  # 16-bit: >> 8
+    wide = np.zeros((bgr.shape[0], bgr.shape[1] * 2, 3), np.uint8)
+    wide[:, ::2] = bgr
+    assert np.array_equal(engine(wide[:, ::2], box).keypoints, reference)  # a non-contiguous view
+
+
+@pytest.mark.parametrize(
+    "image, boxes, error, message",
+    [
+        (np.zeros((0, 0, 3), np.uint8), None, InputShapeError, "empty"),
+        (np.zeros((64, 64, 3), np.float32), None, InputShapeError, "uint8"),
+        (np.zeros((64, 64, 2), np.uint8), None, InputShapeError, "H×W×3"),
+        (np.zeros((64, 64, 3), np.uint8), [[0, 0, np.nan, 10]], InputError, "NaN/inf"),
+        (np.zeros((64, 64, 3), np.uint8), [[10, 10, 10, 30]], InputError, "no area"),
+        (np.zeros((64, 64, 3), np.uint8), [[30, 10, 20, 40]], InputError, "x2 > x1"),
+        (np.zeros((64, 64, 3), np.uint8), [[100, 100, 200, 200]], InputError, "no area inside the 64×64 image"),
+        (np.zeros((64, 64, 3), np.uint8), [[0, 0, 10]], InputShapeError, "N×4 xyxy"),
+    ],
+)
+def test_bad_input_raises_a_typed_error_with_the_fix(engine, image, boxes, error, message):
+    with pytest.raises(error, match=message):
+        engine(image, boxes)
+
+
+def test_partly_outside_boxes_are_clipped_and_no_boxes_give_no_poses(engine):
+    image = np.full((100, 80, 3), 128, np.uint8)
+    result = engine(image, np.array([[-20, -10, 50, 200]]))
+    assert result.boxes.tolist() == [[0, 0, 50, 100]]
+    assert len(engine(image, np.zeros((0, 4)))) == 0
+
+
+def test_package_problems_are_refused(bundled_packages, tmp_path):
+    broken = tmp_path / "pk"
+    shutil.copytree(bundled_packages["fp32"], broken)
+    meta = json.loads((broken / "model.json").read_text())
+    meta["output"]["shape"] = [-1, 17, 64, 48]
+    (broken / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PackageError, match="different exports"):
+        PoseEngine(broken)
+    shutil.copy(bundled_packages["fp32"] / "model.json", broken / "model.json")
+    data = (broken / "model.onnx").read_bytes()
+    (broken / "model.onnx").write_bytes(data[: len(data) // 3])
+    with pytest.raises(BackendError, match="truncated or not an ONNX model"):
+        PoseEngine(broken)
+    with pytest.raises(BackendError, match="use device='cpu'"):
+        PoseEngine(bundled_packages["fp32"], device="cuda:0")
