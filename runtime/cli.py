@@ -2,8 +2,9 @@
 
 Writes a skeleton overlay per image (``<name>.jpg``) or one overlay video (``<stem>_poses.mp4``), and
 ``results.json`` in COCO keypoint-results format. ``--boxes`` gives person boxes: a COCO detection-results list
-(``image_id`` = the image's numeric file stem, or the frame index; ``bbox`` x, y, w, h) or a dict mapping a file
-name (or frame index) to N×4 ``xyxy`` (+ score) boxes. Without it, each image is one person box.
+(``image_id`` = the image's numeric file stem, or the frame index; ``bbox`` x, y, w, h), a COCO annotation file
+(its ground-truth person boxes, by ``file_name``), or a dict mapping a file name (or frame index) to N×4 ``xyxy``
+(+ score) boxes. Without it, each image is one person box.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def load_boxes(path: Path | None, score_thr: float) -> dict[str, np.ndarray] | N
             if det.get("category_id", 1) == 1:
                 x, y, w, h = det["bbox"]
                 rows.setdefault(str(det["image_id"]), []).append([x, y, x + w, y + h, det.get("score", 1.0)])
+    elif isinstance(data, dict) and "annotations" in data:  # COCO ground truth: its person boxes, by file name
+        names = {im["id"]: im["file_name"] for im in data.get("images", [])}
+        for ann in data["annotations"]:
+            if ann.get("category_id", 1) == 1 and not ann.get("iscrowd", 0) and ann["image_id"] in names:
+                x, y, w, h = ann["bbox"]
+                rows.setdefault(names[ann["image_id"]], []).append([x, y, x + w, y + h, 1.0])
     elif isinstance(data, dict):
         for key, boxes in data.items():
             rows[str(key)] = [list(b) + [1.0] if len(b) == 4 else list(b) for b in boxes]

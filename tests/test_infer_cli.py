@@ -73,3 +73,11 @@ def test_cli_errors(bundled_packages, tmp_path, capsys, problem):
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("swinpose-infer: error:") and "Traceback" not in err
     assert {"missing": "does not exist", "corrupt": "cannot be decoded", "boxes": "every box must be"}[problem] in err
+
+
+def test_ground_truth_boxes_from_a_coco_annotation_file(bundled_packages, tmp_path):
+    out = tmp_path / "gt"
+    argv = ["--package", str(bundled_packages["fp32"]), str(PHOTOS), "--boxes", str(PHOTOS / "test_coco.json")]
+    assert main(argv + ["--out", str(out)]) == 0
+    gt = json.loads((PHOTOS / "test_coco.json").read_text())["annotations"]
+    assert len(json.loads((out / "results.json").read_text())) == sum(not a.get("iscrowd", 0) for a in gt)

@@ -134,7 +134,12 @@ def test_readme_main_command_runs_the_demo_on_a_shipped_image():
     command = _readme_command("Run the main job")
     image = re.search(r"--image (\S+)", command).group(1)
     assert (ROOT / image).is_file()
-    assert "--bundled" in command and ".[train]" in command
+    assert "--bundled" in command and ".[train,export]" in command
+    # then PoseEngine (through swinpose-infer) on shipped real photos and on the synthetic images, with GT boxes
+    infers = re.findall(r"swinpose-infer --package (\S+) (\S+) --boxes (\S+)", command)
+    assert [(pkg, src) for pkg, src, _ in infers] == [("demo_out/package", "tests/data/coco-val2017-sample"),
+                                                     ("demo_out/package", "demo_out/synthetic/val")]  # fmt: skip
+    assert (ROOT / infers[0][2]).is_file() and "swinpose-export --weights bundled --out demo_out/package" in command
 
 
 def test_demo_prints_params_flops_and_output_shape(capsys):
