@@ -104,7 +104,8 @@ class PoseEngine:
 
     Args:
         path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it.
-        backend: ``"auto"`` (from the file, else the package's ONNX) or a name in :data:`runtime.backends.BACKENDS`.
+        backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX) or a
+            name in :data:`runtime.backends.BACKENDS`.
         device: ``"cpu"`` or ``"cuda:N"``.
         flip_test: also run the mirrored crops and average their flipped heatmaps in.
         refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
@@ -124,8 +125,10 @@ class PoseEngine:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
         path = Path(path)
         self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
-        if backend == "auto":
-            backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), "onnxruntime")
+        if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
+            on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
+            backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
+            backend = backend or ("tensorrt" if on_gpu else "onnxruntime")
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
         model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
@@ -147,11 +150,17 @@ class PoseEngine:
         d = self.spec.data
         want = [(d["input"]["name"], d["input"]["shape"][1:]), (d["output"]["name"], d["output"]["shape"][1:])]
         have = [(s.name, list(s.shape[1:])) for s in (*self.backend.inputs, *self.backend.outputs)]
+        problem = None
         if have != want:
+            problem = f"describes {want} but {model_file.name} has {have}"
+        profile = getattr(self.backend, "profile", {}).get(d["input"]["name"])  # engines fix their batch range
+        if profile is not None and (profile[0][0], profile[2][0]) != (d["batch"]["min"], d["batch"]["max"]):
+            problem = f"says batch {d['batch']} but {model_file.name} was built for {profile[0][0]}..{profile[2][0]}"
+        if problem:
             self.backend.close()
             raise PackageError(
-                f"{self.spec.folder / 'model.json'} describes {want} but {model_file.name} has {have}; the JSON and "
-                "the model come from different exports: re-export the package"
+                f"{self.spec.folder / 'model.json'} {problem}; the JSON and the model come from different exports: "
+                "re-export the package"
             )
 
     def _heatmaps(self, inputs: np.ndarray) -> np.ndarray:

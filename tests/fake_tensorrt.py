@@ -25,6 +25,7 @@ import enum
 import json
 import types
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -51,6 +52,8 @@ class FakeCudart:
 
     def __init__(self) -> None:
         self.memory: dict[int, bytearray] = {}
+        self.pinned: dict[int, Any] = {}
+        self.streams: set[int] = set()
         self._next = 0x7F0000000000
         self.mallocs = 0
 
@@ -75,6 +78,41 @@ class FakeCudart:
                 return (self.cudaError_t.cudaErrorInvalidValue,)
             ctypes.memmove(dst, bytes(self.memory[src][:count]), count)
         return (self.cudaError_t.cudaSuccess,)
+
+    def cudaMallocHost(self, size: int):  # noqa: N802
+        buffer = ctypes.create_string_buffer(size)
+        self.pinned[ctypes.addressof(buffer)] = buffer
+        return self.cudaError_t.cudaSuccess, ctypes.addressof(buffer)
+
+    def cudaFreeHost(self, ptr: int):  # noqa: N802
+        ok = self.pinned.pop(ptr, None) is not None
+        return (self.cudaError_t.cudaSuccess if ok else self.cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaMemcpyAsync(self, dst: int, src: int, count: int, kind, stream):  # noqa: N802
+        if stream not in self.streams:
+            return (self.cudaError_t.cudaErrorInvalidValue,)
+        return self.cudaMemcpy(dst, src, count, kind)
+
+    def cudaStreamCreate(self):  # noqa: N802
+        handle = 0x5000 + len(self.streams) + self.mallocs
+        self.streams.add(handle)
+        return self.cudaError_t.cudaSuccess, handle
+
+    def cudaStreamSynchronize(self, stream):  # noqa: N802
+        return (self.cudaError_t.cudaSuccess if stream in self.streams else self.cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaStreamDestroy(self, stream):  # noqa: N802
+        ok = stream in self.streams
+        self.streams.discard(stream)
+        return (self.cudaError_t.cudaSuccess if ok else self.cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaSetDevice(self, index: int):  # noqa: N802
+        return (self.cudaError_t.cudaSuccess if index == 0 else self.cudaError_t.cudaErrorInvalidValue,)
+
+    def write(self, ptr: int, data: bytes) -> None:
+        if ptr not in self.memory or len(data) > len(self.memory[ptr]):
+            raise AssertionError(f"TensorRT wrote to a dead or too small device buffer {ptr:#x}")
+        self.memory[ptr][: len(data)] = data
 
     def cudaGetErrorName(self, err):  # noqa: N802
         return self.cudaError_t.cudaSuccess, self.cudaError_t(err).name.encode()
@@ -105,6 +143,7 @@ class Record:
     dla_core: int | None = None
     progress_phases: list[str] = field(default_factory=list)
     builds: int = 0
+    executions: int = 0
 
 
 def make_fake_tensorrt(
@@ -330,7 +369,13 @@ def make_fake_tensorrt(
             if build_error:
                 self.logger.log(ILogger.Severity.ERROR, build_error)
                 return None
-            summary = {"typed": network.typed, "flags": sorted(rec.builder_flags), "profile": config.profiles[0].shapes}
+            summary = {
+                "typed": network.typed,
+                "flags": sorted(rec.builder_flags),
+                "profile": config.profiles[0].shapes,
+                "onnx": rec.parsed[-1],
+                "version": trt.__version__,
+            }
             return bytearray(ENGINE_MAGIC + json.dumps(summary, default=list).encode())
 
         def _calibrate(self, network: Network, config: Config) -> None:
@@ -358,6 +403,103 @@ def make_fake_tensorrt(
             cal.write_calibration_cache(memoryview(table))
             rec.calibration_cache_written = table
 
+    class Logger(ILogger):
+        WARNING = ILogger.Severity.WARNING
+
+        def __init__(self, min_severity=None) -> None:
+            super().__init__()
+
+    trt.Logger = Logger
+    trt.TensorIOMode = enum.IntEnum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"], start=0)
+    _np = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32}
+    trt.nptype = lambda dtype: _np[trt.DataType(dtype).name]
+
+    class Context:
+        """Runs the ONNX the engine was built from with ONNX Runtime, on the bytes at the tensors' addresses."""
+
+        def __init__(self, engine) -> None:
+            self.engine, self.shapes, self.addresses = engine, {}, {}
+
+        def set_input_shape(self, name: str, shape) -> bool:
+            lo, _, hi = self.engine.profile[name]
+            if not all(a <= b <= c for a, b, c in zip(lo, shape, hi)):
+                return False
+            self.shapes[name] = tuple(shape)
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple:
+            if name in self.engine.profile:
+                return self.shapes[name]
+            batch = self.shapes[self.engine.input_names[0]][0]
+            return (batch, *self.engine.shapes[name][1:])
+
+        def set_tensor_address(self, name: str, ptr: int) -> bool:
+            self.addresses[name] = int(ptr)
+            return True
+
+        def execute_async_v3(self, stream) -> bool:
+            assert stream in cudart.streams, "execute on a dead stream"
+            feeds = {}
+            for name in self.engine.input_names:
+                shape = self.shapes[name]
+                raw = cudart.read(self.addresses[name], int(np.prod(shape)) * 4)
+                feeds[name] = np.frombuffer(raw, np.float32).reshape(shape)
+            for name, value in zip(self.engine.output_names, self.engine.session.run(None, feeds)):
+                cudart.write(self.addresses[name], np.ascontiguousarray(value, np.float32).tobytes())
+            rec.executions += 1
+            return True
+
+    class Engine:
+        def __init__(self, summary: dict) -> None:
+            import onnxruntime
+
+            model = onnx.load(summary["onnx"], load_external_data=False)
+            self.session = onnxruntime.InferenceSession(summary["onnx"], providers=["CPUExecutionProvider"])
+            self.profile = {k: tuple(tuple(s) for s in v) for k, v in summary["profile"].items()}
+            dims = lambda v: tuple(d.dim_value if d.dim_value else -1 for d in v.type.tensor_type.shape.dim)  # noqa: E731
+            self.input_names = [v.name for v in model.graph.input]
+            self.output_names = [v.name for v in model.graph.output]
+            self.shapes = {v.name: dims(v) for v in [*model.graph.input, *model.graph.output]}
+
+        @property
+        def num_io_tensors(self) -> int:
+            return len(self.shapes)
+
+        def get_tensor_name(self, i: int) -> str:
+            return [*self.input_names, *self.output_names][i]
+
+        def get_tensor_mode(self, name: str):
+            return trt.TensorIOMode.INPUT if name in self.input_names else trt.TensorIOMode.OUTPUT
+
+        def get_tensor_dtype(self, name: str):
+            return trt.DataType.FLOAT
+
+        def get_tensor_shape(self, name: str) -> tuple:
+            return self.shapes[name]
+
+        def get_tensor_profile_shape(self, name: str, profile: int) -> tuple:
+            return self.profile[name]
+
+        def create_execution_context(self) -> Context:
+            return Context(self)
+
+    class Runtime:
+        def __init__(self, logger) -> None:
+            self.logger = logger
+
+        def deserialize_cuda_engine(self, data: bytes):
+            """None (and a logged error) for bytes that are not an engine of this TensorRT, as the real one does."""
+            data = bytes(data)
+            if not data.startswith(ENGINE_MAGIC):
+                self.logger.log(ILogger.Severity.ERROR, "Serialization assertion failed: magic tag mismatch")
+                return None
+            summary = json.loads(data[len(ENGINE_MAGIC) :])
+            if summary["version"] != trt.__version__:
+                self.logger.log(ILogger.Severity.ERROR, f"engine plan from TensorRT {summary['version']}")
+                return None
+            return Engine(summary)
+
+    trt.Runtime = Runtime
     trt.Builder = Builder
     trt.OnnxParser = OnnxParser
     return trt

@@ -28,6 +28,7 @@ class BackendEntry:
 
 BACKENDS = {
     "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend"),
+    "tensorrt": BackendEntry("engine", ".engine", "runtime.backends.tensorrt:TrtBackend"),
 }
 
 

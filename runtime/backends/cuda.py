@@ -7,13 +7,14 @@ a pointer handed to TensorRT stays valid for as long as the buffer object is kep
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import numpy as np
 
 from runtime.errors import BackendError, MissingDependencyError
 
-__all__ = ["load_cudart", "cuda_call", "DeviceBuffer"]
+__all__ = ["load_cudart", "cuda_call", "DeviceBuffer", "PinnedBuffer"]
 
 
 def load_cudart() -> Any:
@@ -76,3 +77,25 @@ class DeviceBuffer:
 
     def __exit__(self, *exc: object) -> None:
         self.free()
+
+
+class PinnedBuffer:
+    """``nbytes`` of page-locked host memory (``cudaMallocHost``), for asynchronous copies; ``array(shape, dtype)``
+    views its start as a numpy array."""
+
+    def __init__(self, nbytes: int, cudart: Any = None) -> None:
+        self._cudart = cudart or load_cudart()
+        self.nbytes = int(nbytes)
+        self.ptr: int | None = int(cuda_call(self._cudart.cudaMallocHost(self.nbytes), "cudaMallocHost", self._cudart))
+
+    def array(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        count = int(np.prod(shape))
+        if self.ptr is None or count * np.dtype(dtype).itemsize > self.nbytes:
+            raise BackendError(f"a {shape} {np.dtype(dtype)} view does not fit this {self.nbytes}-byte host buffer")
+        raw = (ctypes.c_byte * (count * np.dtype(dtype).itemsize)).from_address(self.ptr)
+        return np.frombuffer(raw, dtype, count).reshape(shape)
+
+    def free(self) -> None:
+        if self.ptr is not None:
+            ptr, self.ptr = self.ptr, None
+            cuda_call(self._cudart.cudaFreeHost(ptr), "cudaFreeHost", self._cudart)

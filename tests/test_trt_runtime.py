@@ -1,0 +1,86 @@
+"""The TensorRT backend and PoseEngine on it, against the recording fake of tensorrt and cuda-python.
+
+The fake's execution context runs the ONNX the engine was built from (ONNX Runtime) on the bytes at the device
+addresses the backend set, so the whole path is exercised: pinned host buffers, async copies on one stream,
+``set_input_shape``/``set_tensor_address``/``execute_async_v3``, and copies back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from fake_tensorrt import FakeCudart, make_fake_tensorrt
+
+import runtime.backends.cuda
+import runtime.backends.tensorrt
+from export.trt import EngineOptions, build_engine
+from runtime import PoseEngine
+from runtime.errors import BackendError, InputShapeError, PackageError
+from runtime.package import read_package
+
+
+@pytest.fixture
+def cudart(monkeypatch):
+    fake = FakeCudart()
+    monkeypatch.setattr(runtime.backends.cuda, "load_cudart", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def trt_package(bundled_packages, cudart, monkeypatch, tmp_path):
+    """A copy of the fp32 package with a (fake) TensorRT 11.4 engine built for the package's batch range."""
+    package = tmp_path / "pk"
+    shutil.copytree(bundled_packages["fp32"], package)
+    spec = read_package(package)
+    builder = make_fake_tensorrt("11.4", cudart)
+    build_engine(spec.onnx_path, spec.onnx_path, package / "model.engine", "input", (3, 128, 96),
+                 EngineOptions("fp32", spec.batch_range), trt=builder)  # fmt: skip
+    meta = json.loads((package / "model.json").read_text())
+    meta["files"]["engine"] = "model.engine"
+    (package / "model.json").write_text(json.dumps(meta))
+    runtime_trt = make_fake_tensorrt("11.4", cudart)
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda: runtime_trt)
+    return package, runtime_trt
+
+
+def test_pose_engine_on_tensorrt_matches_onnxruntime(trt_package, cudart):
+    package, trt = trt_package
+    image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    boxes = np.array([[10, 20, 120, 230], [150, 5, 300, 200], [0, 0, 320, 240]], np.float64)
+    with PoseEngine(package, flip_test=True) as cpu:
+        expected = cpu(image, boxes)
+    with PoseEngine(package, device="cuda:0", flip_test=True) as gpu:
+        assert gpu.backend.name == "tensorrt"
+        got = gpu(image, boxes)
+        many = gpu(image, np.tile(boxes, (12, 1)))  # 36 crops: two runs within the engine's 1..32 profile
+    assert np.array_equal(got.keypoints, expected.keypoints) and np.array_equal(got.scores, expected.scores)
+    assert np.array_equal(many.keypoints[:3], expected.keypoints)
+    assert trt.record.executions == 2 + 4  # (plain + flipped) × (1 run, then 2 runs)
+    assert cudart.memory == {} and cudart.pinned == {} and cudart.streams == set()  # all freed by close()
+
+
+def test_tensorrt_backend_checks_shapes_devices_and_engine_origin(trt_package, cudart, monkeypatch):
+    package, _ = trt_package
+    with runtime.backends.tensorrt.TrtBackend(package / "model.engine") as backend:
+        assert [s.name for s in backend.inputs] == ["input"] and backend.profile["input"][2] == (32, 3, 128, 96)
+        with pytest.raises(InputShapeError, match="outside the engine's profile"):
+            backend.infer({"input": np.zeros((33, 3, 128, 96), np.float32)})
+    with pytest.raises(BackendError, match="TensorRT runs on a GPU"):
+        runtime.backends.tensorrt.TrtBackend(package / "model.engine", device="cpu")
+    other = make_fake_tensorrt("10.3", cudart)  # the engine was built by the fake 11.4
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda: other)
+    with pytest.raises(BackendError, match="built by another TensorRT version or for another GPU"):
+        PoseEngine(package, device="cuda:0")
+    assert cudart.memory == {} and cudart.streams == set()
+
+
+def test_engine_batch_range_must_match_model_json(trt_package):
+    package, _ = trt_package
+    meta = json.loads((package / "model.json").read_text())
+    meta["batch"]["max"] = 64
+    (package / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PackageError, match="was built for 1..32"):
+        PoseEngine(package, device="cuda:0")
