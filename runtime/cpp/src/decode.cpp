@@ -1,0 +1,79 @@
+// The Python codec's decoding (runtime/codec.py), line for line: argmax (first maximum), quarter offset, and DARK
+// (edge-replicated separable Gaussian blur rescaled to the map's peak, log, 3×3 Taylor step, raw map near borders).
+#include <algorithm>
+#include <cmath>
+
+#include "swinpose/swinpose.hpp"
+
+namespace swinpose {
+namespace {
+
+double sign(double v) { return (v > 0) - (v < 0); }
+
+// One map's blur, as runtime.codec.gaussian_blur: float64, edge-replicated, rescaled to keep the maximum.
+std::vector<double> blur(const float* map, int h, int w, int kernel) {
+  const int r = kernel / 2;
+  const double s = 0.3 * (r - 1) + 0.8;
+  std::vector<double> taps(kernel);
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += taps[i + r] = std::exp(-double(i * i) / (2 * s * s));
+  for (auto& t : taps) t /= sum;
+  std::vector<double> tmp(h * w, 0.0), out(h * w, 0.0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int i = 0; i < kernel; ++i) tmp[y * w + x] += taps[i] * map[std::clamp(y + i - r, 0, h - 1) * w + x];
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int i = 0; i < kernel; ++i) out[y * w + x] += taps[i] * tmp[y * w + std::clamp(x + i - r, 0, w - 1)];
+  const double peak_in = *std::max_element(map, map + h * w);
+  const double peak_out = *std::max_element(out.begin(), out.end());
+  const double scale = peak_out > 0 ? peak_in / peak_out : 0.0;
+  for (auto& v : out) v *= scale;
+  return out;
+}
+
+}  // namespace
+
+void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConfig& cfg, Keypoint* out) {
+  const int kernel = 2 * static_cast<int>(std::nearbyint(2.5 * cfg.sigma)) + 1;  // Python's round: half to even
+  const int r = kernel / 2;
+  for (int m = 0; m < n * k; ++m) {
+    const float* map = heatmaps + static_cast<size_t>(m) * h * w;
+    const int idx = static_cast<int>(std::max_element(map, map + h * w) - map);  // the first maximum, as numpy
+    const int x = idx % w, y = idx / w;
+    const auto at = [&](int yy, int xx) { return double(map[yy * w + xx]); };
+    double qx = x, qy = y;  // the quarter-offset estimate
+    if (x > 0 && x < w - 1) qx += 0.25 * sign(at(y, x + 1) - at(y, x - 1));
+    if (y > 0 && y < h - 1) qy += 0.25 * sign(at(y + 1, x) - at(y - 1, x));
+    double rx = qx, ry = qy;
+    if (cfg.use_dark) {
+      const bool near_border = x < r + 1 || x > w - 2 - r || y < r + 1 || y > h - 2 - r;
+      std::vector<double> logmap(h * w);
+      if (near_border) {
+        for (int i = 0; i < h * w; ++i) logmap[i] = std::log(std::max(double(map[i]), 1e-10));
+      } else {
+        const auto b = blur(map, h, w, kernel);
+        for (int i = 0; i < h * w; ++i) logmap[i] = std::log(std::max(b[i], 1e-10));
+      }
+      const int xs = std::clamp(x, 1, w - 2), ys = std::clamp(y, 1, h - 2);
+      const auto L = [&](int dy, int dx) { return logmap[(ys + dy) * w + xs + dx]; };
+      const double c = L(0, 0);
+      const double dx = 0.5 * (L(0, 1) - L(0, -1)), dy = 0.5 * (L(1, 0) - L(-1, 0));
+      const double dxx = L(0, 1) - 2 * c + L(0, -1), dyy = L(1, 0) - 2 * c + L(-1, 0);
+      const double dxy = 0.25 * (L(1, 1) - L(-1, 1) - L(1, -1) + L(-1, -1));
+      const double det = dxx * dyy - dxy * dxy;
+      bool ok = det > 1e-12 && dxx < 0 && x >= 1 && x <= w - 2 && y >= 1 && y <= h - 2;
+      if (ok) {
+        const double ox = -(dyy * dx - dxy * dy) / det, oy = -(dxx * dy - dxy * dx) / det;
+        if (std::abs(ox) <= 1 && std::abs(oy) <= 1) {
+          rx = x + ox;
+          ry = y + oy;
+        }
+      }
+    }
+    const int stride = cfg.stride();
+    out[m] = {(rx + 0.5) * stride - 0.5, (ry + 0.5) * stride - 0.5, map[idx]};
+  }
+}
+
+}  // namespace swinpose

@@ -1,0 +1,36 @@
+#include <algorithm>
+
+#include "swinpose/swinpose.hpp"
+
+namespace swinpose {
+
+PoseEngine::PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend)
+    : cfg_(std::move(cfg)), backend_(std::move(backend)) {
+  if (!backend_) throw Error("PoseEngine needs a backend");
+}
+
+std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, const std::vector<Box>& boxes) {
+  const int k = cfg_.num_keypoints, hm = cfg_.heatmap_h * cfg_.heatmap_w;
+  const size_t in_size = 3ull * cfg_.input_h * cfg_.input_w;
+  std::vector<std::vector<Keypoint>> result;
+  for (size_t start = 0; start < boxes.size(); start += cfg_.batch_max) {
+    const std::vector<Box> chunk(boxes.begin() + start,
+                                 boxes.begin() + std::min(boxes.size(), start + size_t(cfg_.batch_max)));
+    const int n = static_cast<int>(chunk.size()), batch = std::max(n, cfg_.batch_min);
+    std::vector<float> input(batch * in_size), heatmaps(static_cast<size_t>(batch) * k * hm);
+    std::vector<Affine> affines;
+    preprocess(bgr, chunk, cfg_, input.data(), affines);
+    for (int i = n; i < batch; ++i)  // pad a short run up to the engine's minimum batch
+      std::copy_n(input.begin() + (n - 1) * in_size, in_size, input.begin() + i * in_size);
+    backend_->infer(input.data(), batch, heatmaps.data());
+    std::vector<Keypoint> kps(static_cast<size_t>(n) * k);
+    decode(heatmaps.data(), n, k, cfg_.heatmap_h, cfg_.heatmap_w, cfg_, kps.data());
+    for (int i = 0; i < n; ++i) {
+      to_image(kps.data() + i * k, k, affines[i]);
+      result.emplace_back(kps.begin() + i * k, kps.begin() + (i + 1) * k);
+    }
+  }
+  return result;
+}
+
+}  // namespace swinpose
