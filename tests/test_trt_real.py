@@ -38,3 +38,17 @@ def test_real_tensorrt_engine_matches_model_json(tmp_path, synthetic_root, preci
     profile = [tuple(d) for d in engine.get_tensor_profile_shape(spec.input_name, 0)]
     assert profile == [(1, 3, 128, 96), (4, 3, 128, 96), (8, 3, 128, 96)]
     assert tuple(engine.get_tensor_shape(spec.output_name))[1:] == (17, 32, 24)
+
+
+def test_real_tensorrt_pose_engine_matches_onnxruntime(tmp_path):
+    _gpu_tensorrt()
+    import numpy as np
+
+    from runtime import PoseEngine
+
+    export_package("bundled", tmp_path / "pk", ExportOptions("fp32", batch=(1, 4, 8), engine=True))
+    image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    boxes = np.array([[10, 20, 120, 230], [150, 5, 300, 200]], np.float64)
+    with PoseEngine(tmp_path / "pk") as cpu, PoseEngine(tmp_path / "pk", device="cuda:0") as gpu:
+        assert gpu.backend.name == "tensorrt"
+        assert np.abs(gpu(image, boxes).keypoints - cpu(image, boxes).keypoints).max() < 0.05
