@@ -19,14 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime._io import IMAGE_SUFFIXES
 from runtime.errors import DataError
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, crop_boxes, normalize_batch
 
 __all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set"]
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass

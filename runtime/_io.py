@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json_atomic"]
+__all__ = ["IMAGE_SUFFIXES", "atomic_path", "write_json_atomic"]
+
+#: image files that folders are read for (swinpose-infer's inputs, the export's calibration folders)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @contextlib.contextmanager

@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 
 from runtime._cli import run_guarded
-from runtime._io import atomic_path, write_json_atomic
+from runtime._io import IMAGE_SUFFIXES, atomic_path, write_json_atomic
 from runtime.errors import DataError, InputError
+from runtime.transforms import xyxy_to_xywh
 
 PROG = "swinpose-infer"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             result = engine(image, _boxes_for(boxes, name, index))
             for entry in result.to_coco(_image_id(name, index)):
                 results.append({**entry, "file_name": name})
-            xywh = np.concatenate([result.boxes[:, :2], result.boxes[:, 2:] - result.boxes[:, :2]], 1)
+            xywh = xyxy_to_xywh(result.boxes)
             return draw_poses(image, result.keypoints, result.scores, skeleton, args.threshold, xywh)
 
         if source.suffix.lower() in VIDEO_SUFFIXES:

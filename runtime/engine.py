@@ -15,6 +15,7 @@ Input handling (each case is tested):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,11 @@ import cv2
 import numpy as np
 
 from runtime.backends import BACKENDS, open_backend
-from runtime.codec import HeatmapCodec
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError
+from runtime.keypoints import flip_index
 from runtime.package import PackageSpec, read_package
 from runtime.results import Predictions, to_coco_results
-from runtime.transforms import crop_boxes, flip_heatmaps, normalize_batch
+from runtime.transforms import crop_boxes, flip_heatmaps, normalize_batch, xyxy_to_xywh
 
 __all__ = ["PoseEngine", "PoseResult", "prepare_image", "prepare_boxes"]
 
@@ -134,17 +135,15 @@ class PoseEngine:
         model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
         self.backend = open_backend(backend, model_file, device=device, threads=threads)
         self._check_io(model_file)
-        c = self.spec.data["codec"]
-        self.codec = HeatmapCodec(tuple(c["input_size"]), tuple(c["heatmap_size"]), float(c["sigma"]), refine == "dark")
+        self.codec = dataclasses.replace(self.spec.codec(), use_dark=refine == "dark")
         pre = self.spec.data["preprocess"]
         self.mean, self.std = tuple(pre["mean"]), tuple(pre["std"])
         self.bgr_to_rgb = pre["color_order"] == "RGB"
         self.padding = float(pre["box_padding"])
         self.flip_test = flip_test
-        k = len(self.spec.data["keypoints"]["names"])
-        self.flip_perm = np.arange(k)
-        for a, b in self.spec.data["keypoints"]["flip_pairs"]:
-            self.flip_perm[a], self.flip_perm[b] = b, a
+        self.num_keypoints = len(self.spec.data["keypoints"]["names"])
+        pairs = tuple(tuple(p) for p in self.spec.data["keypoints"]["flip_pairs"])
+        self.flip_perm = flip_index(self.num_keypoints, pairs)
 
     def _check_io(self, model_file: Path) -> None:
         d = self.spec.data
@@ -196,13 +195,12 @@ class PoseEngine:
         for image, boxes in zip(images, boxes_per_image):
             image = prepare_image(image)
             xyxy, scores = prepare_boxes(boxes, image.shape)
-            xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)
-            c, m = crop_boxes(image, xywh, self.spec.input_size, self.padding)
+            c, m = crop_boxes(image, xyxy_to_xywh(xyxy), self.spec.input_size, self.padding)
             crops.append(c)
             matrices.append(m)
             metas.append((xyxy, scores))
         all_crops = np.concatenate(crops)
-        k = len(self.spec.data["keypoints"]["names"])
+        k = self.num_keypoints
         if len(all_crops):
             xy, s = self.codec.decode_to_image(self._run(all_crops), np.concatenate(matrices))
         else:

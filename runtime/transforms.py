@@ -25,6 +25,7 @@ __all__ = [
     "apply_affine",
     "warp_crop",
     "crop_boxes",
+    "xyxy_to_xywh",
     "flip_keypoints",
     "flip_heatmaps",
 ]
@@ -146,6 +147,12 @@ def warp_crop(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int
     return cv2.warpAffine(
         image, np.asarray(matrix, np.float64), tuple(int(v) for v in output_size), flags=cv2.INTER_LINEAR
     )
+
+
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    """N×4 (x1, y1, x2, y2) corner boxes → N×4 (x, y, w, h), COCO's bbox format."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1)
 
 
 def crop_boxes(

@@ -23,7 +23,7 @@ import numpy as np
 from runtime.backends import open_backend
 from runtime.engine import prepare_boxes
 from runtime.package import read_package
-from runtime.transforms import crop_boxes, normalize_batch
+from runtime.transforms import crop_boxes, normalize_batch, xyxy_to_xywh
 
 ROOT = Path(__file__).resolve().parents[3]
 PHOTO = ROOT / "tests" / "data" / "coco-val2017-sample" / "000000196141.jpg"
@@ -44,8 +44,7 @@ def main() -> None:
                       for a in ann if a["image_id"] == 196141][:3]) * 0.5  # fmt: skip
     boxes = np.concatenate([boxes, [[-15.0, 150.0, 60.25, 230.0]]])  # one box partly outside: clipped
     xyxy, _ = prepare_boxes(boxes, image.shape)
-    crops, affines = crop_boxes(image, np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1),
-                                spec.input_size, spec.data["preprocess"]["box_padding"])  # fmt: skip
+    crops, affines = crop_boxes(image, xyxy_to_xywh(xyxy), spec.input_size, spec.data["preprocess"]["box_padding"])
     pre = spec.data["preprocess"]
     inputs = normalize_batch(crops, tuple(pre["mean"]), tuple(pre["std"]), pre["color_order"] == "RGB")
     with open_backend("onnxruntime", spec.onnx_path) as backend:
