@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="TensorRT precision API: typed (strong typing) or legacy (builder flags + calibrator)",
     )
+    p.add_argument("--opencv", action="store_true", help="also write model.opencv.onnx, the fp32 graph for OpenCV "
+                   "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
     return p
 
@@ -73,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         dla_core=args.dla_core,
         timing_cache=args.timing_cache,
         trt_mode=args.trt_mode,
+        opencv=args.opencv,
         progress=not args.quiet,
     )
     result = export_package(weights, out, options)

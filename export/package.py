@@ -24,6 +24,7 @@ import torch
 
 from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
+from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.parity import Parity, compare_heatmaps
 from export.precision import CALIBRATION_METHODS, INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
 from export.trt import TRT_MODES, EngineOptions, build_engine, import_tensorrt
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 FP32_GATE = 1e-3
 ONNX_FILE = "model.onnx"
 ENGINE_FILE = "model.engine"
+OPENCV_FILE = "model.opencv.onnx"  # the fp32 graph rewritten for OpenCV DNN (export.opencv_dnn), batch 1
 ORT_CALIB_FILE = "calibration.json"  # ONNX Runtime's calibrated tensor ranges (int8 graph)
 TRT_CALIB_FILE = "calibration.trt.cache"  # TensorRT's legacy calibration table (int8 engine, weak typing)
 _DEFAULT_SIGMA = 2.0
@@ -67,7 +69,8 @@ def parse_batch(text: str) -> tuple[int, int, int]:
 class ExportOptions:
     """What to export. ``engine``: None builds one when TensorRT imports, True requires it, False skips it.
     ``calib_cache``: an earlier int8 package folder (or its calibration.json) whose ranges to reuse.
-    ``int8_keep_fp32``: node groups left un-quantized (see :func:`export.precision.int8_excluded_nodes`)."""
+    ``int8_keep_fp32``: node groups left un-quantized (see :func:`export.precision.int8_excluded_nodes`).
+    ``opencv``: also write ``model.opencv.onnx`` for OpenCV DNN (fp32 packages; the C++ runtime's CPU backend)."""
 
     precision: str = "fp32"
     model: str | None = None
@@ -84,6 +87,7 @@ class ExportOptions:
     timing_cache: Path | None = None
     trt_mode: str = "auto"
     int8_keep_fp32: tuple[str, ...] = ("head",)
+    opencv: bool = False
     progress: bool = True
 
 
@@ -175,6 +179,8 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--calib-cache reuses earlier ranges and --calib-data makes new ones: pass one of them")
     if o.engine is False and (o.dla_core is not None or o.timing_cache is not None):
         raise InputError("--dla-core and --timing-cache configure the TensorRT engine; drop them or drop --onnx-only")
+    if o.opencv and o.precision != "fp32":
+        raise InputError("--opencv writes the fp32 graph for OpenCV DNN: export an fp32 package (no --fp16/--int8)")
 
 
 def _calib_cache_files(source: Path | None, staging: Path) -> None:
@@ -188,6 +194,20 @@ def _calib_cache_files(source: Path | None, staging: Path) -> None:
     shutil.copy(ort_file, staging / ORT_CALIB_FILE)
     if (folder / TRT_CALIB_FILE).is_file():
         shutil.copy(folder / TRT_CALIB_FILE, staging / TRT_CALIB_FILE)
+
+
+def _opencv_graph(fp32: onnx.ModelProto, inputs: np.ndarray, expected: np.ndarray, path: Path) -> dict[str, Any]:
+    """Write the OpenCV DNN rewrite of ``fp32`` to ``path`` after checking that ONNX Runtime gives the fp32 graph's
+    heatmaps ``expected`` on ``inputs`` with it."""
+    graph = to_opencv_dnn(fp32, batch=1)
+    max_abs = float(np.abs(_run(ort_session(graph), inputs, batch=1) - expected).max())
+    if max_abs > OPENCV_TOLERANCE:
+        raise ExportError(
+            f"the OpenCV DNN graph differs from model.onnx by {max_abs:.3g} (> {OPENCV_TOLERANCE}) in ONNX Runtime; "
+            "report it with the model's config, and export without --opencv meanwhile"
+        )
+    onnx.save(graph, path)
+    return {"batch": 1, "nodes": len(graph.graph.node), "max_abs_vs_onnx": max_abs, **_file_meta(path)}
 
 
 def export_package(weights: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
@@ -235,7 +255,8 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         t0 = time.perf_counter()
         fp32 = export_onnx(model, max_batch=o.batch[2])
         logger.info("ONNX export: %d nodes in %.1f s", len(fp32.graph.node), time.perf_counter() - t0)
-        parity = {"fp32": compare_heatmaps(reference, _run(ort_session(fp32), inputs), codec)}
+        fp32_heatmaps = _run(ort_session(fp32), inputs)
+        parity = {"fp32": compare_heatmaps(reference, fp32_heatmaps, codec)}
         if parity["fp32"].max_abs > FP32_GATE:
             raise ExportError(
                 f"ONNX Runtime's fp32 heatmaps differ from PyTorch's by {parity['fp32'].max_abs:.3g} "
@@ -262,6 +283,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         if graph is not fp32:
             parity[o.precision] = compare_heatmaps(reference, _run(ort_session(graph), inputs), codec)
         onnx.save(graph, staging / ONNX_FILE)
+        opencv_meta = _opencv_graph(fp32, inputs, fp32_heatmaps, staging / OPENCV_FILE) if o.opencv else None
 
         engine_meta = None
         if trt is not None:
@@ -283,7 +305,8 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 trt=trt,
             )
 
-        files = [ONNX_FILE] + [f for f in (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE) if (staging / f).is_file()]
+        optional = (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE, OPENCV_FILE)
+        files = [ONNX_FILE] + [f for f in optional if (staging / f).is_file()]
         spec = {
             "schema_version": PACKAGE_SCHEMA_VERSION,
             "model": {"name": cfg.name, "config": cfg.to_dict(), "weights": weights.name},
@@ -292,6 +315,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "onnx": ONNX_FILE,
                 "engine": ENGINE_FILE if ENGINE_FILE in files else None,
                 "calibration": ORT_CALIB_FILE if ORT_CALIB_FILE in files else None,
+                "opencv": OPENCV_FILE if OPENCV_FILE in files else None,
             },
             "input": {"name": INPUT_NAME, "shape": [-1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
             "output": {
@@ -322,6 +346,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 **_file_meta(staging / ONNX_FILE),
             },  # fmt: skip
             "engine": engine_meta,
+            "opencv": opencv_meta,
             "calibration": calibration_meta,
             "parity": {
                 "reference": "pytorch-fp32",
@@ -334,7 +359,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         PackageSpec.from_dict(spec, out)  # what we write must pass what the runtime reads
-        for name in (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE):  # no stale file from an earlier export
+        for name in optional:  # no stale file from an earlier export
             if name not in files:
                 (out / name).unlink(missing_ok=True)
         for name in files:

@@ -77,8 +77,8 @@ def synthetic_root(tmp_path_factory):
 def bundled_packages(tmp_path_factory, synthetic_root):
     """fp32, fp16 and int8 packages of the bundled model, exported once per test session.
 
-    fp32 goes through the CLI (its summary line is kept under "summary"); fp16 checks parity on real COCO photos;
-    int8 calibrates on the synthetic train split.
+    fp32 goes through the CLI with --opencv (its summary line is kept under "summary"); fp16 checks parity on real
+    COCO photos; int8 calibrates on the synthetic train split.
     """
     import contextlib
     import io
@@ -89,7 +89,7 @@ def bundled_packages(tmp_path_factory, synthetic_root):
     out = tmp_path_factory.mktemp("packages")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert main(["--weights", "bundled", "--out", str(out / "fp32"), "--quiet"]) == 0
+        assert main(["--weights", "bundled", "--out", str(out / "fp32"), "--opencv", "--quiet"]) == 0
     photos = os.path.join(os.path.dirname(__file__), "data", "coco-val2017-sample")
     export_package("bundled", out / "fp16", ExportOptions("fp16", parity_data=photos, progress=False))
     calib = synthetic_root / "annotations" / "person_keypoints_train.json"

@@ -167,11 +167,13 @@ def test_model_json_carries_what_a_runtime_needs(bundled_packages):
     import hashlib
 
     assert d["onnx"]["sha256"] == hashlib.sha256(spec.onnx_path.read_bytes()).hexdigest()
-    assert d["files"] == {"onnx": "model.onnx", "engine": None, "calibration": None}
+    assert d["files"] == {"onnx": "model.onnx", "engine": None, "calibration": None, "opencv": "model.opencv.onnx"}
     assert d["engine"] is None and spec.engine_path is None
     assert 0 <= d["parity"]["fp32"]["max_abs"] <= 1e-3 and d["parity"]["images"] == 32
     assert {"torch", "onnx", "onnxruntime"} <= set(d["tools"])
-    assert sorted(p.name for p in bundled_packages["fp32"].iterdir()) == ["model.json", "model.onnx"]
+    files = ["model.json", "model.onnx", "model.opencv.onnx"]
+    assert sorted(p.name for p in bundled_packages["fp32"].iterdir()) == files
+    assert read_package(bundled_packages["fp16"]).data["files"]["opencv"] is None
     int8 = read_package(bundled_packages["int8"]).data
     assert int8["files"]["calibration"] == "calibration.json" and int8["calibration"]["method"] == "minmax"
     assert int8["calibration"]["images"] == 48 and int8["parity"]["images"] == 16
@@ -267,6 +269,7 @@ def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         assert "cannot write to output folder" in _error(capsys, ["--weights", "bundled", "--out", str(locked)])
+    assert "fp32 package" in _error(capsys, ["--weights", "bundled", "--fp16", "--opencv", *out])
     err = _error(capsys, ["--weights", "bundled", "--engine", *out])
     assert "pip install 'swinpose[trt]'" in err and "tensorrt" in err
     assert not (tmp_path / "pk").exists()
@@ -301,4 +304,42 @@ def test_entropy_calibration_searches_a_clipping_threshold(bundled_packages, syn
     assert ranges["entropy"].keys() == ranges["minmax"].keys() and len(ranges["minmax"]) >= 6
     assert all(ranges["entropy"][k] <= ranges["minmax"][k] * (1 + 1e-6) for k in ranges["minmax"])
     assert sum(ranges["entropy"][k] < 0.9 * ranges["minmax"][k] for k in ranges["minmax"]) >= 2
-    assert sorted(p.name for p in graph.parent.iterdir()) == ["model.json", "model.onnx"]  # no leftovers
+    files = ["model.json", "model.onnx", "model.opencv.onnx"]
+    assert sorted(p.name for p in graph.parent.iterdir()) == files  # no leftovers
+
+
+_OPENCV_RUN = """
+import sys, cv2, numpy as np
+net = cv2.dnn.readNetFromONNX(sys.argv[1])
+x = np.load(sys.argv[2])
+out = []
+for crop in x:
+    net.setInput(crop[None])
+    out.append(net.forward())
+np.save(sys.argv[3], np.concatenate(out))
+"""
+
+
+def test_opencv_graph_runs_in_opencv_dnn_and_matches_model_onnx(bundled_packages, photo_inputs, tmp_path):
+    """The --opencv graph: static batch 1, none of the ops OpenCV 4.6 cannot load, and the fp32 graph's heatmaps in
+    ONNX Runtime and in pip's OpenCV (in a subprocess: OpenCV 5.0 crashed on the plain export's GELU)."""
+    import subprocess
+    import sys
+
+    package = bundled_packages["fp32"]
+    spec = json.loads((package / "model.json").read_text())
+    assert spec["files"]["opencv"] == "model.opencv.onnx" and spec["opencv"]["max_abs_vs_onnx"] <= 1e-5
+    graph = onnx.load(str(package / "model.opencv.onnx"))
+    assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    ops = collections.Counter(n.op_type for n in graph.graph.node)
+    assert not {"LayerNormalization", "Squeeze", "Unsqueeze"} & set(ops) and ops["ReduceMean"] == 2 * 24
+    expected = _heatmaps(package, photo_inputs)
+    session = ort_session(package / "model.opencv.onnx")
+    got = np.concatenate([session.run(None, {"input": x[None]})[0] for x in photo_inputs])
+    assert np.abs(got - expected).max() <= 1e-5
+    np.save(tmp_path / "x.npy", photo_inputs)
+    run = [sys.executable, "-c", _OPENCV_RUN, str(package / "model.opencv.onnx"), str(tmp_path / "x.npy")]
+    done = subprocess.run([*run, str(tmp_path / "y.npy")], capture_output=True, text=True)
+    assert done.returncode == 0, f"OpenCV {cv2.__version__} failed on the --opencv graph: {done.stderr[-2000:]}"
+    assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-5
+    assert read_package(package).data["files"]["opencv"] == "model.opencv.onnx"

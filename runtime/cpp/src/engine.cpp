@@ -1,8 +1,19 @@
 #include <algorithm>
+#include <chrono>
 
 #include "swinpose/swinpose.hpp"
 
 namespace swinpose {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point& t) {
+  const auto now = std::chrono::steady_clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - t).count();
+  t = now;
+  return ms;
+}
+
+}  // namespace
 
 PoseEngine::PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend)
     : cfg_(std::move(cfg)), backend_(std::move(backend)) {
@@ -14,6 +25,7 @@ std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, co
   const size_t in_size = 3ull * cfg_.input_h * cfg_.input_w;
   std::vector<std::vector<Keypoint>> result;
   for (size_t start = 0; start < boxes.size(); start += cfg_.batch_max) {
+    auto t = std::chrono::steady_clock::now();
     const std::vector<Box> chunk(boxes.begin() + start,
                                  boxes.begin() + std::min(boxes.size(), start + size_t(cfg_.batch_max)));
     const int n = static_cast<int>(chunk.size()), batch = std::max(n, cfg_.batch_min);
@@ -22,13 +34,17 @@ std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, co
     preprocess(bgr, chunk, cfg_, input.data(), affines);
     for (int i = n; i < batch; ++i)  // pad a short run up to the engine's minimum batch
       std::copy_n(input.begin() + (n - 1) * in_size, in_size, input.begin() + i * in_size);
+    times_.preprocess_ms += ms_since(t);
     backend_->infer(input.data(), batch, heatmaps.data());
+    times_.infer_ms += ms_since(t);
     std::vector<Keypoint> kps(static_cast<size_t>(n) * k);
     decode(heatmaps.data(), n, k, cfg_.heatmap_h, cfg_.heatmap_w, cfg_, kps.data());
     for (int i = 0; i < n; ++i) {
       to_image(kps.data() + i * k, k, affines[i]);
       result.emplace_back(kps.begin() + i * k, kps.begin() + (i + 1) * k);
     }
+    times_.decode_ms += ms_since(t);
+    times_.crops += n;
   }
   return result;
 }

@@ -21,6 +21,7 @@ PackageConfig read_package(const std::string& folder) {
     c.output_name = j.at("output").at("name");
     c.onnx_file = j.at("files").at("onnx");
     if (!j.at("files").at("engine").is_null()) c.engine_file = j["files"]["engine"];
+    if (j["files"].contains("opencv") && !j["files"]["opencv"].is_null()) c.opencv_file = j["files"]["opencv"];
     const auto& pre = j.at("preprocess");
     c.input_h = pre.at("input_size")[0];
     c.input_w = pre.at("input_size")[1];

@@ -7,7 +7,7 @@
 #include <NvInfer.h>
 #include <cuda_runtime_api.h>
 
-#include "swinpose/swinpose.hpp"
+#include "swinpose/backends.hpp"
 
 namespace swinpose {
 namespace {

@@ -1,5 +1,7 @@
 // Compares the C++ pre-processing and decoding with golden outputs of the Python runtime
-// (tests/golden/, written by tests/make_golden.py). Exit code 0 = pass.
+// (tests/golden/, written by tests/make_golden.py). With a package folder as the second argument (an fp32 export of
+// the bundled model with --opencv), it also runs the OpenCV DNN backend on the Python crops and compares its heatmaps
+// and keypoints with ONNX Runtime's. Exit code 0 = pass.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -97,6 +99,33 @@ int main(int argc, char** argv) {
       refused = true;
     }
     check(refused, "an empty box throws swinpose::Error", refused);
+
+#ifdef SWINPOSE_WITH_OPENCV_DNN
+    if (argc > 2) {  // the network: OpenCV DNN on the Python crops against ONNX Runtime's heatmaps
+      const PackageConfig pkg = read_package(argv[2]);
+      auto backend = make_backend("opencv", pkg);
+      std::vector<float> got(heatmaps.size());
+      backend->infer(want_input.data(), n, got.data());
+      double hm_err = 0;
+      for (size_t i = 0; i < got.size(); ++i) hm_err = std::max(hm_err, double(std::abs(got[i] - heatmaps[i])));
+      check(hm_err < 1e-4, "OpenCV DNN heatmaps vs ONNX Runtime (max abs)", hm_err);
+      std::vector<Keypoint> kps(n * k);
+      decode(got.data(), n, k, cfg.heatmap_h, cfg.heatmap_w, cfg, kps.data());
+      for (int i = 0; i < n; ++i) to_image(kps.data() + i * k, k, affines[i]);
+      const auto want = numbers(dir + "/keypoints_dark.txt");
+      double err = 0;
+      for (int i = 0; i < n * k; ++i)
+        err = std::max({err, std::abs(kps[i].x - want[3 * i]), std::abs(kps[i].y - want[3 * i + 1])});
+      check(err < 1e-3, "OpenCV DNN keypoints vs ONNX Runtime's, DARK (max px)", err);
+      bool unknown = false;
+      try {
+        make_backend("no-such-backend", pkg);
+      } catch (const Error&) {
+        unknown = true;
+      }
+      check(unknown, "an unknown backend name throws swinpose::Error", unknown);
+    }
+#endif
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

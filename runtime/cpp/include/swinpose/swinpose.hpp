@@ -19,7 +19,7 @@ struct Error : std::runtime_error {
 
 // What model.json says; nothing here is hard-coded.
 struct PackageConfig {
-  std::string folder, input_name, output_name, onnx_file, engine_file;
+  std::string folder, input_name, output_name, onnx_file, engine_file, opencv_file;  // files: "" when absent
   int input_h = 0, input_w = 0, heatmap_h = 0, heatmap_w = 0, num_keypoints = 0, batch_min = 1, batch_max = 1;
   std::array<float, 3> mean{}, std{};
   bool bgr_to_rgb = true, use_dark = true;
@@ -64,21 +64,33 @@ class Backend {
   virtual void infer(const float* input, int batch, float* output) = 0;
 };
 
+// Wall time spent in each stage since the engine was made (or since reset), in milliseconds.
+struct StageTimes {
+  double preprocess_ms = 0, infer_ms = 0, decode_ms = 0;
+  long crops = 0;
+};
+
 class PoseEngine {
  public:
   PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend);
   // Keypoints (image pixels) of each box; boxes beyond the batch maximum run in several batches.
   std::vector<std::vector<Keypoint>> operator()(const cv::Mat& bgr, const std::vector<Box>& boxes);
   const PackageConfig& config() const { return cfg_; }
+  const StageTimes& times() const { return times_; }
+  void reset_times() { times_ = StageTimes{}; }
 
  private:
   PackageConfig cfg_;
   std::unique_ptr<Backend> backend_;
+  StageTimes times_;
 };
 
-#ifdef SWINPOSE_WITH_TENSORRT
-// TensorRT backend (compiled when TensorRT is found): name-based tensor API on one CUDA stream.
-std::unique_ptr<Backend> make_tensorrt_backend(const PackageConfig& cfg);
-#endif
+// The backends compiled into this build, by name: "opencv" (OpenCV DNN on the CPU, running the package's
+// model.opencv.onnx; built when OpenCV has its dnn module) and "tensorrt" (the package's model.engine on a GPU; built
+// when TensorRT is found).
+std::vector<std::string> backend_names();
+
+// Opens backend `name` on the package; throws Error naming the backends this build has when `name` is not one.
+std::unique_ptr<Backend> make_backend(const std::string& name, const PackageConfig& cfg);
 
 }  // namespace swinpose

@@ -1,0 +1,168 @@
+"""The fp32 graph rewritten for OpenCV's DNN module (``cv::dnn::readNetFromONNX``), OpenCV 4.6 to 5.0.
+
+OpenCV 4.6 (Debian 12's ``libopencv-dev``, the only OpenCV with C++ headers on our CI machines) cannot load the plain
+export, and pip's OpenCV 5.0 crashes on it. Each rewrite below fixes one failure, found by loading the graph in that
+OpenCV and bisecting the node where it broke. None changes what the graph computes: LayerNorm is spelled out in the
+ops that define it, and rewrite 5 moves an exact multiplication by 0.5.
+
+1. **Static batch.** The input and output get batch ``batch`` (1 by default); OpenCV infers layer shapes once.
+2. **LayerNormalization** (opset 17) has no OpenCV 4.6 layer ("Can't create layer ... of type LayerNormalization"):
+   it becomes ReduceMean → Sub → Mul → ReduceMean → Add(eps) → Sqrt → Div → Mul(scale) → Add(bias).
+3. **Squeeze/Unsqueeze with an ``axes`` input** (opset ≥ 13) fail OpenCV 4.6's ``parseSqueeze``
+   (``node_proto.input_size() == 1``): they become a Reshape to their (static) output shape.
+4. **Constants broadcast into a 4-D/5-D Add/Sub/Mul/Div** (a LayerNorm scale over the channel axis of a B×H×W×C
+   window tensor, the shifted-window mask) fail OpenCV 4.6's shape code (``shape_utils.hpp: start <= shape.size()``):
+   they are stored at the full output shape.
+5. **GELU as x·(0.5·(1 + erf(x/√2)))**, the order torch's exporter writes, crashes OpenCV 5.0's importer
+   (a segmentation fault inside ``readNetFromONNX``, with either of its engines); (x·(1 + erf(x/√2)))·0.5 loads. The
+   two are equal bit for bit: multiplying by 0.5 is exact in binary floating point.
+
+The result has no other OpenCV-specific change and runs in ONNX Runtime too, where ``export_package`` checks it
+against the graph it came from (:data:`OPENCV_TOLERANCE`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from runtime.errors import ExportError
+
+__all__ = ["to_opencv_dnn", "OPENCV_TOLERANCE"]
+
+#: the rewritten graph must give the original graph's heatmaps within this (ONNX Runtime, both graphs)
+OPENCV_TOLERANCE = 1e-5
+_ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+
+
+def _static_batch(model: onnx.ModelProto, batch: int) -> None:
+    for value in (*model.graph.input, *model.graph.output):
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_param")
+        dim.dim_value = batch
+    del model.graph.value_info[:]
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    g = inferred.graph
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*g.value_info, *g.input, *g.output)}
+
+
+def _decompose_layernorm(node: onnx.NodeProto, initializers: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    axis, eps = int(attrs.get("axis", -1)), float(attrs.get("epsilon", 1e-5))
+    if axis != -1:
+        raise ExportError(f"{node.name}: LayerNormalization over axis {axis}; the OpenCV rewrite handles axis -1 only")
+    x, scale = node.input[0], node.input[1]
+    bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    p = f"{node.name}/ln"
+    initializers.append(numpy_helper.from_array(np.array(eps, np.float32), f"{p}/eps"))
+    scaled = f"{p}/scaled" if bias else node.output[0]
+    nodes = [
+        helper.make_node("ReduceMean", [x], [f"{p}/mean"], name=f"{p}/mean", axes=[-1], keepdims=1),
+        helper.make_node("Sub", [x, f"{p}/mean"], [f"{p}/centred"], name=f"{p}/centred"),
+        helper.make_node("Mul", [f"{p}/centred", f"{p}/centred"], [f"{p}/square"], name=f"{p}/square"),
+        helper.make_node("ReduceMean", [f"{p}/square"], [f"{p}/var"], name=f"{p}/var", axes=[-1], keepdims=1),
+        helper.make_node("Add", [f"{p}/var", f"{p}/eps"], [f"{p}/var_eps"], name=f"{p}/var_eps"),
+        helper.make_node("Sqrt", [f"{p}/var_eps"], [f"{p}/std"], name=f"{p}/std"),
+        helper.make_node("Div", [f"{p}/centred", f"{p}/std"], [f"{p}/normed"], name=f"{p}/normed"),
+        helper.make_node("Mul", [f"{p}/normed", scale], [scaled], name=f"{p}/scale"),
+    ]
+    if bias:
+        nodes.append(helper.make_node("Add", [scaled, bias], [node.output[0]], name=f"{p}/bias"))
+    return nodes
+
+
+def _replace_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> None:
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+
+
+def _scale_last(nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
+    """Mul(a, Mul(0.5, b)) → Mul(Mul(a, b), 0.5), where the inner Mul feeds only the outer one (rewrite 5)."""
+    producer = {o: n for n in nodes for o in n.output}
+    consumers: dict[str, int] = {}
+    for n in nodes:
+        for name in n.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    moved: dict[int, onnx.NodeProto] = {}  # id(outer) → the inner node, to be placed right before it
+    for outer in nodes:
+        inner = producer.get(outer.input[1]) if outer.op_type == "Mul" else None
+        if inner is None or inner.op_type != "Mul" or consumers[inner.output[0]] != 1:
+            continue
+        half = next((i for i, name in enumerate(inner.input) if constants.get(name, np.zeros(2)).size == 1), None)
+        if half is None or float(constants[inner.input[half]]) != 0.5:
+            continue
+        half_name, b = inner.input[half], inner.input[1 - half]
+        inner.input[0], inner.input[1] = outer.input[0], b
+        outer.input[0], outer.input[1] = inner.output[0], half_name
+        moved[id(outer)] = inner
+    inners = {id(n) for n in moved.values()}
+    ordered = []
+    for n in nodes:  # the inner Mul now reads a, which may come after it: put it right before its outer Mul
+        if id(n) in inners:
+            continue
+        if id(n) in moved:
+            ordered.append(moved[id(n)])
+        ordered.append(n)
+    return ordered
+
+
+def _drop_unused_initializers(model: onnx.ModelProto) -> None:
+    used = {name for n in model.graph.node for name in n.input}
+    keep = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+
+
+def to_opencv_dnn(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
+    """A copy of the fp32 graph ``model`` (B×3×H×W → B×K×h×w, dynamic B) that OpenCV DNN (4.6 to 5.0) runs, with
+    the batch fixed at ``batch``. Raises :class:`ExportError` if the graph is not fp32 or has a form the rewrites
+    above do not cover."""
+    low = {onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    if any(t.data_type in low for t in model.graph.initializer):
+        raise ExportError("the OpenCV DNN graph is made from the fp32 graph; export an fp32 package with --opencv")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    _static_batch(out, batch)
+    inits = out.graph.initializer
+
+    nodes: list[onnx.NodeProto] = []
+    for node in out.graph.node:
+        nodes += _decompose_layernorm(node, inits) if node.op_type == "LayerNormalization" else [node]
+    _replace_nodes(out, nodes)
+
+    shapes = _shapes(out)
+    nodes = []
+    for node in out.graph.node:
+        if node.op_type in ("Squeeze", "Unsqueeze"):
+            target = f"{node.name}/shape"
+            inits.append(numpy_helper.from_array(np.array(shapes[node.output[0]], np.int64), target))
+            node = helper.make_node("Reshape", [node.input[0], target], list(node.output), name=node.name)
+        nodes.append(node)
+    _replace_nodes(out, nodes)
+
+    constants = {t.name: t for t in inits}
+    for node in out.graph.node:
+        shape = shapes.get(node.output[0], [])
+        if node.op_type not in _ELEMENTWISE or len(shape) < 4:
+            continue
+        for i, name in enumerate(node.input):
+            if name in constants and list(constants[name].dims) != shape and np.prod(constants[name].dims) > 1:
+                full = np.ascontiguousarray(np.broadcast_to(numpy_helper.to_array(constants[name]), shape))
+                node.input[i] = f"{name}/full/{node.name}"
+                inits.append(numpy_helper.from_array(full, node.input[i]))
+    constants = {t.name: numpy_helper.to_array(t) for t in inits if not t.dims}
+    _replace_nodes(out, _scale_last(list(out.graph.node), constants))
+    _drop_unused_initializers(out)
+    try:
+        out = onnx.shape_inference.infer_shapes(out, strict_mode=True)
+        onnx.checker.check_model(out, full_check=True)
+    except Exception as e:  # onnx raises several checker/inference error types
+        raise ExportError(f"the OpenCV DNN rewrite made an invalid graph ({e}); report it with the model config") from e
+    left = sorted({n.op_type for n in out.graph.node} & {"LayerNormalization", "Squeeze", "Unsqueeze"})
+    if left:
+        raise ExportError(f"the OpenCV DNN graph still has {left} nodes, which OpenCV 4.6 cannot load")
+    return out

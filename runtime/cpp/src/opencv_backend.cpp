@@ -1,0 +1,64 @@
+// OpenCV DNN backend: runs the package's model.opencv.onnx (swinpose-export --opencv: the fp32 graph rewritten for
+// OpenCV >= 4.6, batch 1) on the CPU, one crop at a time. A correctness path that needs nothing beyond OpenCV; it is
+// several times slower than ONNX Runtime or TensorRT (runtime/README figures), so it is no speed path.
+#include <cstring>
+
+#include <opencv2/dnn.hpp>
+
+#include "swinpose/backends.hpp"
+
+namespace swinpose {
+namespace {
+
+class OpenCvDnnBackend : public Backend {
+ public:
+  explicit OpenCvDnnBackend(const PackageConfig& cfg) : cfg_(cfg) {
+    if (cfg.opencv_file.empty())
+      throw Error(cfg.folder + "/model.json lists no OpenCV graph; re-export with swinpose-export --opencv");
+    const std::string path = cfg.folder + "/" + cfg.opencv_file;
+    try {
+      net_ = cv::dnn::readNetFromONNX(path);
+    } catch (const cv::Exception& e) {
+      throw Error("OpenCV " CV_VERSION " cannot load " + path + " (" + e.what() +
+                  "); the file is truncated or not from swinpose-export --opencv: re-export the package");
+    }
+    if (net_.empty()) throw Error("OpenCV loaded an empty network from " + path + "; re-export the package");
+    net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  }
+
+  void infer(const float* input, int batch, float* output) override {
+    const int in_shape[] = {1, 3, cfg_.input_h, cfg_.input_w};
+    const size_t in_size = 3ull * cfg_.input_h * cfg_.input_w;
+    const size_t out_size = size_t(cfg_.num_keypoints) * cfg_.heatmap_h * cfg_.heatmap_w;
+    for (int i = 0; i < batch; ++i) {
+      // a view of the caller's crop: setInput copies it into the network's own blob
+      const cv::Mat blob(4, in_shape, CV_32F, const_cast<float*>(input + i * in_size));
+      net_.setInput(blob);
+      cv::Mat out;
+      try {
+        out = net_.forward();
+      } catch (const cv::Exception& e) {
+        throw Error(std::string("OpenCV DNN failed on ") + cfg_.opencv_file + ": " + e.what());
+      }
+      if (out.type() != CV_32F || out.total() != out_size || !out.isContinuous())
+        throw Error(cfg_.opencv_file + " gives " + std::to_string(out.total()) + " values per crop but model.json " +
+                    "describes " + std::to_string(cfg_.num_keypoints) + "x" + std::to_string(cfg_.heatmap_h) + "x" +
+                    std::to_string(cfg_.heatmap_w) + "; the JSON and the graph come from different exports: "
+                    "re-export the package");
+      std::memcpy(output + i * out_size, out.ptr<float>(), out_size * sizeof(float));
+    }
+  }
+
+ private:
+  PackageConfig cfg_;
+  cv::dnn::Net net_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_opencv_backend(const PackageConfig& cfg) {
+  return std::make_unique<OpenCvDnnBackend>(cfg);
+}
+
+}  // namespace swinpose
