@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -111,6 +112,8 @@ class PoseEngine:
         flip_test: also run the mirrored crops and average their flipped heatmaps in.
         refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
         threads: intra-op threads for CPU backends (0 = the library's default).
+        backend_options: more keyword arguments for the backend (see :func:`runtime.backends.open_backend`), e.g.
+            ``{"io_binding": True}`` for onnxruntime or ``{"cuda_graph": True}`` for tensorrt.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class PoseEngine:
         flip_test: bool = False,
         refine: str = "dark",
         threads: int = 0,
+        backend_options: dict[str, Any] | None = None,
     ) -> None:
         if refine not in REFINES:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
@@ -133,7 +137,8 @@ class PoseEngine:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
         model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
-        self.backend = open_backend(backend, model_file, device=device, threads=threads)
+        options = {"threads": threads, **(backend_options or {})}
+        self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
         self.codec = dataclasses.replace(self.spec.codec(), use_dark=refine == "dark")
         pre = self.spec.data["preprocess"]

@@ -74,6 +74,20 @@ def synthetic_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def card_val_root(tmp_path_factory):
+    """The bundled model card's val split (200 synthetic images, 409 people), rendered from the card's seed."""
+    import json
+
+    from swinpose.data.synthetic import write_dataset
+    from swinpose.models.pose_io import BUNDLED_WEIGHTS, read_pose_file
+
+    evaluation = json.loads(read_pose_file(BUNDLED_WEIGHTS)[2]["evaluation"])
+    root = tmp_path_factory.mktemp("card_val")
+    write_dataset(root, 0, evaluation["val_images"], seed=evaluation["seed"], progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def bundled_packages(tmp_path_factory, synthetic_root):
     """fp32, fp16 and int8 packages of the bundled model, exported once per test session.
 

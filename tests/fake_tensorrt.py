@@ -15,7 +15,9 @@ Built from NVIDIA's documented Python API (names, signatures, return conventions
 
 Generations: ``8.6`` (weak typing only, EXPLICIT_BATCH required), ``10.3`` (JetPack 6: both), ``10.13`` (both;
 weak typing deprecated since 10.12, which added E8M0), ``11.4`` (strong typing only: no FP16/INT8 flags, no
-calibrators, no EXPLICIT_BATCH). Device memory is a :class:`FakeCudart` whose pointers die on ``cudaFree``.
+calibrators, no EXPLICIT_BATCH). Device memory is a :class:`FakeCudart` whose pointers die on ``cudaFree``; its
+streams can be captured into CUDA graphs (``cudaStreamBeginCapture`` … ``cudaGraphLaunch``): work enqueued on a
+capturing stream is recorded, not run, with the shapes and addresses it had then, and each launch replays it.
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ class FakeCudart:
     class cudaError_t(enum.IntEnum):  # noqa: N801 (the real name)
         cudaSuccess = 0
         cudaErrorInvalidValue = 1
+        cudaErrorStreamCaptureUnsupported = 900
 
     class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
         cudaMemcpyHostToDevice = 1
         cudaMemcpyDeviceToHost = 2
+
+    class cudaStreamCaptureMode(enum.IntEnum):  # noqa: N801
+        cudaStreamCaptureModeGlobal = 0
+        cudaStreamCaptureModeThreadLocal = 1
+        cudaStreamCaptureModeRelaxed = 2
 
     def __init__(self) -> None:
         self.memory: dict[int, bytearray] = {}
@@ -56,6 +64,58 @@ class FakeCudart:
         self.streams: set[int] = set()
         self._next = 0x7F0000000000
         self.mallocs = 0
+        self.capturing: dict[int, list] = {}  # stream → work recorded since cudaStreamBeginCapture
+        self.graphs: dict[int, list] = {}
+        self.graph_execs: dict[int, list] = {}
+        self.launches = 0
+        self._handles = 0x9000
+
+    def enqueue(self, stream: int, work) -> None:
+        """Run ``work`` now, or record it if ``stream`` is being captured."""
+        if stream in self.capturing:
+            self.capturing[stream].append(work)
+        else:
+            work()
+
+    def _handle(self) -> int:
+        self._handles += 1
+        return self._handles
+
+    def cudaStreamBeginCapture(self, stream, mode):  # noqa: N802
+        if stream not in self.streams or stream in self.capturing:
+            return (self.cudaError_t.cudaErrorInvalidValue,)
+        self.capturing[stream] = []
+        return (self.cudaError_t.cudaSuccess,)
+
+    def cudaStreamEndCapture(self, stream):  # noqa: N802
+        if stream not in self.capturing:
+            return self.cudaError_t.cudaErrorInvalidValue, 0
+        handle = self._handle()
+        self.graphs[handle] = self.capturing.pop(stream)
+        return self.cudaError_t.cudaSuccess, handle
+
+    def cudaGraphInstantiate(self, graph, flags):  # noqa: N802
+        if graph not in self.graphs:
+            return self.cudaError_t.cudaErrorInvalidValue, 0
+        handle = self._handle()
+        self.graph_execs[handle] = list(self.graphs[graph])
+        return self.cudaError_t.cudaSuccess, handle
+
+    def cudaGraphLaunch(self, graph_exec, stream):  # noqa: N802
+        if graph_exec not in self.graph_execs or stream not in self.streams or stream in self.capturing:
+            return (self.cudaError_t.cudaErrorInvalidValue,)
+        for work in self.graph_execs[graph_exec]:
+            work()
+        self.launches += 1
+        return (self.cudaError_t.cudaSuccess,)
+
+    def cudaGraphExecDestroy(self, graph_exec):  # noqa: N802
+        ok = self.graph_execs.pop(graph_exec, None) is not None
+        return (self.cudaError_t.cudaSuccess if ok else self.cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaGraphDestroy(self, graph):  # noqa: N802
+        ok = self.graphs.pop(graph, None) is not None
+        return (self.cudaError_t.cudaSuccess if ok else self.cudaError_t.cudaErrorInvalidValue,)
 
     def cudaMalloc(self, size: int):  # noqa: N802
         ptr, self._next = self._next, self._next + size + 256
@@ -91,6 +151,9 @@ class FakeCudart:
     def cudaMemcpyAsync(self, dst: int, src: int, count: int, kind, stream):  # noqa: N802
         if stream not in self.streams:
             return (self.cudaError_t.cudaErrorInvalidValue,)
+        if stream in self.capturing:
+            self.capturing[stream].append(lambda: self.cudaMemcpy(dst, src, count, kind))
+            return (self.cudaError_t.cudaSuccess,)
         return self.cudaMemcpy(dst, src, count, kind)
 
     def cudaStreamCreate(self):  # noqa: N802
@@ -99,10 +162,12 @@ class FakeCudart:
         return self.cudaError_t.cudaSuccess, handle
 
     def cudaStreamSynchronize(self, stream):  # noqa: N802
+        if stream in self.capturing:  # as CUDA: synchronising a capturing stream is illegal
+            return (self.cudaError_t.cudaErrorStreamCaptureUnsupported,)
         return (self.cudaError_t.cudaSuccess if stream in self.streams else self.cudaError_t.cudaErrorInvalidValue,)
 
     def cudaStreamDestroy(self, stream):  # noqa: N802
-        ok = stream in self.streams
+        ok = stream in self.streams and stream not in self.capturing
         self.streams.discard(stream)
         return (self.cudaError_t.cudaSuccess if ok else self.cudaError_t.cudaErrorInvalidValue,)
 
@@ -144,6 +209,7 @@ class Record:
     progress_phases: list[str] = field(default_factory=list)
     builds: int = 0
     executions: int = 0
+    captures: int = 0
 
 
 def make_fake_tensorrt(
@@ -439,15 +505,20 @@ def make_fake_tensorrt(
 
         def execute_async_v3(self, stream) -> bool:
             assert stream in cudart.streams, "execute on a dead stream"
+            shapes, addresses = dict(self.shapes), dict(self.addresses)  # what a captured graph bakes in
+            if stream in cudart.capturing:
+                rec.captures += 1
+            cudart.enqueue(stream, lambda: self._run(shapes, addresses))
+            return True
+
+        def _run(self, shapes: dict, addresses: dict) -> None:
             feeds = {}
             for name in self.engine.input_names:
-                shape = self.shapes[name]
-                raw = cudart.read(self.addresses[name], int(np.prod(shape)) * 4)
-                feeds[name] = np.frombuffer(raw, np.float32).reshape(shape)
+                raw = cudart.read(addresses[name], int(np.prod(shapes[name])) * 4)
+                feeds[name] = np.frombuffer(raw, np.float32).reshape(shapes[name])
             for name, value in zip(self.engine.output_names, self.engine.session.run(None, feeds)):
-                cudart.write(self.addresses[name], np.ascontiguousarray(value, np.float32).tobytes())
+                cudart.write(addresses[name], np.ascontiguousarray(value, np.float32).tobytes())
             rec.executions += 1
-            return True
 
     class Engine:
         def __init__(self, summary: dict) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runtime import PoseEngine
-from runtime.errors import BackendError, InputError, InputShapeError, PackageError
+from runtime.errors import BackendError, ConfigError, InputError, InputShapeError, PackageError
 from swinpose.data.coco import CocoKeypoints, load_coco_instances
 from swinpose.evaluation import predict
 from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file
@@ -137,3 +137,46 @@ def test_package_problems_are_refused(bundled_packages, tmp_path):
         PoseEngine(broken)
     with pytest.raises(BackendError, match="use device='cpu'"):
         PoseEngine(bundled_packages["fp32"], device="cuda:0")
+
+
+def test_onnxruntime_io_binding_gives_the_same_results_and_reuses_its_buffers(engine, bundled_packages):
+    """IO binding (the default on CUDA) on the CPU: the same keypoints as session.run, one binding per batch size,
+    and results that later calls do not overwrite."""
+    image = cv2.imread(str(PHOTOS / "000000196141.jpg"))
+    boxes = np.array([[10, 20, 200, 400], [150, 30, 420, 380], [0, 0, 300, 300]], np.float64)
+    with PoseEngine(bundled_packages["fp32"], backend_options={"io_binding": True}, flip_test=True) as bound:
+        assert bound.backend.io_binding and not engine.backend.io_binding
+        first = bound(image, boxes)
+        again = bound(image, boxes[:1])
+        assert np.array_equal(bound(image, boxes).keypoints, first.keypoints)
+        assert sorted(k[0][0] for k in bound.backend._bound) == [1, 3]  # one binding per batch size, reused
+    engine.flip_test = True
+    try:
+        plain = engine(image, boxes)
+    finally:
+        engine.flip_test = False
+    assert np.array_equal(first.keypoints, plain.keypoints) and np.array_equal(first.scores, plain.scores)
+    assert np.array_equal(again.keypoints, plain.keypoints[:1])
+    with pytest.raises(ConfigError, match="its options are"):
+        PoseEngine(bundled_packages["fp32"], backend_options={"cuda_graph": True})
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_packages_keep_pytorch_ap_within_the_parity_thresholds(bundled_packages, card_val_root, precision):
+    """PoseEngine (ONNX Runtime) on each package against the PyTorch model, on the bundled model card's 409 val
+    persons with GT boxes and flip test: |ΔAP| within the parity benchmark's thresholds (fp32 0, fp16 0.1, int8 0.5
+    AP points), agreement AP (OKS against PyTorch's own keypoints) near 100 and, for fp32, 0.01 px keypoints."""
+    from benchmarks.parity import THRESHOLDS, agreement_gt, coco_ap, compare, engine_predictions, torch_predictions
+
+    instances, gt = load_coco_instances(card_val_root / "annotations" / "person_keypoints_val.json",
+                                        card_val_root / "val")  # fmt: skip
+    with PoseEngine(bundled_packages[precision], flip_test=True) as engine:
+        got = engine_predictions(engine, instances)
+        reference = torch_predictions(load_pose_file(BUNDLED_WEIGHTS)[0], engine.codec, instances, flip_test=True)
+    agreement = agreement_gt(reference, instances, gt)
+    row = compare("onnxruntime", precision, got, reference, gt, coco_ap(gt, reference), agreement)
+    assert len(instances) == 409 and row.threshold == THRESHOLDS[precision]
+    assert row.passed, row.to_dict()
+    assert row.agreement_ap >= {"fp32": 100.0, "fp16": 99.9, "int8": 99.0}[precision]
+    if precision == "fp32":
+        assert row.delta_ap == 0.0 and row.shift["max_px"] <= 0.01

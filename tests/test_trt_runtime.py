@@ -84,3 +84,33 @@ def test_engine_batch_range_must_match_model_json(trt_package):
     (package / "model.json").write_text(json.dumps(meta))
     with pytest.raises(PackageError, match="was built for 1..32"):
         PoseEngine(package, device="cuda:0")
+
+
+def test_cuda_graph_replay_matches_plain_execution_and_is_freed(trt_package, cudart):
+    """cuda_graph=True: the first call of each batch size runs plainly and captures a graph; later calls of that size
+    launch the graph (no new enqueue), with the same keypoints as ONNX Runtime; close() destroys every graph."""
+    package, trt = trt_package
+    image = np.random.default_rng(1).integers(0, 256, (200, 160, 3), dtype=np.uint8)
+    boxes = np.array([[5, 5, 150, 190], [20, 40, 100, 160]], np.float64)
+    with PoseEngine(package) as cpu:
+        expected = [cpu(image, boxes), cpu(image, boxes[:1])]
+    with PoseEngine(package, device="cuda:0", backend_options={"cuda_graph": True}) as gpu:
+        for _ in range(3):
+            got = [gpu(image, boxes), gpu(image, boxes[:1])]
+            for g, e in zip(got, expected):
+                assert np.array_equal(g.keypoints, e.keypoints) and np.array_equal(g.scores, e.scores)
+        assert len(gpu.backend._graphs) == 2 and len(cudart.graph_execs) == 2
+    assert trt.record.captures == 2  # one per batch size
+    assert trt.record.executions == 2 + 2 * 2  # the two plain first runs, then 4 replays
+    assert cudart.launches == 4
+    assert cudart.graphs == {} and cudart.graph_execs == {} and cudart.memory == {} and cudart.streams == set()
+
+
+def test_cuda_graph_capture_failure_is_an_error_not_a_hang(trt_package, cudart, monkeypatch):
+    package, _ = trt_package
+    monkeypatch.setattr(cudart, "cudaGraphInstantiate", lambda graph, flags: (cudart.cudaError_t(1), 0))
+    with runtime.backends.tensorrt.TrtBackend(package / "model.engine", cuda_graph=True) as backend:
+        with pytest.raises(BackendError, match="cuda_graph=False"):
+            backend.infer({"input": np.zeros((2, 3, 128, 96), np.float32)})
+        assert cudart.capturing == {} and cudart.graphs == {}  # the capture was ended and its graph destroyed
+    assert cudart.streams == set()

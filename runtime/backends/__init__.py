@@ -8,6 +8,7 @@ library it does not use.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,15 @@ def backend_for_file(path: str | Path) -> str:
 
 
 def open_backend(name: str, path: str | Path, device: str = "cpu", **options) -> Backend:
-    """Open backend ``name`` on the model file ``path``."""
+    """Open backend ``name`` on the model file ``path``; ``options`` are that backend's keyword arguments
+    (``threads`` and ``io_binding`` for onnxruntime, ``cuda_graph`` for tensorrt)."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; this swinpose has {sorted(BACKENDS)}")
-    module, _, cls = BACKENDS[name].target.partition(":")
-    return getattr(importlib.import_module(module), cls)(path, device=device, **options)
+    module, _, cls_name = BACKENDS[name].target.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    try:
+        inspect.signature(cls).bind(path, device=device, **options)
+    except TypeError as e:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("path", "device")]
+        raise ConfigError(f"the {name} backend: {e}; its options are {accepted}") from e
+    return cls(path, device=device, **options)

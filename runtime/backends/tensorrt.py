@@ -3,6 +3,11 @@
 As NVIDIA's own samples do it: cuda-python for memory and the stream, every ``(err, ...)`` checked; buffers sized
 from the optimisation profile's maximum (pinned host + device), kept for the backend's life and freed in
 :meth:`TrtBackend.close`; per call ``set_input_shape`` → ``set_tensor_address`` → ``execute_async_v3``.
+
+With ``cuda_graph=True`` each input shape's ``execute_async_v3`` is captured once into a CUDA graph, as TensorRT's
+developer guide describes (one plain enqueue first, so that shape-dependent work is done before capture), and later
+calls of that shape replay the graph with ``cudaGraphLaunch``: one launch instead of one per kernel. The copies stay
+outside the graph; the addresses they and the engine use are fixed for the backend's life, which replay needs.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class TrtBackend(Backend):
 
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, device: str = "cuda:0", threads: int = 0) -> None:
+    def __init__(self, path: str | Path, device: str = "cuda:0", threads: int = 0, cuda_graph: bool = False) -> None:
         super().__init__()
         if not device.startswith("cuda"):
             raise BackendError(f"TensorRT runs on a GPU: pass device='cuda:N', not {device!r} (or use onnxruntime)")
@@ -44,6 +49,8 @@ class TrtBackend(Backend):
         self._device: dict[str, DeviceBuffer] = {}
         self._host: dict[str, PinnedBuffer] = {}
         self.profile: dict[str, tuple[tuple[int, ...], ...]] = {}
+        self.cuda_graph = cuda_graph
+        self._graphs: dict[tuple, tuple[Any, Any]] = {}  # input shapes → (cudaGraph_t, cudaGraphExec_t)
         try:
             self._open(Path(path), int(device.partition(":")[2] or 0))
         except BaseException:
@@ -98,8 +105,7 @@ class TrtBackend(Backend):
                 "cudaMemcpyAsync",
                 self.cudart,
             )
-        if not self.context.execute_async_v3(self.stream):
-            raise BackendError("TensorRT's execute_async_v3 failed; see the TensorRT log above")
+        self._execute(tuple(feeds[s.name].shape for s in self.inputs))
         results = {}
         for spec in self.outputs:
             shape = tuple(int(d) for d in self.context.get_tensor_shape(spec.name))
@@ -115,7 +121,47 @@ class TrtBackend(Backend):
         cuda_call(self.cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize", self.cudart)
         return {name: array.copy() for name, array in results.items()}  # the pinned views are reused next call
 
+    def _enqueue(self) -> None:
+        if not self.context.execute_async_v3(self.stream):
+            raise BackendError("TensorRT's execute_async_v3 failed; see the TensorRT log above")
+
+    def _execute(self, shapes: tuple) -> None:
+        """Run the engine on the stream: a plain enqueue, or the CUDA graph captured for these input shapes."""
+        cudart = self.cudart
+        if not self.cuda_graph:
+            self._enqueue()
+        elif shapes in self._graphs:
+            cuda_call(cudart.cudaGraphLaunch(self._graphs[shapes][1], self.stream), "cudaGraphLaunch", cudart)
+        else:
+            self._enqueue()  # this call's result; it also does the shape-dependent setup that capture must not see
+            self._graphs[shapes] = self._capture()
+
+    def _capture(self) -> tuple[Any, Any]:
+        """(graph, executable graph) of one ``execute_async_v3`` on the stream."""
+        cudart = self.cudart
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        cuda_call(cudart.cudaStreamBeginCapture(self.stream, mode), "cudaStreamBeginCapture", cudart)
+        try:
+            captured = self.context.execute_async_v3(self.stream)
+        finally:  # a capture left open would break every later call on this stream
+            err, graph = cudart.cudaStreamEndCapture(self.stream)
+        executable = None
+        if captured and err == cudart.cudaError_t.cudaSuccess and int(graph):
+            err, executable = cudart.cudaGraphInstantiate(graph, 0)
+        if executable is None or err != cudart.cudaError_t.cudaSuccess:
+            if int(graph):
+                cuda_call(cudart.cudaGraphDestroy(graph), "cudaGraphDestroy", cudart)
+            raise BackendError(
+                "this engine cannot be captured in a CUDA graph (capture or instantiation failed); "
+                "open the backend with cuda_graph=False"
+            )
+        return graph, executable
+
     def close(self) -> None:
+        for graph, executable in self._graphs.values():
+            cuda_call(self.cudart.cudaGraphExecDestroy(executable), "cudaGraphExecDestroy", self.cudart)
+            cuda_call(self.cudart.cudaGraphDestroy(graph), "cudaGraphDestroy", self.cudart)
+        self._graphs = {}
         for buffer in (*self._device.values(), *self._host.values()):
             buffer.free()
         self._device, self._host = {}, {}
