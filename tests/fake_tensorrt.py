@@ -284,6 +284,7 @@ def make_fake_tensorrt(
         def __init__(self, flags: int) -> None:
             self.flags = flags
             self.inputs: list[Tensor] = []
+            self.outputs: dict[str, tuple] = {}
             self.typed = g["strongly_typed"] and bool(
                 flags & (1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
             )
@@ -329,9 +330,9 @@ def make_fake_tensorrt(
                 self.errors.append(ParserError(f"failed to load {path}: {e}"))
             if self.errors:
                 return False
-            for v in model.graph.input:
-                dims = tuple(d.dim_value if d.dim_value else -1 for d in v.type.tensor_type.shape.dim)
-                self.network.inputs.append(Tensor(v.name, dims))
+            dims = lambda v: tuple(d.dim_value if d.dim_value else -1 for d in v.type.tensor_type.shape.dim)  # noqa: E731
+            self.network.inputs += [Tensor(v.name, dims(v)) for v in model.graph.input]
+            self.network.outputs = {v.name: dims(v) for v in model.graph.output}
             self.network.elem_types = {i.data_type for i in model.graph.initializer}
             self.network.ops = {n.op_type for n in model.graph.node}
             return True
@@ -440,6 +441,7 @@ def make_fake_tensorrt(
                 "flags": sorted(rec.builder_flags),
                 "profile": config.profiles[0].shapes,
                 "onnx": rec.parsed[-1],
+                "outputs": network.outputs,
                 "version": trt.__version__,
             }
             return bytearray(ENGINE_MAGIC + json.dumps(summary, default=list).encode())
@@ -574,3 +576,22 @@ def make_fake_tensorrt(
     trt.Builder = Builder
     trt.OnnxParser = OnnxParser
     return trt
+
+
+def add_fake_engine(package, generation: str = "11.4", cudart: FakeCudart | None = None) -> None:
+    """Build a fake ``generation`` engine from a package's model.onnx (its batch range as the profile) into
+    ``model.engine`` and list it in the package's model.json."""
+    from pathlib import Path
+
+    from export.trt import EngineOptions, build_engine
+    from runtime.package import read_package
+
+    package = Path(package)
+    spec = read_package(package)
+    options = EngineOptions("fp32", spec.batch_range)
+    builder = make_fake_tensorrt(generation, cudart or FakeCudart())
+    build_engine(spec.onnx_path, spec.onnx_path, package / "model.engine", spec.input_name, (3, *spec.input_size),
+                 options, trt=builder)  # fmt: skip
+    meta = json.loads((package / "model.json").read_text())
+    meta["files"]["engine"] = "model.engine"
+    (package / "model.json").write_text(json.dumps(meta))

@@ -1,5 +1,7 @@
 """The C++ runtime (runtime/cpp): configure, build and run its tests against the Python runtime's golden outputs, and
-run its whole pipeline (pose_app on the OpenCV DNN backend) against PoseEngine on ONNX Runtime.
+run its whole pipeline (pose_app on the OpenCV DNN backend) against PoseEngine on ONNX Runtime. The TensorRT backend
+is built against the recording fake of TensorRT and the CUDA runtime in runtime/cpp/tests/fake_tensorrt, whose
+engines are the Python fake's (tests/fake_tensorrt.py), and tested there.
 
 Needs cmake, a C++17 compiler, and Debian's libopencv-dev and nlohmann-json3-dev, which the README's test command
 installs. Without them the tests are skipped locally and fail on CI (CI=true), where a skip would hide a broken build.
@@ -16,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fake_tensorrt import add_fake_engine
 
 from runtime import PoseEngine
 
@@ -32,29 +35,48 @@ def _missing() -> list[str]:
     return missing
 
 
+def _fake_engine_packages(package: Path, out: Path) -> list[Path]:
+    """Copies of ``package`` with fake engines: a TensorRT 11.4 one, a 10.3 one, and a 11.4 one whose model.json
+    asks for another batch range."""
+    copies = []
+    for name, generation in (("trt", "11.4"), ("trt_other_version", "10.3"), ("trt_other_batch", "11.4")):
+        shutil.copytree(package, out / name)
+        add_fake_engine(out / name, generation)
+        copies.append(out / name)
+    meta = json.loads((copies[2] / "model.json").read_text())
+    meta["batch"]["max"] *= 2
+    (copies[2] / "model.json").write_text(json.dumps(meta))
+    return copies
+
+
 @pytest.fixture(scope="module")
 def cpp_build(tmp_path_factory, bundled_packages) -> Path:
-    """runtime/cpp built once, with the OpenCV DNN backend's test pointed at the fp32 package (exported --opencv)."""
+    """runtime/cpp built once, with the OpenCV DNN backend's test pointed at the fp32 package (exported --opencv) and
+    the TensorRT backend built against the fake, tested on fake engines of that package."""
     missing = _missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"CI must build the C++ runtime but lacks {missing}; see the README's test command")
         pytest.skip(f"C++ build tools missing: {missing} (apt-get install libopencv-dev nlohmann-json3-dev)")
-    build = tmp_path_factory.mktemp("cpp") / "build"
+    root = tmp_path_factory.mktemp("cpp")
+    build = root / "build"
     package = bundled_packages["fp32"]
-    configure = ["cmake", "-S", str(CPP), "-B", str(build), f"-DSWINPOSE_TEST_PACKAGE={package}"]
+    engines = ";".join(str(p) for p in _fake_engine_packages(package, root))
+    configure = ["cmake", "-S", str(CPP), "-B", str(build), f"-DSWINPOSE_TEST_PACKAGE={package}",
+                 "-DSWINPOSE_FAKE_TENSORRT=ON", f"-DSWINPOSE_TRT_PACKAGES={engines}"]  # fmt: skip
     for cmd in (configure, ["cmake", "--build", str(build), "-j2"]):
         done = subprocess.run(cmd, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return build
 
 
-def test_cpp_core_and_opencv_backend_match_the_python_runtime(cpp_build):
+def test_cpp_core_and_backends_match_the_python_runtime(cpp_build):
     done = subprocess.run(["ctest", "--output-on-failure", "-V"], cwd=cpp_build, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "100% tests passed" in done.stdout
-    assert "out of 2" in done.stdout, "the OpenCV DNN backend test did not run: OpenCV has no dnn module here?"
+    assert "out of 3" in done.stdout, "a backend test did not run: OpenCV has no dnn module here?"
     assert "OpenCV DNN heatmaps vs ONNX Runtime" in done.stdout
+    assert "TensorRT keypoints equal OpenCV DNN's" in done.stdout
 
 
 def _pose_app(build: Path, package: Path, image: Path, boxes: np.ndarray, *extra: str) -> tuple[np.ndarray, ...]:
@@ -101,9 +123,12 @@ def test_cpp_pipeline_matches_pose_engine(cpp_build, bundled_packages, synthetic
 def test_pose_app_errors_name_the_fix(cpp_build, bundled_packages, tmp_path):
     package = bundled_packages["fp32"]
     image = GOLDEN / "image.png"
-    bad = subprocess.run([str(cpp_build / "pose_app"), "--backend", "tensorrt", str(package), str(image), "0", "0",
-                          "10", "10"], capture_output=True, text=True)  # fmt: skip
-    assert bad.returncode == 1 and "has no 'tensorrt' backend (it has: opencv)" in bad.stderr
+    app = [str(cpp_build / "pose_app"), "--backend"]
+    bad = subprocess.run([*app, "cuda", str(package), str(image), "0", "0", "10", "10"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "has no 'cuda' backend (it has: opencv, tensorrt)" in bad.stderr
+    no_engine = subprocess.run([*app, "tensorrt", str(package), str(image), "0", "0", "10", "10"],
+                               capture_output=True, text=True)  # fmt: skip
+    assert no_engine.returncode == 1 and "build one with swinpose-export --engine" in no_engine.stderr
     usage = subprocess.run([str(cpp_build / "pose_app"), str(package)], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
     nan = subprocess.run([str(cpp_build / "pose_app"), str(package), str(image), "0", "0", "1O", "10"],

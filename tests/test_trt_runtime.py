@@ -12,14 +12,12 @@ import shutil
 
 import numpy as np
 import pytest
-from fake_tensorrt import FakeCudart, make_fake_tensorrt
+from fake_tensorrt import FakeCudart, add_fake_engine, make_fake_tensorrt
 
 import runtime.backends.cuda
 import runtime.backends.tensorrt
-from export.trt import EngineOptions, build_engine
 from runtime import PoseEngine
 from runtime.errors import BackendError, InputShapeError, PackageError
-from runtime.package import read_package
 
 
 @pytest.fixture
@@ -34,13 +32,7 @@ def trt_package(bundled_packages, cudart, monkeypatch, tmp_path):
     """A copy of the fp32 package with a (fake) TensorRT 11.4 engine built for the package's batch range."""
     package = tmp_path / "pk"
     shutil.copytree(bundled_packages["fp32"], package)
-    spec = read_package(package)
-    builder = make_fake_tensorrt("11.4", cudart)
-    build_engine(spec.onnx_path, spec.onnx_path, package / "model.engine", "input", (3, 128, 96),
-                 EngineOptions("fp32", spec.batch_range), trt=builder)  # fmt: skip
-    meta = json.loads((package / "model.json").read_text())
-    meta["files"]["engine"] = "model.engine"
-    (package / "model.json").write_text(json.dumps(meta))
+    add_fake_engine(package, "11.4", cudart)
     runtime_trt = make_fake_tensorrt("11.4", cudart)
     monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda: runtime_trt)
     return package, runtime_trt

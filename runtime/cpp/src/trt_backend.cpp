@@ -1,8 +1,10 @@
 // TensorRT backend: deserialises the package's engine and runs it with the name-based tensor API on one CUDA stream.
-// Buffers are sized from the optimisation profile's maximum and freed in the destructor; every call is checked.
+// The engine's I/O (names, float32, the profile's batch range) is checked against model.json when it opens; device
+// buffers are sized from the profile maximum, allocated once and freed in the destructor; every call is checked.
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <string>
 
 #include <NvInfer.h>
 #include <cuda_runtime_api.h>
@@ -13,57 +15,109 @@ namespace swinpose {
 namespace {
 
 void check_cuda(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw Error(std::string(what) + " failed: " + cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    throw Error(std::string(what) + " failed: " + cudaGetErrorString(err) +
+                "; check the GPU driver and that a CUDA device is visible");
 }
 
 class Logger : public nvinfer1::ILogger {
+ public:
   void log(Severity severity, const char* msg) noexcept override {
     if (severity <= Severity::kWARNING) std::fprintf(stderr, "TensorRT: %s\n", msg);
   }
 };
 
+std::string dims_text(const nvinfer1::Dims& d) {
+  std::string s = "(";
+  for (int i = 0; i < d.nbDims; ++i) s += (i ? "," : "") + std::to_string(d.d[i]);
+  return s + ")";
+}
+
 class TrtBackend : public Backend {
  public:
   explicit TrtBackend(const PackageConfig& cfg) : cfg_(cfg) {
-    if (cfg.engine_file.empty()) throw Error(cfg.folder + " has no model.engine; build one with swinpose-export --engine");
-    std::ifstream f(cfg.folder + "/" + cfg.engine_file, std::ios::binary);
+    if (cfg.engine_file.empty())
+      throw Error(cfg.folder + "/model.json lists no engine; build one with swinpose-export --engine");
+    const std::string path = cfg.folder + "/" + cfg.engine_file;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error("cannot read " + path + "; rebuild it with swinpose-export --engine");
     const std::vector<char> blob{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
     runtime_.reset(nvinfer1::createInferRuntime(logger_));
-    if (!runtime_) throw Error("createInferRuntime failed");
+    if (!runtime_) throw Error("createInferRuntime failed; check the TensorRT installation");
     engine_.reset(runtime_->deserializeCudaEngine(blob.data(), blob.size()));
     if (!engine_)
-      throw Error(cfg.engine_file + " was built by another TensorRT version or for another GPU; rebuild it here with "
-                  "swinpose-export --engine");
+      throw Error(path + " was built by another TensorRT version or for another GPU, or it is truncated; rebuild it "
+                  "here with swinpose-export --engine");
+    check_io();
     context_.reset(engine_->createExecutionContext());
-    if (!context_) throw Error("createExecutionContext failed");
-    check_cuda(cudaStreamCreate(&stream_), "cudaStreamCreate");
-    const size_t in_bytes = sizeof(float) * cfg.batch_max * 3 * cfg.input_h * cfg.input_w;
-    const size_t out_bytes = sizeof(float) * cfg.batch_max * cfg.num_keypoints * cfg.heatmap_h * cfg.heatmap_w;
-    check_cuda(cudaMalloc(&input_, in_bytes), "cudaMalloc");
-    check_cuda(cudaMalloc(&output_, out_bytes), "cudaMalloc");
+    if (!context_) throw Error("createExecutionContext failed (out of GPU memory?)");
+    try {
+      check_cuda(cudaStreamCreate(&stream_), "cudaStreamCreate");
+      check_cuda(cudaMalloc(&input_, sizeof(float) * cfg.batch_max * in_size()), "cudaMalloc");
+      check_cuda(cudaMalloc(&output_, sizeof(float) * cfg.batch_max * out_size()), "cudaMalloc");
+    } catch (...) {
+      release();
+      throw;
+    }
     if (!context_->setTensorAddress(cfg.input_name.c_str(), input_) ||
-        !context_->setTensorAddress(cfg.output_name.c_str(), output_))
-      throw Error("the engine's tensor names differ from model.json's; re-export the package");
+        !context_->setTensorAddress(cfg.output_name.c_str(), output_)) {
+      release();
+      throw Error("TensorRT refused the tensor addresses of '" + cfg.input_name + "'/'" + cfg.output_name + "'");
+    }
   }
-  ~TrtBackend() override {
-    if (input_) cudaFree(input_);
-    if (output_) cudaFree(output_);
-    if (stream_) cudaStreamDestroy(stream_);
-  }
+  ~TrtBackend() override { release(); }
+
   void infer(const float* input, int batch, float* output) override {
-    if (batch < cfg_.batch_min || batch > cfg_.batch_max) throw Error("batch outside the engine's profile");
-    const size_t in_bytes = sizeof(float) * batch * 3 * cfg_.input_h * cfg_.input_w;
-    const size_t out_bytes = sizeof(float) * batch * cfg_.num_keypoints * cfg_.heatmap_h * cfg_.heatmap_w;
-    if (!context_->setInputShape(cfg_.input_name.c_str(),
-                                 nvinfer1::Dims4{batch, 3, cfg_.input_h, cfg_.input_w}))
-      throw Error("TensorRT refused the input shape");
-    check_cuda(cudaMemcpyAsync(input_, input, in_bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
-    if (!context_->enqueueV3(stream_)) throw Error("TensorRT enqueueV3 failed");
-    check_cuda(cudaMemcpyAsync(output, output_, out_bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+    if (batch < cfg_.batch_min || batch > cfg_.batch_max)
+      throw Error("batch " + std::to_string(batch) + " is outside the engine's profile " +
+                  std::to_string(cfg_.batch_min) + ".." + std::to_string(cfg_.batch_max));
+    if (!context_->setInputShape(cfg_.input_name.c_str(), nvinfer1::Dims4{batch, 3, cfg_.input_h, cfg_.input_w}))
+      throw Error("TensorRT refused the input shape of batch " + std::to_string(batch));
+    check_cuda(cudaMemcpyAsync(input_, input, sizeof(float) * batch * in_size(), cudaMemcpyHostToDevice, stream_),
+               "cudaMemcpyAsync");
+    if (!context_->enqueueV3(stream_)) throw Error("TensorRT enqueueV3 failed; see the TensorRT log above");
+    check_cuda(cudaMemcpyAsync(output, output_, sizeof(float) * batch * out_size(), cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpyAsync");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
  private:
+  size_t in_size() const { return 3ull * cfg_.input_h * cfg_.input_w; }
+  size_t out_size() const { return size_t(cfg_.num_keypoints) * cfg_.heatmap_h * cfg_.heatmap_w; }
+
+  // The engine must have model.json's input and output, in float32, built for model.json's batch range.
+  void check_io() const {
+    const char* in = cfg_.input_name.c_str();
+    const char* out = cfg_.output_name.c_str();
+    std::string problem;
+    if (engine_->getTensorIOMode(in) != nvinfer1::TensorIOMode::kINPUT ||
+        engine_->getTensorIOMode(out) != nvinfer1::TensorIOMode::kOUTPUT)
+      problem = "has no input '" + cfg_.input_name + "' and output '" + cfg_.output_name + "'";
+    else if (engine_->getTensorDataType(in) != nvinfer1::DataType::kFLOAT ||
+             engine_->getTensorDataType(out) != nvinfer1::DataType::kFLOAT)
+      problem = "does not take and give float32";
+    else {
+      const auto lo = engine_->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMIN);
+      const auto hi = engine_->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMAX);
+      if (lo.nbDims != 4 || lo.d[0] != cfg_.batch_min || hi.d[0] != cfg_.batch_max || hi.d[1] != 3 ||
+          hi.d[2] != cfg_.input_h || hi.d[3] != cfg_.input_w)
+        problem = "was built for inputs " + dims_text(lo) + ".." + dims_text(hi) + ", not batch " +
+                  std::to_string(cfg_.batch_min) + ".." + std::to_string(cfg_.batch_max) + " of 3x" +
+                  std::to_string(cfg_.input_h) + "x" + std::to_string(cfg_.input_w);
+    }
+    if (!problem.empty())
+      throw Error(cfg_.folder + "/" + cfg_.engine_file + " " + problem +
+                  " as model.json says; the JSON and the engine come from different exports: re-export the package");
+  }
+
+  void release() noexcept {
+    if (input_) cudaFree(input_);
+    if (output_) cudaFree(output_);
+    if (stream_) cudaStreamDestroy(stream_);
+    input_ = output_ = nullptr;
+    stream_ = nullptr;
+  }
+
   PackageConfig cfg_;
   Logger logger_;
   std::unique_ptr<nvinfer1::IRuntime> runtime_;
