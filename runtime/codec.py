@@ -159,12 +159,8 @@ def gaussian_blur(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
 
     This is DARK's distribution modulation; the OpenCV kernel sigma for an odd ``kernel`` size is used.
     """
-    if kernel < 3 or kernel % 2 == 0:
-        raise ConfigError(f"blur kernel must be odd and >= 3, got {kernel}")
+    taps = _blur_taps(kernel)
     r = kernel // 2
-    s = 0.3 * (r - 1) + 0.8  # OpenCV's sigma for a given kernel size
-    taps = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * s * s))
-    taps /= taps.sum()
     hm = heatmaps.astype(np.float64)
     h, w = hm.shape[-2:]
     pad = np.pad(hm, ((0, 0), (0, 0), (r, r), (0, 0)), mode="edge")
@@ -174,6 +170,25 @@ def gaussian_blur(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
     peak_in = heatmaps.max(axis=(-2, -1), keepdims=True)
     peak_out = out.max(axis=(-2, -1), keepdims=True)
     return out * np.divide(peak_in, peak_out, out=np.zeros_like(out[..., :1, :1]), where=peak_out > 0)
+
+
+def _blur_taps(kernel: int) -> np.ndarray:
+    """The normalised 1-D Gaussian of an odd ``kernel`` size, with OpenCV's sigma for that size."""
+    if kernel < 3 or kernel % 2 == 0:
+        raise ConfigError(f"blur kernel must be odd and >= 3, got {kernel}")
+    r = kernel // 2
+    s = 0.3 * (r - 1) + 0.8  # OpenCV's sigma for a given kernel size
+    taps = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * s * s))
+    return taps / taps.sum()
+
+
+def _neighbourhoods(maps: np.ndarray, xs: np.ndarray, ys: np.ndarray, radius: int) -> np.ndarray:
+    """N×(2·radius+1)×(2·radius+1) float64 windows of N×h×w ``maps`` centred on (xs, ys), edge-replicated."""
+    h, w = maps.shape[-2:]
+    span = np.arange(-radius, radius + 1)
+    rows = np.clip(ys[:, None] + span, 0, h - 1)[:, :, None]
+    cols = np.clip(xs[:, None] + span, 0, w - 1)[:, None, :]
+    return maps[np.arange(len(maps))[:, None, None], rows, cols].astype(np.float64)
 
 
 def refine_dark(
@@ -188,6 +203,11 @@ def refine_dark(
     Maxima on the border, and those where the Hessian is not negative definite, keep the quarter-offset estimate
     (``fallback_quarter``) or the integer maximum.
 
+    Only the 3×3 neighbourhood is blurred (from a (kernel+2)² window, the same sums in the same order as
+    :func:`gaussian_blur`). DARK rescales the blurred map to the raw peak; that factor is ≥ 1 and cancels in the
+    log differences unless it lifts a value over the log's 1e-10 floor, so the full :func:`gaussian_blur` is run
+    only for the maps whose neighbourhood has a value at or below the floor (low, noisy maps).
+
     Args:
         heatmaps: B×K×h×w; coords: B×K×2 integer (x, y) maxima from :func:`decode_argmax`.
 
@@ -195,24 +215,29 @@ def refine_dark(
         B×K×2 float64 refined (x, y) in heatmap pixels.
     """
     b, k, h, w = heatmaps.shape
-    x = np.rint(coords[..., 0]).astype(np.int64)
-    y = np.rint(coords[..., 1]).astype(np.int64)
+    maps = heatmaps.reshape(b * k, h, w)
+    x = np.rint(coords[..., 0]).astype(np.int64).reshape(-1)
+    y = np.rint(coords[..., 1]).astype(np.int64).reshape(-1)
+    taps = _blur_taps(blur_kernel)
     r = blur_kernel // 2
     near_border = (x < r + 1) | (x > w - 2 - r) | (y < r + 1) | (y > h - 2 - r)
-    raw = np.log(np.maximum(heatmaps.astype(np.float64), 1e-10))
-    blurred = np.log(np.maximum(gaussian_blur(heatmaps, blur_kernel), 1e-10))
-    bi, ki = np.indices((b, k))
     xs, ys = np.clip(x, 1, w - 2), np.clip(y, 1, h - 2)
+    window = _neighbourhoods(maps, xs, ys, r + 1)  # N×(2r+3)²
+    vertical = sum(t * window[:, i : i + 3, :] for i, t in enumerate(taps))  # N×3×(2r+3), as gaussian_blur's order
+    values = sum(t * vertical[:, :, i : i + 3] for i, t in enumerate(taps))  # N×3×3 blurred
+    floored = ~near_border & (values <= 1e-10).any((1, 2))
+    if floored.any():  # where the floor makes DARK's rescale matter: the full blur, rescaled
+        full = gaussian_blur(maps[floored][:, None], blur_kernel)[:, 0]
+        values[floored] = _neighbourhoods(full, xs[floored], ys[floored], 1)
+    centre = window[:, r : r + 3, r : r + 3]  # the raw 3×3 neighbourhood
+    log = np.log(np.maximum(np.where(near_border[:, None, None], centre, values), 1e-10))
 
-    def at(dy: int, dx: int) -> np.ndarray:
-        return np.where(near_border, raw[bi, ki, ys + dy, xs + dx], blurred[bi, ki, ys + dy, xs + dx])
-
-    c = at(0, 0)
-    dx = 0.5 * (at(0, 1) - at(0, -1))
-    dy = 0.5 * (at(1, 0) - at(-1, 0))
-    dxx = at(0, 1) - 2 * c + at(0, -1)
-    dyy = at(1, 0) - 2 * c + at(-1, 0)
-    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    c = log[:, 1, 1]
+    dx = 0.5 * (log[:, 1, 2] - log[:, 1, 0])
+    dy = 0.5 * (log[:, 2, 1] - log[:, 0, 1])
+    dxx = log[:, 1, 2] - 2 * c + log[:, 1, 0]
+    dyy = log[:, 2, 1] - 2 * c + log[:, 0, 1]
+    dxy = 0.25 * (log[:, 2, 2] - log[:, 0, 2] - log[:, 2, 0] + log[:, 0, 0])
     det = dxx * dyy - dxy**2
     ok = (det > 1e-12) & (dxx < 0) & (x >= 1) & (x <= w - 2) & (y >= 1) & (y <= h - 2)
     safe = np.where(ok, det, 1.0)
@@ -224,4 +249,4 @@ def refine_dark(
     else:
         base = np.stack([x, y], -1).astype(np.float64)
     refined = np.stack([x + off_x, y + off_y], -1)
-    return np.where(ok[..., None], refined, base)
+    return np.where(ok[:, None], refined, base.reshape(-1, 2)).reshape(b, k, 2)

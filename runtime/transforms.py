@@ -55,9 +55,13 @@ def normalize_batch(
         raise InputShapeError(
             f"expected a B×H×W×3 image batch, got shape {images.shape}; stack HxWx3 images with np.stack first"
         )
-    x = images[..., ::-1] if bgr_to_rgb else images
-    x = (x.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    b, h, w, _ = images.shape
+    out = np.empty((b, 3, h, w), np.float32)
+    for c in range(3):  # channel by channel into the NCHW planes: float32 (x - mean) / std, as one expression would
+        plane = out[:, c]
+        np.subtract(images[..., 2 - c if bgr_to_rgb else c], np.float32(mean[c]), out=plane, dtype=np.float32)
+        plane /= np.float32(std[c])
+    return out
 
 
 def box_to_center_scale(boxes: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:

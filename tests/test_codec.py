@@ -113,3 +113,44 @@ def test_gaussian_blur_keeps_the_maximum_and_checks_the_kernel():
     assert out.max() == pytest.approx(3.0) and out[0, 0, 4, 4] == out.max() and out[0, 0, 4, 6] > 0
     with pytest.raises(ConfigError, match="odd"):
         gaussian_blur(hm, 4)
+
+
+def _dark_by_definition(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """DARK as its definition reads: log of the whole blurred (rescaled) map, or of the raw map near the border,
+    then the Taylor step at the integer maximum. The reference for refine_dark's neighbourhood-only blur."""
+    b, k, h, w = heatmaps.shape
+    coords, _ = decode_argmax(heatmaps, quarter_offset=False)
+    quarter, _ = decode_argmax(heatmaps, quarter_offset=True)
+    blurred = np.log(np.maximum(gaussian_blur(heatmaps, kernel), 1e-10))
+    raw = np.log(np.maximum(heatmaps.astype(np.float64), 1e-10))
+    r = kernel // 2
+    out = quarter.copy()
+    for i, j in np.ndindex(b, k):
+        x, y = (int(v) for v in coords[i, j])
+        log = raw[i, j] if x < r + 1 or x > w - 2 - r or y < r + 1 or y > h - 2 - r else blurred[i, j]
+        if not (1 <= x <= w - 2 and 1 <= y <= h - 2):
+            continue
+        g = np.array([0.5 * (log[y, x + 1] - log[y, x - 1]), 0.5 * (log[y + 1, x] - log[y - 1, x])])
+        dxy = 0.25 * (log[y + 1, x + 1] - log[y - 1, x + 1] - log[y + 1, x - 1] + log[y - 1, x - 1])
+        hess = np.array([[log[y, x + 1] - 2 * log[y, x] + log[y, x - 1], dxy],
+                         [dxy, log[y + 1, x] - 2 * log[y, x] + log[y - 1, x]]])  # fmt: skip
+        det = np.linalg.det(hess)
+        if det > 1e-12 and hess[0, 0] < 0:
+            offset = -np.linalg.solve(hess, g)
+            if np.abs(offset).max() <= 1:
+                out[i, j] = [x + offset[0], y + offset[1]]
+    return out
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.005, 0.05, 0.3])
+def test_dark_blurs_only_the_neighbourhood_but_matches_its_definition(noise):
+    """Clean, noisy, mostly-noise and negative maps (where DARK's rescale meets the log's floor) at both sizes."""
+    rng = np.random.default_rng(int(noise * 1000))
+    for codec in (CODEC, HeatmapCodec((128, 96), (32, 24), sigma=1.5)):
+        h, w = codec.heatmap_size
+        kp = codec.heatmap_to_input(rng.uniform(-2, [w + 1, h + 1], (6, 17, 2)))  # some outside: noise-only maps
+        hm, _ = codec.encode(kp, np.ones((6, 17)))
+        hm = (hm + rng.normal(0, noise, hm.shape)).astype(np.float32)
+        hm[0] = -np.abs(hm[0])  # all-negative maps
+        got, _ = codec.decode(hm)
+        np.testing.assert_allclose(got, _dark_by_definition(hm, 2 * round(2.5 * codec.sigma) + 1), atol=1e-9)

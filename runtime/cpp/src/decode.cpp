@@ -1,5 +1,7 @@
 // The Python codec's decoding (runtime/codec.py), line for line: argmax (first maximum), quarter offset, and DARK
 // (edge-replicated separable Gaussian blur rescaled to the map's peak, log, 3×3 Taylor step, raw map near borders).
+// As in Python, only the 3×3 neighbourhood of the maximum is blurred; the whole map is blurred and rescaled only
+// when a neighbourhood value is at or below the log's 1e-10 floor, where the rescale can change the result.
 #include <algorithm>
 #include <cmath>
 
@@ -10,14 +12,20 @@ namespace {
 
 double sign(double v) { return (v > 0) - (v < 0); }
 
-// One map's blur, as runtime.codec.gaussian_blur: float64, edge-replicated, rescaled to keep the maximum.
-std::vector<double> blur(const float* map, int h, int w, int kernel) {
+// The normalised Gaussian of an odd kernel size, with OpenCV's sigma for that size.
+std::vector<double> blur_taps(int kernel) {
   const int r = kernel / 2;
   const double s = 0.3 * (r - 1) + 0.8;
   std::vector<double> taps(kernel);
   double sum = 0;
   for (int i = -r; i <= r; ++i) sum += taps[i + r] = std::exp(-double(i * i) / (2 * s * s));
   for (auto& t : taps) t /= sum;
+  return taps;
+}
+
+// One map's blur, as runtime.codec.gaussian_blur: float64, edge-replicated, rescaled to keep the maximum.
+std::vector<double> blur(const float* map, int h, int w, const std::vector<double>& taps) {
+  const int kernel = static_cast<int>(taps.size()), r = kernel / 2;
   std::vector<double> tmp(h * w, 0.0), out(h * w, 0.0);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
@@ -37,6 +45,7 @@ std::vector<double> blur(const float* map, int h, int w, int kernel) {
 void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConfig& cfg, Keypoint* out) {
   const int kernel = 2 * static_cast<int>(std::nearbyint(2.5 * cfg.sigma)) + 1;  // Python's round: half to even
   const int r = kernel / 2;
+  const auto taps = blur_taps(kernel);
   for (int m = 0; m < n * k; ++m) {
     const float* map = heatmaps + static_cast<size_t>(m) * h * w;
     const int idx = static_cast<int>(std::max_element(map, map + h * w) - map);  // the first maximum, as numpy
@@ -48,15 +57,29 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
     double rx = qx, ry = qy;
     if (cfg.use_dark) {
       const bool near_border = x < r + 1 || x > w - 2 - r || y < r + 1 || y > h - 2 - r;
-      std::vector<double> logmap(h * w);
-      if (near_border) {
-        for (int i = 0; i < h * w; ++i) logmap[i] = std::log(std::max(double(map[i]), 1e-10));
-      } else {
-        const auto b = blur(map, h, w, kernel);
-        for (int i = 0; i < h * w; ++i) logmap[i] = std::log(std::max(b[i], 1e-10));
-      }
       const int xs = std::clamp(x, 1, w - 2), ys = std::clamp(y, 1, h - 2);
-      const auto L = [&](int dy, int dx) { return logmap[(ys + dy) * w + xs + dx]; };
+      double values[3][3];  // the raw (near the border) or blurred 3×3 neighbourhood of (xs, ys)
+      bool floored = false;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          double v = at(ys + dy, xs + dx);
+          if (!near_border) {  // inside: the blur window needs no edge replication
+            v = 0;
+            for (int j = -r; j <= r; ++j) {  // vertical pass, then horizontal: gaussian_blur's order of sums
+              double vertical = 0;
+              for (int i = -r; i <= r; ++i) vertical += taps[i + r] * at(ys + dy + i, xs + dx + j);
+              v += taps[j + r] * vertical;
+            }
+            floored = floored || v <= 1e-10;
+          }
+          values[dy + 1][dx + 1] = v;
+        }
+      if (floored) {  // where the floor makes DARK's rescale matter: the full blur, rescaled
+        const auto b = blur(map, h, w, taps);
+        for (int dy = -1; dy <= 1; ++dy)
+          for (int dx = -1; dx <= 1; ++dx) values[dy + 1][dx + 1] = b[(ys + dy) * w + xs + dx];
+      }
+      const auto L = [&](int dy, int dx) { return std::log(std::max(values[dy + 1][dx + 1], 1e-10)); };
       const double c = L(0, 0);
       const double dx = 0.5 * (L(0, 1) - L(0, -1)), dy = 0.5 * (L(1, 0) - L(-1, 0));
       const double dxx = L(0, 1) - 2 * c + L(0, -1), dyy = L(1, 0) - 2 * c + L(-1, 0);

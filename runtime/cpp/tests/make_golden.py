@@ -6,7 +6,8 @@
 Writes to runtime/cpp/tests/golden/: model.json (the package's), image.png (a shipped COCO photo, lossless so that
 C++ decodes the same pixels), boxes.txt (its GT person boxes, xyxy), affines.txt, inputs.f32 (N×3×H×W normalised
 crops), heatmaps.f32 (ONNX Runtime's output on them), keypoints_dark.txt and keypoints_quarter.txt (x y score in
-image pixels, N×K rows).
+image pixels, N×K rows), and noisy_heatmaps.f32 with noisy_keypoints.txt: seeded noisy and negative N×K×h×w maps,
+where DARK needs the whole-map blur and rescale, with their DARK keypoints (x y score in input pixels).
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def main() -> None:
         xy, scores = codec.decode_to_image(heatmaps, affines)
         rows = np.concatenate([xy.reshape(-1, 2), scores.reshape(-1, 1)], 1)
         np.savetxt(args.out / f"keypoints_{name}.txt", rows, fmt="%.17g")
+    rng = np.random.default_rng(0)
+    h, w = spec.codec().heatmap_size
+    noisy = rng.normal(0, 0.3, (3, len(ann[0]["keypoints"]) // 3, h, w)).astype(np.float32)
+    noisy[0] = -np.abs(noisy[0])
+    noisy.astype("<f4").tofile(args.out / "noisy_heatmaps.f32")
+    codec = spec.codec()
+    xy, scores = codec.decode(noisy)
+    rows = np.concatenate([codec.heatmap_to_input(xy).reshape(-1, 2), scores.reshape(-1, 1)], 1)
+    np.savetxt(args.out / "noisy_keypoints.txt", rows, fmt="%.17g")
     print(f"wrote {len(boxes)} boxes' golden files to {args.out}")
 
 

@@ -91,6 +91,19 @@ int main(int argc, char** argv) {
       check(score_err < 1e-6, "keypoint scores vs Python (max abs)", score_err);
     }
 
+    // DARK on noisy and negative maps, where the whole-map blur and its rescale decide (input pixels)
+    {
+      const auto noisy = floats(dir + "/noisy_heatmaps.f32");
+      const int m = static_cast<int>(noisy.size() / (size_t(k) * cfg.heatmap_h * cfg.heatmap_w));
+      std::vector<Keypoint> kps(m * k);
+      decode(noisy.data(), m, k, cfg.heatmap_h, cfg.heatmap_w, cfg, kps.data());
+      const auto want = numbers(dir + "/noisy_keypoints.txt");
+      double err = 0;
+      for (int i = 0; i < m * k; ++i)
+        err = std::max({err, std::abs(kps[i].x - want[3 * i]), std::abs(kps[i].y - want[3 * i + 1])});
+      check(m == 3 && err < 1e-6, "noisy-map keypoints vs Python, DARK (max px)", err);
+    }
+
     // bad input is refused with a typed error
     bool refused = false;
     try {
