@@ -51,4 +51,9 @@ def test_real_tensorrt_pose_engine_matches_onnxruntime(tmp_path):
     boxes = np.array([[10, 20, 120, 230], [150, 5, 300, 200]], np.float64)
     with PoseEngine(tmp_path / "pk") as cpu, PoseEngine(tmp_path / "pk", device="cuda:0") as gpu:
         assert gpu.backend.name == "tensorrt"
-        assert np.abs(gpu(image, boxes).keypoints - cpu(image, boxes).keypoints).max() < 0.05
+        expected = cpu(image, boxes).keypoints
+        assert np.abs(gpu(image, boxes).keypoints - expected).max() < 0.05
+    with PoseEngine(tmp_path / "pk", device="cuda:0", backend_options={"cuda_graph": True}) as graph:
+        plain = graph(image, boxes).keypoints  # runs plainly and captures
+        assert np.array_equal(graph(image, boxes).keypoints, plain)  # replays the captured graph
+        assert len(graph.backend._graphs) == 1 and np.abs(plain - expected).max() < 0.05
