@@ -1,9 +1,175 @@
-"""``swinpose-bench``: latency, throughput and AP-parity reports."""
+"""``swinpose-bench``: latency/FPS, AP parity and the machine's floor, as tables, JSON, CSV, Markdown and a plot.
+
+    swinpose-bench latency --package DIR [--backends torch,onnxruntime,tensorrt] [--precisions fp32,fp16,int8]
+                           [--batch 1,8,32] [--warmup N] [--iters N] [--threads N] [--people N] [--json out.json]
+    swinpose-bench parity  --package DIR --data COCO.json --images DIR [--weights W] [--detections dets.json]
+    swinpose-bench floor   [--package DIR | --model NAME]
+
+``--package`` is one package or a folder of them (one per precision). Exit codes: 0 done (parity: PASS), 1 error
+(one line), 2 usage, 3 parity FAIL (a ΔAP beyond its threshold).
+"""
 
 from __future__ import annotations
 
-from runtime._cli import planned_tool
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from runtime._cli import run_guarded
+
+PROG = "swinpose-bench"
+PARITY_FAILED = 3
+
+__all__ = ["main", "build_parser", "PARITY_FAILED"]
+
+
+def _outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", type=Path, help="write the report as JSON")
+    p.add_argument("--csv", type=Path, help="write its rows as CSV")
+    p.add_argument("--markdown", type=Path, help="write it as a Markdown report")
+    p.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib: pip install 'swinpose[bench]')")
+    p.add_argument("--out", type=Path, help="write all four as OUT/<command>.{json,csv,md,png}")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads for every library (0: its default)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    lat = sub.add_parser("latency", help="latency and images/s per backend, precision and batch")
+    lat.add_argument("--package", type=Path, required=True, help="a package folder, or a folder of packages")
+    lat.add_argument("--backends", default="torch,onnxruntime,tensorrt", help="any of torch, torch-compile, "
+                     "onnxruntime, tensorrt (default torch,onnxruntime,tensorrt)")  # fmt: skip
+    lat.add_argument("--precisions", default="fp32,fp16,int8")
+    lat.add_argument("--batch", default="1,8,32", help="batch sizes (default 1,8,32)")
+    lat.add_argument("--warmup", type=int, default=5)
+    lat.add_argument("--iters", type=int, default=30)
+    lat.add_argument("--people", type=int, default=4, help="people in the end-to-end frame (default 4)")
+    lat.add_argument("--flip-test", action="store_true", help="time the flip test too (two runs per crop)")
+    lat.add_argument("--weights", help="the PyTorch rows' weights (default: bundled if the package came from it, "
+                     "else random weights, which time the same)")  # fmt: skip
+    _outputs(lat)
+
+    par = sub.add_parser("parity", help="COCO AP, ΔAP and agreement AP of every backend/precision vs PyTorch")
+    par.add_argument("--package", type=Path, required=True, help="a package folder, or a folder of packages")
+    par.add_argument("--data", type=Path, required=True, help="COCO person_keypoints JSON (its GT boxes are used)")
+    par.add_argument("--images", type=Path, required=True, help="the folder of its images")
+    par.add_argument("--weights", help="the weights the packages were exported from (default: bundled, if so)")
+    par.add_argument("--detections", type=Path, help="COCO detection results to use instead of GT boxes")
+    par.add_argument("--det-score-thr", type=float, default=0.0)
+    par.add_argument("--backends", default="onnxruntime,tensorrt")
+    par.add_argument("--precisions", default="fp32,fp16,int8")
+    par.add_argument("--no-flip-test", action="store_true", help="compare without the flip test")
+    par.add_argument("--fp32-max-delta", type=float, help="ΔAP limit for fp32 (AP points, default 0)")
+    par.add_argument("--fp16-max-delta", type=float, help="ΔAP limit for fp16 (default 0.1)")
+    par.add_argument("--int8-max-delta", type=float, help="ΔAP limit for int8 (default 0.5)")
+    _outputs(par)
+
+    flo = sub.add_parser("floor", help="GEMM ceilings, bandwidth and the model's latency floor per precision")
+    src = flo.add_mutually_exclusive_group()
+    src.add_argument("--package", type=Path, help="the model of this package (or folder of packages)")
+    src.add_argument("--model", default="swinpose_t_256x192", help="a registered model (default swinpose_t_256x192)")
+    _outputs(flo)
+    return p
+
+
+def _latency(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.latency import LatencySettings, run_latency
+    from benchmarks.runners import BACKENDS, parse_list
+    from runtime.errors import ConfigError
+    from runtime.package import PRECISIONS
+
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise ConfigError(f"--batch {args.batch!r} must be positive integers, e.g. 1,8,32")
+    settings = LatencySettings(
+        backends=parse_list(args.backends, BACKENDS, "--backends"),
+        precisions=parse_list(args.precisions, PRECISIONS, "--precisions"),
+        batches=batches,
+        warmup=args.warmup,
+        iters=args.iters,
+        threads=args.threads,
+        device=args.device,
+        people=args.people,
+        flip_test=args.flip_test,
+    )
+    return run_latency(args.package, settings, args.weights, progress=not args.quiet)
+
+
+def _parity(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.parity import THRESHOLDS, run_parity
+    from benchmarks.runners import BACKENDS, parse_list
+    from runtime.package import PRECISIONS
+
+    limits = {p: getattr(args, f"{p}_max_delta") for p in THRESHOLDS}
+    thresholds = {p: THRESHOLDS[p] if v is None else v for p, v in limits.items()}
+    return run_parity(
+        args.package,
+        args.data,
+        args.images,
+        weights=args.weights,
+        backends=tuple(parse_list(args.backends, BACKENDS, "--backends")),
+        precisions=tuple(parse_list(args.precisions, PRECISIONS, "--precisions")),
+        device=args.device,
+        flip_test=not args.no_flip_test,
+        threads=args.threads,
+        thresholds=thresholds,
+        detections=args.detections,
+        det_score_thr=args.det_score_thr,
+        progress=not args.quiet,
+    )
+
+
+def _floor(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.floor import floor_report
+    from swinpose.models.config import PoseModelConfig
+    from swinpose.models.registry import get_config
+
+    if args.package:
+        from benchmarks.runners import find_packages
+
+        spec = next(iter(find_packages(args.package).values()))
+        cfg = PoseModelConfig.from_dict(spec.data["model"]["config"])
+    else:
+        cfg = get_config(args.model)
+    return floor_report(cfg, args.device, args.threads)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from benchmarks.report import console, require_plotting, write_outputs
+
+    paths = {k: getattr(args, k) for k in ("json", "csv", "markdown", "plot")}
+    if args.out:
+        names = {"json": "json", "csv": "csv", "markdown": "md", "plot": "png"}
+        paths = {k: v or args.out / f"{args.command}.{names[k]}" for k, v in paths.items()}
+    if paths["plot"]:
+        require_plotting()  # before the measurements, not after them
+    report = {"latency": _latency, "parity": _parity, "floor": _floor}[args.command](args)
+    written = write_outputs(report, paths["json"], paths["csv"], paths["markdown"], paths["plot"])
+    print(console(report))
+    if written:
+        print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
+    if args.command == "parity" and report["verdict"] != "PASS":
+        return PARITY_FAILED
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return planned_tool("swinpose-bench", "measure latency and AP parity of model packages", argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return run_guarded(PROG, _run, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,26 +15,33 @@ may show.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from benchmarks.machine import describe_machine, library_versions
+from benchmarks.runners import Combo, find_packages, open_combo
+from runtime.errors import ConfigError, DataError
 from runtime.results import Predictions, to_coco_results
 
 __all__ = [
     "THRESHOLDS",
     "CONFIDENT",
-    "engine_predictions",
-    "torch_predictions",
+    "PARITY_SCHEMA_ID",
     "coco_ap",
     "agreement_gt",
     "keypoint_shift",
     "ParityRow",
     "compare",
+    "run_parity",
 ]
+
+PARITY_SCHEMA_ID = "swinpose-bench/parity/1"
 
 #: the largest |ΔAP| against PyTorch, in AP points, that each precision passes with
 THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
@@ -43,41 +50,6 @@ THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
 AP_RESOLUTION = 0.01
 #: PyTorch keypoint score from which a keypoint counts as confident
 CONFIDENT = 0.3
-
-
-def engine_predictions(engine: Any, instances: list, progress: bool = False) -> Predictions:
-    """Run a :class:`runtime.PoseEngine` on the boxes of ``instances`` (:class:`swinpose.data.coco.CocoInstance`),
-    one call per image; results come back in the order of ``instances``."""
-    by_image: dict[Any, list[int]] = defaultdict(list)
-    for i, inst in enumerate(instances):
-        by_image[inst.file].append(i)
-    k = instances[0].keypoints.shape[0]
-    keypoints, scores = np.zeros((len(instances), k, 2)), np.zeros((len(instances), k), np.float32)
-    items = by_image.items()
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc=f"{engine.backend.name} {engine.spec.data['precision']}", unit="img", leave=False)
-    for file, idx in items:
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        xywh = np.stack([instances[i].bbox for i in idx]).astype(np.float64)
-        result = engine(image, np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1))
-        keypoints[idx], scores[idx] = result.keypoints, result.scores
-    return Predictions(
-        keypoints,
-        scores,
-        np.array([inst.image_id for inst in instances]),
-        np.array([inst.score for inst in instances], np.float64),
-        np.array([inst.bbox[2] * inst.bbox[3] for inst in instances], np.float64),
-    )
-
-
-def torch_predictions(model: Any, codec: Any, instances: list, flip_test: bool, progress: bool = False) -> Predictions:
-    """The PyTorch model through the same pipeline (shared crops and codec) on ``instances``, in their order."""
-    from swinpose.data.coco import CocoKeypoints
-    from swinpose.evaluation import predict
-
-    return predict(model, CocoKeypoints(instances, codec), codec, flip_test=flip_test, progress=progress)
 
 
 def coco_ap(gt: dict, pred: Predictions) -> float:
@@ -127,7 +99,8 @@ def keypoint_shift(reference: Predictions, pred: Predictions) -> dict[str, float
 
 @dataclass
 class ParityRow:
-    """One runner against PyTorch: AP and agreement AP (points), ΔAP (PyTorch − runner), keypoint shift, verdict."""
+    """One runner against PyTorch: AP and agreement AP (points), ΔAP (PyTorch − runner), keypoint shift, the largest
+    heatmap difference on the same crops, and the verdict against its precision's threshold."""
 
     backend: str
     precision: str
@@ -135,6 +108,7 @@ class ParityRow:
     delta_ap: float
     agreement_ap: float
     shift: dict[str, float]
+    max_heatmap_error: float
     threshold: float
     passed: bool
 
@@ -150,6 +124,7 @@ def compare(
     gt: dict,
     reference_ap: float,
     agreement: dict,
+    max_heatmap_error: float = float("nan"),
     thresholds: dict[str, float] = THRESHOLDS,
 ) -> ParityRow:
     """Score ``pred`` against the ground truth ``gt`` and against PyTorch (``reference``, whose AP is
@@ -164,6 +139,130 @@ def compare(
         delta,
         100 * coco_ap(agreement, pred),
         keypoint_shift(reference, pred),
+        max_heatmap_error,
         threshold,
         abs(delta) <= threshold + AP_RESOLUTION / 2,
     )
+
+
+def _predictions(instances: list, keypoints: np.ndarray, scores: np.ndarray) -> Predictions:
+    return Predictions(
+        keypoints,
+        scores,
+        np.array([inst.image_id for inst in instances]),
+        np.array([inst.score for inst in instances], np.float64),
+        np.array([inst.bbox[2] * inst.bbox[3] for inst in instances], np.float64),
+    )
+
+
+def run_parity(
+    package: str | Path,
+    annotations: str | Path,
+    images: str | Path,
+    weights: str | Path | None = None,
+    backends: tuple[str, ...] = ("onnxruntime", "tensorrt"),
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8"),
+    device: str = "cpu",
+    flip_test: bool = True,
+    threads: int = 0,
+    thresholds: dict[str, float] = THRESHOLDS,
+    detections: str | Path | None = None,
+    det_score_thr: float = 0.0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """PyTorch fp32 (the reference) and every ``backends`` × ``precisions`` combination on the same crops of the
+    same images and boxes (GT boxes, or ``detections``), through the same pre-processing and decoding. Returns the
+    report as a JSON-ready dict (:data:`PARITY_SCHEMA_ID`) whose ``verdict`` is PASS when every row passes."""
+    from swinpose.data.coco import load_coco_instances
+
+    packages = find_packages(package)
+    first = next(iter(packages.values()))
+    k = len(first.data["keypoints"]["names"])
+    instances, gt = load_coco_instances(annotations, images, k, detections, det_score_thr)
+    if not instances:
+        raise DataError(f"{annotations} gives no person instance to compare on; check the file and --det-score-thr")
+    common = dict(device=device, threads=threads, flip_test=flip_test)
+    reference = open_combo("torch", "fp32", packages, Path(package), weights=weights, require_weights=True, **common)
+    combos: list[Combo] = []
+    try:
+        for backend in backends:
+            for precision in precisions:
+                combos.append(open_combo(backend, precision, packages, Path(package), weights=weights, **common))
+        running = [c for c in combos if c.engine is not None]
+        n = len(instances)
+        ref_xy, ref_scores = np.zeros((n, k, 2)), np.zeros((n, k), np.float32)
+        xy = {id(c): np.zeros((n, k, 2)) for c in running}
+        scores = {id(c): np.zeros((n, k), np.float32) for c in running}
+        max_err = {id(c): 0.0 for c in running}
+        by_image: dict[Path, list[int]] = defaultdict(list)
+        for i, inst in enumerate(instances):
+            by_image[inst.file].append(i)
+        items = by_image.items()
+        if progress:
+            from tqdm import tqdm
+
+            items = tqdm(items, desc=f"parity ({len(running) + 1} runners)", unit="img", leave=False)
+        for file, idx in items:
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise DataError(f"cannot read image {file}; check --images")
+            xywh = np.stack([instances[i].bbox for i in idx]).astype(np.float64)
+            boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
+            inputs, matrices, _ = reference.engine.preprocess([image], [boxes])
+            expected = reference.engine.heatmaps(inputs)
+            ref_xy[idx], ref_scores[idx] = reference.engine.decode(expected, matrices)
+            for c in running:
+                got = c.engine.heatmaps(inputs)
+                max_err[id(c)] = max(max_err[id(c)], float(np.abs(got - expected).max()))
+                xy[id(c)][idx], scores[id(c)][idx] = c.engine.decode(got, matrices)
+    finally:
+        reference.close()
+        for c in combos:
+            c.close()
+
+    ref_pred = _predictions(instances, ref_xy, ref_scores)
+    ref_ap = coco_ap(gt, ref_pred)
+    agreement = agreement_gt(ref_pred, instances, gt)
+    rows = []
+    for c in combos:
+        if c.engine is None:
+            rows.append({"backend": c.backend, "precision": c.precision, "status": "skipped", "reason": c.skipped})
+            continue
+        pred = _predictions(instances, xy[id(c)], scores[id(c)])
+        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds)
+        rows.append({"status": "ok", **row.to_dict()})
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok:
+        reasons = "; ".join(f"{r['backend']} {r['precision']}: {r['reason']}" for r in rows)
+        raise ConfigError(f"nothing to compare with PyTorch, every combination was skipped ({reasons})")
+    return {
+        "schema": PARITY_SCHEMA_ID,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": describe_machine(),
+        "versions": library_versions(),
+        "settings": dict(
+            package=str(package),
+            backends=list(backends),
+            precisions=list(precisions),
+            device=device,
+            flip_test=flip_test,
+            threads=threads,
+            thresholds=dict(thresholds),
+        ),  # fmt: skip
+        "data": dict(
+            annotations=str(annotations),
+            images=str(images),
+            instances=len(instances),
+            image_count=len(by_image),
+            boxes=str(detections) if detections else "ground truth",
+        ),  # fmt: skip
+        "reference": {
+            "backend": "torch",
+            "precision": "fp32",
+            "weights": reference.weights,
+            "ap": 100 * ref_ap,
+            "self_agreement_ap": 100 * coco_ap(agreement, ref_pred),
+        },  # fmt: skip
+        "rows": rows,
+        "verdict": "PASS" if all(r["passed"] for r in ok) else "FAIL",
+    }

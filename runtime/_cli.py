@@ -1,4 +1,4 @@
-"""What every swinpose command line shares: error → exit-code mapping, and the placeholder for planned tools.
+"""What every swinpose command line shares: the error → exit-code mapping.
 
 Exit codes: 0 ok, 1 user error (one clear line, no traceback), 2 usage (argparse).
 """
@@ -11,7 +11,7 @@ from typing import Callable
 
 from runtime.errors import SwinPoseError
 
-__all__ = ["run_guarded", "planned_tool"]
+__all__ = ["run_guarded"]
 
 
 def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -21,15 +21,3 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
     except SwinPoseError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-
-
-def planned_tool(prog: str, summary: str, argv: list[str] | None) -> int:
-    """Body of a console script that is declared but not shipped yet: ``--help`` works, running says so."""
-    parser = argparse.ArgumentParser(prog=prog, description=f"{summary} (not shipped in this version yet)")
-    parser.parse_known_args(argv)
-    print(
-        f"{prog}: error: not shipped in this version of swinpose yet ({summary}). "
-        "Today's entry points: `python -m swinpose.cli.demo` and the swinpose Python API.",
-        file=sys.stderr,
-    )
-    return 1

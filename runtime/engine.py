@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.backends import BACKENDS, open_backend
+from runtime.backends import BACKENDS, Backend, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError
 from runtime.keypoints import flip_index
 from runtime.package import PackageSpec, read_package
@@ -104,10 +104,15 @@ def prepare_boxes(boxes: np.ndarray | None, image_shape: tuple[int, ...]) -> tup
 class PoseEngine:
     """Top-down pose estimation from a model package.
 
+    The pipeline is three public stages, which :meth:`infer_batch` chains and benchmarks time one by one:
+    :meth:`preprocess` (crops and normalisation), :meth:`heatmaps` (the backend, in runs within the batch range,
+    with the flip test) and :meth:`decode` (the codec, back to image pixels).
+
     Args:
         path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it.
-        backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX) or a
-            name in :data:`runtime.backends.BACKENDS`.
+        backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX), a
+            name in :data:`runtime.backends.BACKENDS`, or an open :class:`~runtime.backends.Backend` to run (its
+            I/O is checked against the package like any other; the engine closes it).
         device: ``"cpu"`` or ``"cuda:N"``.
         flip_test: also run the mirrored crops and average their flipped heatmaps in.
         refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
@@ -119,7 +124,7 @@ class PoseEngine:
     def __init__(
         self,
         path: str | Path,
-        backend: str = "auto",
+        backend: str | Backend = "auto",
         device: str = "cpu",
         flip_test: bool = False,
         refine: str = "dark",
@@ -130,15 +135,18 @@ class PoseEngine:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
         path = Path(path)
         self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
-        if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
-            on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
-            backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
-            backend = backend or ("tensorrt" if on_gpu else "onnxruntime")
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
-        model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
-        options = {"threads": threads, **(backend_options or {})}
-        self.backend = open_backend(backend, model_file, device=device, **options)
+        if isinstance(backend, Backend):
+            self.backend, model_file = backend, Path(getattr(backend, "path", backend.name))
+        else:
+            if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
+                on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
+                backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
+                backend = backend or ("tensorrt" if on_gpu else "onnxruntime")
+            if backend not in BACKENDS:
+                raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
+            model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
+            options = {"threads": threads, **(backend_options or {})}
+            self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
         self.codec = dataclasses.replace(self.spec.codec(), use_dark=refine == "dark")
         pre = self.spec.data["preprocess"]
@@ -167,7 +175,7 @@ class PoseEngine:
                 "re-export the package"
             )
 
-    def _heatmaps(self, inputs: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
         """B×3×H×W → B×K×h×w, in runs within the package's batch range (a short last run is padded)."""
         lo, _, hi = self.spec.batch_range
         name_in, name_out = self.spec.input_name, self.spec.output_name
@@ -180,13 +188,40 @@ class PoseEngine:
             out.append(self.backend.infer({name_in: chunk})[name_out][:n].astype(np.float32, copy=False))
         return np.concatenate(out)
 
-    def _run(self, crops: np.ndarray) -> np.ndarray:
-        x = normalize_batch(crops, self.mean, self.std, self.bgr_to_rgb)
-        heatmaps = self._heatmaps(x)
+    def preprocess(
+        self, images: list[np.ndarray], boxes_per_image: list[np.ndarray | None]
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Crops of every box of every image: N×3×H×W float32 network input, N×2×3 image → input affines, and per
+        image its N_i×4 clipped xyxy boxes and N_i box scores (N = ΣN_i)."""
+        if len(images) != len(boxes_per_image):
+            raise InputError(f"{len(images)} images but {len(boxes_per_image)} box arrays; pass one per image")
+        h, w = self.spec.input_size
+        crops, matrices, boxes = [np.zeros((0, h, w, 3), np.uint8)], [np.zeros((0, 2, 3))], []
+        for image, image_boxes in zip(images, boxes_per_image):
+            image = prepare_image(image)
+            xyxy, scores = prepare_boxes(image_boxes, image.shape)
+            c, m = crop_boxes(image, xyxy_to_xywh(xyxy), self.spec.input_size, self.padding)
+            crops.append(c)
+            matrices.append(m)
+            boxes.append((xyxy, scores))
+        inputs = normalize_batch(np.concatenate(crops), self.mean, self.std, self.bgr_to_rgb)
+        return inputs, np.concatenate(matrices), boxes
+
+    def heatmaps(self, inputs: np.ndarray) -> np.ndarray:
+        """N×3×H×W network input → N×K×h×w heatmaps (with the flip test: averaged with the mirrored crops')."""
+        if not len(inputs):
+            return np.zeros((0, self.num_keypoints, *self.codec.heatmap_size), np.float32)
+        heatmaps = self._run(inputs)
         if self.flip_test:
-            flipped = self._heatmaps(np.ascontiguousarray(x[..., ::-1]))
+            flipped = self._run(np.ascontiguousarray(inputs[..., ::-1]))
             heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, self.flip_perm))
         return heatmaps
+
+    def decode(self, heatmaps: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """N×K×h×w heatmaps and their N×2×3 crop affines → N×K×2 (x, y) image pixels and N×K scores."""
+        if not len(heatmaps):
+            return np.zeros((0, self.num_keypoints, 2)), np.zeros((0, self.num_keypoints), np.float32)
+        return self.codec.decode_to_image(heatmaps, matrices)
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None) -> PoseResult:
         """Poses of the people in ``boxes`` (N×4 xyxy or N×5 with scores; None: the whole image)."""
@@ -194,24 +229,10 @@ class PoseEngine:
 
     def infer_batch(self, images: list[np.ndarray], boxes_per_image: list[np.ndarray | None]) -> list[PoseResult]:
         """Poses for several frames at once: their crops share engine batches. One :class:`PoseResult` per image."""
-        if len(images) != len(boxes_per_image):
-            raise InputError(f"{len(images)} images but {len(boxes_per_image)} box arrays; pass one per image")
-        crops, matrices, metas = [], [], []
-        for image, boxes in zip(images, boxes_per_image):
-            image = prepare_image(image)
-            xyxy, scores = prepare_boxes(boxes, image.shape)
-            c, m = crop_boxes(image, xyxy_to_xywh(xyxy), self.spec.input_size, self.padding)
-            crops.append(c)
-            matrices.append(m)
-            metas.append((xyxy, scores))
-        all_crops = np.concatenate(crops)
-        k = self.num_keypoints
-        if len(all_crops):
-            xy, s = self.codec.decode_to_image(self._run(all_crops), np.concatenate(matrices))
-        else:
-            xy, s = np.zeros((0, k, 2)), np.zeros((0, k), np.float32)
+        inputs, matrices, boxes = self.preprocess(images, boxes_per_image)
+        xy, s = self.decode(self.heatmaps(inputs), matrices)
         results, start = [], 0
-        for xyxy, scores in metas:
+        for xyxy, scores in boxes:
             end = start + len(xyxy)
             results.append(PoseResult(xy[start:end], s[start:end], xyxy, scores))
             start = end

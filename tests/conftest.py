@@ -112,6 +112,17 @@ def bundled_packages(tmp_path_factory, synthetic_root):
     return {"fp32": out / "fp32", "fp16": out / "fp16", "int8": out / "int8", "summary": stdout.getvalue()}
 
 
+@pytest.fixture(scope="session")
+def card_parity(bundled_packages, card_val_root):
+    """swinpose-bench's parity report of the fp32, fp16 and int8 packages (ONNX Runtime) against PyTorch on the model
+    card's 409 val persons, GT boxes, flip test."""
+    from benchmarks.parity import run_parity
+
+    root = card_val_root
+    return run_parity(bundled_packages["fp32"].parent, root / "annotations" / "person_keypoints_val.json", root / "val",
+                      backends=("onnxruntime",), progress=False)  # fmt: skip
+
+
 @pytest.fixture
 def cached_onnx(monkeypatch, bundled_packages):
     """export.package's export_onnx returns the fp32 graph the session fixture exported already (for tests of what

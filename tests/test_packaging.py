@@ -20,7 +20,6 @@ SCRIPTS = {
     "swinpose-synth": "swinpose.cli.synth:main",
     "swinpose-infer": "runtime.cli:main",
 }
-PLANNED = {"swinpose-bench"}
 # package -> top-level modules it must never import (the arrows run runtime <- swinpose <- export)
 FORBIDDEN_IMPORTS = {
     "runtime": {"torch", "torchvision", "timm", "onnx", "onnxscript", "swinpose", "export", "benchmarks"},
@@ -96,7 +95,7 @@ def test_console_scripts_are_declared_and_load():
         assert callable(ep.load())
 
 
-@pytest.mark.parametrize("name", sorted(set(SCRIPTS) - PLANNED))
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_shipped_scripts_answer_help_and_reject_missing_arguments(name, capsys):
     (entry_point,) = metadata.entry_points(group="console_scripts", name=name)
     main = entry_point.load()
@@ -105,17 +104,6 @@ def test_shipped_scripts_answer_help_and_reject_missing_arguments(name, capsys):
             main(argv)
         assert done.value.code == code
     assert "required" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("name", sorted(PLANNED))
-def test_planned_scripts_answer_help_and_say_they_are_not_shipped(name, capsys):
-    (entry_point,) = metadata.entry_points(group="console_scripts", name=name)
-    main = entry_point.load()
-    with pytest.raises(SystemExit) as help_exit:
-        main(["--help"])
-    assert help_exit.value.code == 0
-    assert main([]) == 1
-    assert f"{name}: error: not shipped in this version" in capsys.readouterr().err
 
 
 def _readme_command(heading: str) -> str:

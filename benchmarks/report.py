@@ -1,0 +1,353 @@
+"""Benchmark reports: their JSON schemas, and the console table, CSV, Markdown and PNG made from a report dict.
+
+A report is the dict :func:`benchmarks.latency.run_latency`, :func:`benchmarks.parity.run_parity` or
+:func:`benchmarks.floor_report` return; its ``schema`` entry names which. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from runtime._io import atomic_path
+from runtime.errors import MissingDependencyError
+
+__all__ = ["SCHEMAS", "schema_problems", "console", "markdown", "to_csv", "plot", "require_plotting", "write_outputs"]
+
+_NUM = (int, float)
+_OPT_NUM = (int, float, type(None))
+_MACHINE = {"cpu": str, "logical_cores": int, "cpu_flags": list, "memory_gb": _OPT_NUM, "os": str, "python": str,
+            "gpu": (dict, type(None))}  # fmt: skip
+_CEILINGS = {"device": str, "gflops": {"fp32": _NUM, "int8": _NUM}, "bandwidth_gbs": _NUM, "sources": dict}
+_MODEL = {"name": str, "gflops": _NUM, "gmacs": _NUM, "params": int, "weight_mb": dict}
+_SKIPPED = {"backend": str, "precision": str, "status": str, "reason": str}
+
+#: schema id → (top-level entries, {row table: {status: row entries}})
+SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]] = {
+    "swinpose-bench/latency/1": (
+        {
+            "schema": str,
+            "created": str,
+            "machine": _MACHINE,
+            "versions": dict,
+            "settings": dict,
+            "model": _MODEL,
+            "ceilings": _CEILINGS,
+            "floors_ms": dict,
+            "rows": list,
+            "pipeline": list,
+        },  # fmt: skip
+        {
+            "rows": {
+                "ok": {
+                    "backend": str,
+                    "precision": str,
+                    "batch": int,
+                    "median_ms": _NUM,
+                    "p90_ms": _NUM,
+                    "p99_ms": _NUM,
+                    "mean_ms": _NUM,
+                    "runs": int,
+                    "images_per_s": _NUM,
+                    "preprocess_ms_per_image": _NUM,
+                    "decode_ms_per_image": _NUM,
+                    "floor_ms": _NUM,
+                    "x_floor": _NUM,
+                    "speedup_vs_torch_fp32": _OPT_NUM,
+                },  # fmt: skip
+                "skipped": {**_SKIPPED, "batch": (int, type(None))},
+            },
+            "pipeline": {
+                "ok": {
+                    "backend": str,
+                    "precision": str,
+                    "people": int,
+                    "frame_ms": _NUM,
+                    "frame_p90_ms": _NUM,
+                    "per_person_ms": _NUM,
+                    "preprocess_ms": _NUM,
+                    "inference_ms": _NUM,
+                    "decode_ms": _NUM,
+                    "pre_decode_share": _NUM,
+                },  # fmt: skip
+                "skipped": {**_SKIPPED, "people": int},
+            },
+        },
+    ),
+    "swinpose-bench/parity/1": (
+        {
+            "schema": str,
+            "created": str,
+            "machine": _MACHINE,
+            "versions": dict,
+            "settings": dict,
+            "data": {"instances": int, "image_count": int, "boxes": str},
+            "reference": {"backend": str, "precision": str, "weights": str, "ap": _NUM, "self_agreement_ap": _NUM},
+            "rows": list,
+            "verdict": str,
+        },  # fmt: skip
+        {
+            "rows": {
+                "ok": {
+                    "backend": str,
+                    "precision": str,
+                    "ap": _NUM,
+                    "delta_ap": _NUM,
+                    "agreement_ap": _NUM,
+                    "shift": {
+                        "mean_px": _NUM,
+                        "max_px": _NUM,
+                        "confident_mean_px": _NUM,
+                        "confident_max_px": _NUM,
+                        "confident": int,
+                    },
+                    "max_heatmap_error": _NUM,
+                    "threshold": _NUM,
+                    "passed": bool,
+                },  # fmt: skip
+                "skipped": _SKIPPED,
+            }
+        },
+    ),
+    "swinpose-bench/floor/1": (
+        {
+            "schema": str,
+            "created": str,
+            "machine": _MACHINE,
+            "versions": dict,
+            "ceilings": _CEILINGS,
+            "model": _MODEL,
+            "floors_ms": {"fp32": _NUM, "fp16": _NUM, "int8": _NUM},
+        },  # fmt: skip
+        {},
+    ),
+}
+
+
+def _check(obj: Any, schema: Any, where: str, problems: list[str]) -> None:
+    if isinstance(schema, dict):
+        if not isinstance(obj, dict):
+            problems.append(f"{where or 'report'} is not an object")
+            return
+        for key, sub in schema.items():
+            if key not in obj:
+                problems.append(f"{where}{key} is missing")
+            else:
+                _check(obj[key], sub, f"{where}{key}.", problems)
+    elif not isinstance(obj, schema) or (schema is int and isinstance(obj, bool)):
+        problems.append(f"{where.rstrip('.')} is {type(obj).__name__}")
+
+
+def schema_problems(report: dict[str, Any]) -> list[str]:
+    """What in ``report`` disagrees with its schema (empty when it conforms)."""
+    if report.get("schema") not in SCHEMAS:
+        return [f"unknown schema {report.get('schema')!r}; known: {sorted(SCHEMAS)}"]
+    top, tables = SCHEMAS[report["schema"]]
+    problems: list[str] = []
+    _check(report, top, "", problems)
+    for table, by_status in tables.items():
+        for i, row in enumerate(report.get(table, [])):
+            status = row.get("status")
+            if status not in by_status:
+                problems.append(f"{table}[{i}].status is {status!r}, not one of {sorted(by_status)}")
+            else:
+                _check(row, by_status[status], f"{table}[{i}].", problems)
+    return problems
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "PASS" if value else "FAIL"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.2g}"
+    return str(value)
+
+
+def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of each table a report holds."""
+    kind = report["schema"].split("/")[1]
+    if kind == "latency":
+        rows = []
+        for r in report["rows"]:
+            if r["status"] != "ok":
+                rows.append([r["backend"], r["precision"], _fmt(r["batch"]), f"skipped: {r['reason']}"])
+                continue
+            rows.append([r["backend"], r["precision"], str(r["batch"]), _fmt(r["median_ms"]), _fmt(r["p90_ms"]),
+                         _fmt(r["p99_ms"]), _fmt(r["images_per_s"], 1), _fmt(r["preprocess_ms_per_image"], 3),
+                         _fmt(r["decode_ms_per_image"], 3), _fmt(r["floor_ms"]), _fmt(r["x_floor"]),
+                         _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
+        header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "img/s", "pre ms/img",
+                  "decode ms/img", "floor ms", "x floor", "x torch fp32"]  # fmt: skip
+        pipe = []
+        for r in report["pipeline"]:
+            if r["status"] != "ok":
+                pipe.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
+                continue
+            pipe.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["frame_ms"]),
+                         _fmt(r["per_person_ms"]), _fmt(r["preprocess_ms"], 3), _fmt(r["inference_ms"]),
+                         _fmt(r["decode_ms"], 3), f"{100 * r['pre_decode_share']:.1f} %"])  # fmt: skip
+        pipe_header = ["backend", "precision", "people", "frame ms", "ms/person", "pre ms", "inference ms",
+                       "decode ms", "pre+decode"]  # fmt: skip
+        return [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
+    if kind == "parity":
+        rows = []
+        for r in report["rows"]:
+            if r["status"] != "ok":
+                rows.append([r["backend"], r["precision"], f"skipped: {r['reason']}"])
+                continue
+            s = r["shift"]
+            rows.append([r["backend"], r["precision"], _fmt(r["ap"]), _fmt(r["delta_ap"], 3),
+                         _fmt(r["agreement_ap"]), f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
+                         f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
+                         _fmt(r["max_heatmap_error"], 4), f"<= {r['threshold']}", _fmt(r["passed"])])  # fmt: skip
+        ref = report["reference"]
+        rows.insert(0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-",
+                        "-", "-"])  # fmt: skip
+        header = ["backend", "precision", "AP", "ΔAP", "agreement AP", "shift px mean / max",
+                  "confident shift mean / max", "max |Δheatmap|", "ΔAP limit", "verdict"]  # fmt: skip
+        return [(f"AP parity against PyTorch fp32: {report['verdict']}", header, rows)]
+    c = report["ceilings"]
+    rows = [[kind_, lib, _fmt(v, 1)] for kind_, found in c["sources"].items() for lib, v in found.items()]
+    floors = [[p, _fmt(ms), _fmt(c["gflops"].get(p))] for p, ms in report["floors_ms"].items()]
+    return [("GEMM throughput (GFLOP/s; int8 GOP/s)", ["precision", "library and M×K×N", "GFLOP/s"], rows),
+            (f"Floor of {report['model']['name']} at batch 1 ({report['model']['gmacs']:.2f} GMAC, "
+             f"bandwidth {c['bandwidth_gbs']} GB/s)", ["precision", "floor ms", "ceiling"], floors)]  # fmt: skip
+
+
+def _machine_line(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    gpu = m["gpu"]["name"] if m["gpu"] else "no GPU"
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+    return f"{m['cpu']}, {m['logical_cores']} logical cores ({' '.join(m['cpu_flags'])}), {gpu}; {versions}"
+
+
+def console(report: dict[str, Any]) -> str:
+    """Aligned plain-text tables, for the terminal."""
+    out = [_machine_line(report)]
+    for title, header, rows in _tables(report):
+        full = [header, *(r for r in rows if len(r) == len(header))]  # a skipped row's reason may run past
+        width = [max(len(r[i]) for r in full) for i in range(len(header))]
+        out += ["", title, "  ".join(h.ljust(w) for h, w in zip(header, width)).rstrip()]
+        out += ["  ".join(v.ljust(w) for v, w in zip(row, width)).rstrip() for row in rows]
+    return "\n".join(out)
+
+
+def markdown(report: dict[str, Any]) -> list[str]:
+    """The report as Markdown lines: the machine and versions, then one table per section."""
+    lines = [f"Machine: {_machine_line(report)}."]
+    for title, header, rows in _tables(report):
+        lines += ["", f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            cells = row + [""] * (len(header) - len(row))
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return lines
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """Every row of every table, flattened, with a ``table`` column saying which."""
+    rows = []
+    for table in ("rows", "pipeline"):
+        for r in report.get(table, []):
+            flat = {"table": table}
+            for key, value in r.items():
+                if isinstance(value, dict):
+                    flat.update({f"{key}.{k}": v for k, v in value.items()})
+                else:
+                    flat[key] = value
+            rows.append(flat)
+    if not rows:  # the floor report: its ceilings
+        rows = [{"table": "ceilings", "precision": p, "source": s, "gflops": v}
+                for p, found in report["ceilings"]["sources"].items() for s, v in found.items()]  # fmt: skip
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def require_plotting() -> Any:
+    """matplotlib's pyplot on the Agg backend, or :class:`MissingDependencyError` with the install command."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise MissingDependencyError("matplotlib", "bench", "benchmark plots") from e
+    return plt
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """A PNG: latency per image against batch for each backend/precision with its floor (latency reports), ΔAP
+    and agreement AP per runner (parity), or GEMM throughput per library (floor)."""
+    plt = require_plotting()
+    kind = report["schema"].split("/")[1]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    if kind == "latency":
+        ok = [r for r in report["rows"] if r["status"] == "ok"]
+        for key in dict.fromkeys((r["backend"], r["precision"]) for r in ok):
+            rs = sorted((r for r in ok if (r["backend"], r["precision"]) == key), key=lambda r: r["batch"])
+            axes[0].plot([r["batch"] for r in rs], [r["median_ms"] / r["batch"] for r in rs], "o-", label=" ".join(key))
+        for precision, by_batch in report["floors_ms"].items():
+            batches = sorted(int(b) for b in by_batch)
+            axes[0].plot(batches, [by_batch[str(b)] / b for b in batches], "--", alpha=0.5, label=f"{precision} floor")
+        batches = sorted({r["batch"] for r in ok})
+        axes[0].set_xscale("log", base=2)
+        axes[0].set_xticks(batches, [str(b) for b in batches])
+        axes[0].set(xlabel="batch", ylabel="ms per image (median)", title=report["model"]["name"])
+        axes[0].legend(fontsize=8)
+        pipe = [r for r in report["pipeline"] if r["status"] == "ok"]
+        labels = [f"{r['backend']}\n{r['precision']}" for r in pipe]
+        bottom = [0.0] * len(pipe)
+        for stage in ("preprocess_ms", "inference_ms", "decode_ms"):
+            values = [r[stage] for r in pipe]
+            axes[1].bar(labels, values, bottom=bottom, label=stage.replace("_ms", ""))
+            bottom = [b + v for b, v in zip(bottom, values)]
+        axes[1].set(ylabel="ms per frame", title=f"end to end, {report['settings']['people']} people")
+        axes[1].legend(fontsize=8)
+    elif kind == "parity":
+        ok = [r for r in report["rows"] if r["status"] == "ok"]
+        labels = [f"{r['backend']}\n{r['precision']}" for r in ok]
+        axes[0].bar(labels, [r["delta_ap"] for r in ok], color=["tab:green" if r["passed"] else "tab:red" for r in ok])
+        axes[0].scatter(labels, [r["threshold"] for r in ok], marker="_", s=400, color="k", label="limit")
+        axes[0].set(ylabel="ΔAP vs PyTorch fp32 (AP points)", title=f"parity: {report['verdict']}")
+        axes[0].legend(fontsize=8)
+        agreement = [r["agreement_ap"] for r in ok]
+        axes[1].bar(labels, agreement)
+        axes[1].set(ylabel="agreement AP (OKS vs PyTorch's keypoints)", ylim=(min([90.0, *agreement]), 100.5))
+    else:
+        for ax, kind_ in zip(axes, ("fp32", "int8")):
+            found = report["ceilings"]["sources"].get(kind_, {})
+            ax.barh(list(found), list(found.values()))
+            ax.set(xlabel="GFLOP/s" if kind_ == "fp32" else "GOP/s", title=f"{kind_} GEMM")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_outputs(
+    report: dict[str, Any],
+    json_path: Path | None = None,
+    csv_path: Path | None = None,
+    md_path: Path | None = None,
+    png_path: Path | None = None,
+) -> list[Path]:
+    """Write the asked-for files (each atomically); returns the paths written."""
+    written = []
+    for path, text in ((json_path, lambda: json.dumps(report, indent=2) + "\n"), (csv_path, lambda: to_csv(report)),
+                       (md_path, lambda: "\n".join(markdown(report)) + "\n")):  # fmt: skip
+        if path is not None:
+            with atomic_path(path) as tmp:
+                tmp.write_text(text())
+            written.append(path)
+    if png_path is not None:
+        plot(report, png_path)
+        written.append(png_path)
+    return written

@@ -1,0 +1,139 @@
+"""Which backend × precision combinations a benchmark runs, each as a :class:`runtime.PoseEngine`, and why the others
+are skipped.
+
+``--package DIR`` is one package, or a folder of packages (one per precision, e.g. ``DIR/fp32``, ``DIR/int8``, as
+``swinpose-export --out DIR/<precision>`` makes them). Every combination runs through PoseEngine, PyTorch too (behind
+:class:`benchmarks.torch_backend.TorchBackend`), so all of them get the same pre-processing and decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime import PoseEngine
+from runtime.errors import BackendError, ConfigError, MissingDependencyError, PackageError
+from runtime.package import PACKAGE_JSON, PRECISIONS, PackageSpec, read_package
+
+__all__ = ["BACKENDS", "Combo", "find_packages", "open_combo", "parse_list"]
+
+#: what --backends accepts: PyTorch eager, PyTorch through torch.compile, and the runtime's backends
+BACKENDS = ("torch", "torch-compile", "onnxruntime", "tensorrt")
+_REFERENCE_KEYS = ("model", "preprocess", "codec", "keypoints", "input", "output")
+
+
+def parse_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    """``"a,b"`` → ["a", "b"], each checked against ``allowed``."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise ConfigError(f"{what} {bad or text!r} not understood; choose from {', '.join(allowed)}")
+    return items
+
+
+def find_packages(path: str | Path) -> dict[str, PackageSpec]:
+    """precision → package, from one package folder or a folder of them. All must be exports of one model."""
+    path = Path(path)
+    if (path / PACKAGE_JSON).is_file():
+        folders = [path]
+    else:
+        folders = sorted(p.parent for p in path.glob(f"*/{PACKAGE_JSON}")) if path.is_dir() else []
+    if not folders:
+        raise PackageError(
+            f"{path} holds no model package ({PACKAGE_JSON}); make one with swinpose-export --weights W --out DIR, "
+            "or pass a folder of packages (one per precision)"
+        )
+    packages: dict[str, PackageSpec] = {}
+    for folder in folders:
+        spec = read_package(folder)
+        precision = spec.data["precision"]
+        if precision in packages:
+            raise PackageError(f"{packages[precision].folder} and {folder} are both {precision} packages; keep one")
+        packages[precision] = spec
+    first = next(iter(packages.values()))
+    for spec in packages.values():
+        differs = [k for k in _REFERENCE_KEYS if spec.data[k] != first.data[k]]
+        if differs:
+            raise PackageError(
+                f"{spec.folder} and {first.folder} are exports of different models ({', '.join(differs)} differ); "
+                "benchmark one model's packages together"
+            )
+    return dict(sorted(packages.items(), key=lambda kv: PRECISIONS.index(kv[0])))
+
+
+@dataclass
+class Combo:
+    """A backend × precision: its open engine, or why it was skipped."""
+
+    backend: str
+    precision: str
+    engine: PoseEngine | None = None
+    skipped: str | None = None
+    weights: str | None = None  # the PyTorch rows' weights
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+
+def _make_hint(precision: str, folder: Path) -> str:
+    flag = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib-data DATA"}[precision]
+    return f"swinpose-export --weights W{flag} --out {folder / precision}"
+
+
+def open_combo(
+    backend: str,
+    precision: str,
+    packages: dict[str, PackageSpec],
+    root: Path,
+    device: str = "cpu",
+    threads: int = 0,
+    flip_test: bool = False,
+    weights: str | Path | None = None,
+    require_weights: bool = False,
+) -> Combo:
+    """Open ``backend`` in ``precision`` as a PoseEngine, or say why it cannot run here. ``weights`` are the PyTorch
+    model's (default: the bundled file if the packages came from it, else random weights unless
+    ``require_weights``)."""
+    combo = Combo(backend, precision)
+    options = dict(device=device, flip_test=flip_test, threads=threads)
+    if backend in ("torch", "torch-compile"):
+        from benchmarks.torch_backend import TorchBackend, package_weights, torch_model_for
+
+        if precision == "int8":
+            combo.skipped = "PyTorch has no int8 path for this model; ONNX Runtime and TensorRT run the int8 graph"
+        elif precision == "fp16" and not device.startswith("cuda"):
+            combo.skipped = "PyTorch runs fp16 on a GPU only (its CPU fp16 matmul is a slow reference): --device cuda:0"
+        if combo.skipped:
+            return combo
+        spec = packages.get("fp32") or next(iter(packages.values()))
+        path = package_weights(spec, weights)
+        if path is None and require_weights:
+            raise ConfigError(
+                f"the PyTorch reference needs the weights {spec.data['model'].get('weights')} that "
+                f"{spec.folder} was exported from: pass --weights"
+            )
+        model, combo.weights = torch_model_for(spec, path)
+        try:
+            runner = TorchBackend(model, device, precision, compile=backend == "torch-compile", threads=threads,
+                                  names=(spec.input_name, spec.output_name))  # fmt: skip
+        except BackendError as e:
+            combo.skipped = str(e)
+            return combo
+        combo.engine = PoseEngine(spec.folder, backend=runner, **options)
+        return combo
+    spec = packages.get(precision)
+    if spec is None:
+        combo.skipped = f"no {precision} package in {root}; make one with: {_make_hint(precision, root)}"
+        return combo
+    if backend == "tensorrt" and not device.startswith("cuda"):
+        combo.skipped = "TensorRT runs on a GPU: pass --device cuda:0 on a machine with one"
+        return combo
+    if backend == "tensorrt" and spec.engine_path is None:
+        combo.skipped = f"{spec.folder} has no model.engine; build it where TensorRT is, with swinpose-export --engine"
+        return combo
+    try:
+        combo.engine = PoseEngine(spec.folder, backend=backend, **options)
+    except (MissingDependencyError, BackendError) as e:
+        combo.skipped = str(e)
+    return combo

@@ -1,0 +1,161 @@
+"""swinpose-bench: latency and parity reports on the bundled model's packages, their schemas, skip reasons, agreement
+AP against hand-computed values, and the exit code of a failing parity threshold."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.cli import PARITY_FAILED, main
+from benchmarks.floor import Ceilings, floor_ms, model_work
+from benchmarks.latency import LatencySettings, run_latency
+from benchmarks.parity import agreement_gt, coco_ap, run_parity
+from benchmarks.report import console, markdown, schema_problems
+from runtime.keypoints import COCO_SIGMAS
+from runtime.results import Predictions
+from swinpose.data.coco import CocoInstance
+from swinpose.models.registry import get_config
+
+#: fixed ceilings (GFLOP/s, GB/s), so that the latency tests do not spend seconds measuring the machine
+CEILINGS = Ceilings({"fp32": 200.0, "fp16": 100.0, "int8": 800.0}, 25.0, {"fp32": {"fixed": 200.0}})
+
+
+@pytest.fixture(scope="module")
+def latency_report(bundled_packages):
+    settings = LatencySettings(batches=[1, 2], warmup=1, iters=3, threads=2, people=3)
+    return run_latency(bundled_packages["fp32"].parent, settings, ceilings=CEILINGS, progress=False)
+
+
+def test_latency_report_follows_its_schema_and_skips_with_reasons(latency_report):
+    assert schema_problems(latency_report) == []
+    rows = {(r["backend"], r["precision"], r["batch"]): r for r in latency_report["rows"]}
+    ok = [k for k, r in rows.items() if r["status"] == "ok"]
+    assert sorted(ok) == sorted((b, p, n) for b, p in [("torch", "fp32"), ("onnxruntime", "fp32"),
+                                ("onnxruntime", "fp16"), ("onnxruntime", "int8")] for n in (1, 2))  # fmt: skip
+    skipped = {k[:2]: r["reason"] for k, r in rows.items() if r["status"] == "skipped"}
+    assert set(skipped) == {("torch", "fp16"), ("torch", "int8"), ("tensorrt", "fp32"), ("tensorrt", "fp16"),
+                            ("tensorrt", "int8")}  # fmt: skip
+    assert "GPU" in skipped[("torch", "fp16")] and "--device cuda:0" in skipped[("tensorrt", "int8")]
+    assert rows[("torch", "fp32", 1)]["speedup_vs_torch_fp32"] == 1.0  # the eager baseline is always a row
+    for key in ok:
+        r = rows[key]
+        assert 0 < r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["runs"] == 3
+        assert r["images_per_s"] == pytest.approx(1e3 * r["batch"] / r["median_ms"])
+        assert r["x_floor"] == pytest.approx(r["median_ms"] / r["floor_ms"]) and r["x_floor"] > 1
+    pipeline = [r for r in latency_report["pipeline"] if r["status"] == "ok"]
+    assert len(pipeline) == 4 and all(r["people"] == 3 for r in pipeline)
+    for r in pipeline:
+        parts = r["preprocess_ms"] + r["inference_ms"] + r["decode_ms"]
+        assert parts == pytest.approx(r["frame_ms"], rel=0.25) and 0 < r["pre_decode_share"] < 1
+    assert latency_report["machine"]["logical_cores"] >= 1 and "onnxruntime" in latency_report["versions"]
+
+
+def test_schema_problems_name_what_is_wrong(latency_report):
+    broken = json.loads(json.dumps(latency_report))
+    del broken["machine"]["cpu"]
+    broken["rows"][0]["median_ms"] = "fast"
+    skipped = next(r for r in broken["rows"] if r["status"] == "skipped")
+    del skipped["reason"]
+    problems = schema_problems(broken)
+    assert "machine.cpu is missing" in problems and "rows[0].median_ms is str" in problems
+    assert any(p.endswith("reason is missing") for p in problems)
+    assert schema_problems({"schema": "nope"})[0].startswith("unknown schema")
+
+
+def test_reports_render_as_table_markdown_and_csv(latency_report, tmp_path):
+    text = console(latency_report)
+    assert "Inference latency" in text and "skipped: TensorRT runs on a GPU" in text
+    md = markdown(latency_report)
+    assert md[0].startswith("Machine:") and any(line.startswith("| onnxruntime | int8 | 1 |") for line in md)
+    from benchmarks.report import to_csv
+
+    rows = list(csv.DictReader(to_csv(latency_report).splitlines()))
+    assert len(rows) == len(latency_report["rows"]) + len(latency_report["pipeline"])
+    assert {r["table"] for r in rows} == {"rows", "pipeline"}
+
+
+def test_floor_is_work_over_the_ceiling():
+    work = model_work(get_config("swinpose_t_256x192"))
+    assert 5.5 < work.flops / 2e9 < 5.7  # GMAC, as the README's model table counts
+    assert floor_ms(work, CEILINGS, "fp32") == pytest.approx(1e3 * work.flops / 200e9)
+    assert floor_ms(work, CEILINGS, "fp16") == floor_ms(work, CEILINGS, "fp32")  # fp16 may run in fp32
+    assert floor_ms(work, CEILINGS, "int8", batch=4) == pytest.approx(4e3 * work.flops / 800e9)
+    slow_memory = Ceilings({"fp32": 1e6, "int8": 1e6}, 1.0)
+    assert floor_ms(work, slow_memory, "int8") == pytest.approx(1e3 * work.params / 1e9)  # reading the weights
+
+
+def _one_person(area: float) -> tuple[dict, CocoInstance, Predictions]:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(20, 80, (17, 2))
+    inst = CocoInstance(1, None, np.array([10.0, 10.0, 80.0, 90.0]), np.zeros((17, 3)), 1.0, 7)
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}], "annotations": [{"id": 7, "area": area}],
+          "categories": [{"id": 1, "name": "person"}]}  # fmt: skip
+    return gt, inst, Predictions(xy[None], np.ones((1, 17), np.float32), np.array([1]), np.ones(1), np.ones(1))
+
+
+def test_agreement_ap_is_100_against_itself_and_drops_as_keypoints_move():
+    """One person, every keypoint moved by d px: OKS = mean_k exp(-d² / (2·area·(2σ_k)²)), and COCO AP counts the
+    OKS thresholds 0.50, 0.55 … 0.95 it clears. d is solved for OKS 0.72: 5 of 10 thresholds, AP 50."""
+    area = 3000.0
+    gt, inst, reference = _one_person(area)
+    agreement = agreement_gt(reference, [inst], gt)
+    assert agreement["annotations"][0]["area"] == area and agreement["annotations"][0]["num_keypoints"] == 17
+    assert coco_ap(agreement, reference) == pytest.approx(1.0)
+
+    def oks(d: float) -> float:
+        return float(np.mean(np.exp(-(d**2) / (2 * area * (2 * COCO_SIGMAS) ** 2))))
+
+    lo, hi = 0.0, 100.0
+    for _ in range(100):  # bisection: oks falls with d
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if oks(mid) > 0.72 else (lo, mid)
+    d = 0.5 * (lo + hi)
+    direction = np.array([math.cos(0.3), math.sin(0.3)])
+    moved = Predictions(reference.keypoints + d * direction, *[getattr(reference, f) for f in
+                        ("scores", "image_ids", "box_scores", "areas")])  # fmt: skip
+    assert coco_ap(agreement, moved) == pytest.approx(0.5)
+    far = Predictions(reference.keypoints + 100 * direction, *[getattr(reference, f) for f in
+                      ("scores", "image_ids", "box_scores", "areas")])  # fmt: skip
+    assert coco_ap(agreement, far) == 0.0
+
+
+def test_a_backend_compared_with_itself_agrees_completely(bundled_packages, synthetic_root):
+    ann = synthetic_root / "annotations" / "person_keypoints_val.json"
+    report = run_parity(bundled_packages["fp32"], ann, synthetic_root / "val", backends=("torch",),
+                        precisions=("fp32",), progress=False)  # fmt: skip
+    assert schema_problems(report) == []
+    (row,) = report["rows"]
+    assert (row["backend"], row["delta_ap"], row["agreement_ap"], row["max_heatmap_error"]) == ("torch", 0, 100, 0)
+    assert row["shift"]["max_px"] == 0 and report["verdict"] == "PASS"
+    assert report["reference"]["self_agreement_ap"] == 100.0
+
+
+def test_parity_cli_fails_with_its_exit_code_when_a_threshold_is_missed(bundled_packages, card_val_root, tmp_path,
+                                                                        capsys):  # fmt: skip
+    """int8 moves the card val AP by about 0.1 point: a 0 limit fails it (exit 3), the default 0.5 passes it."""
+    common = ["parity", "--package", str(bundled_packages["fp32"].parent), "--data",
+              str(card_val_root / "annotations" / "person_keypoints_val.json"), "--images", str(card_val_root / "val"),
+              "--backends", "onnxruntime", "--precisions", "int8", "--quiet"]  # fmt: skip
+    assert main([*common, "--int8-max-delta", "0", "--json", str(tmp_path / "fail.json")]) == PARITY_FAILED
+    report = json.loads((tmp_path / "fail.json").read_text())
+    assert report["verdict"] == "FAIL" and schema_problems(report) == []
+    assert "AP parity against PyTorch fp32: FAIL" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["parity.csv", "parity.json", "parity.md",
+                                                                    "parity.png"]  # fmt: skip
+
+
+def test_cli_errors_are_one_line(bundled_packages, tmp_path, capsys):
+    assert main(["latency", "--package", str(tmp_path)]) == 1
+    assert "holds no model package" in capsys.readouterr().err
+    assert main(["latency", "--package", str(bundled_packages["fp32"]), "--backends", "tflite"]) == 1
+    assert "choose from torch, torch-compile, onnxruntime, tensorrt" in capsys.readouterr().err
+    assert main(["latency", "--package", str(bundled_packages["fp32"]), "--batch", "0"]) == 1
+    assert "--batch" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["latency"])
+    assert usage.value.code == 2
