@@ -22,7 +22,14 @@ from benchmarks.timing import latency_ms
 from export.calibration import load_calibration_set
 from export.onnx_export import INPUT_NAME, export_onnx, ort_session
 from export.parity import compare_heatmaps
-from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
+from export.precision import (
+    INT8_KEEP_FP32,
+    INT8_OP_TYPES,
+    INT8_OUTPUT_OP_TYPES,
+    int8_excluded_nodes,
+    quantize_int8,
+    to_fp16,
+)
 from runtime.codec import HeatmapCodec
 from swinpose.data.coco import CocoKeypoints, find_split, load_coco_instances
 from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
@@ -74,21 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     all_qdq = ("Conv", "MatMul", "Gemm", "Relu", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Slice",
                "Split", "LayerNormalization", "Concat")  # fmt: skip
 
-    def int8(op_types=INT8_OP_TYPES, keep=("head",), method="minmax"):
+    def int8(op_types=INT8_OP_TYPES, keep=INT8_KEEP_FP32, method="minmax", outputs=INT8_OUTPUT_OP_TYPES):
         def make(graph, data, method=method):
-            return quantize_int8(graph, data.batches(8), method, None, int8_excluded_nodes(graph, keep), op_types)
+            excluded = int8_excluded_nodes(graph, keep)
+            return quantize_int8(graph, data.batches(8), method, None, excluded, op_types, outputs)
 
         return make
 
     variants = {
         "fp32": lambda graph, data, method=None: graph,
         "fp16 (LayerNorm, Softmax fp32)": lambda graph, data, method=None: to_fp16(graph),
-        "int8: Q/DQ on every QDQ-capable op's inputs": int8(all_qdq, ()),
-        "int8: MatMul+Conv": int8(keep=()),
-        "int8: MatMul+Conv, head conv fp32 (default)": int8(),
-        "int8: MatMul+Conv, head conv + attention MatMuls fp32": int8(keep=("head", "attention")),
+        "int8: Q/DQ on every QDQ-capable op's inputs": int8(all_qdq, (), outputs=()),
+        "int8: MatMul+Conv, inputs only": int8(keep=(), outputs=()),
+        "int8: MatMul+Conv, inputs only, head conv fp32 (the previous default)": int8(keep=("head",), outputs=()),
+        "int8: MatMul+Conv, conv outputs too": int8(keep=()),
+        "int8: MatMul+Conv, conv outputs too, head conv fp32": int8(keep=("head",)),
+        "int8: conv outputs too, head conv and attention MatMuls fp32 (default)": int8(),
         "int8: MatMul only (all Conv fp32)": int8(("MatMul",), ()),
-        "int8: MatMul+Conv, entropy calibration": int8(keep=(), method="entropy"),
+        "int8: MatMul+Conv, conv outputs too, entropy calibration": int8(keep=(), method="entropy"),
         "int8 default, entropy calibration": int8(method="entropy"),
         "int8 default, percentile calibration": int8(method="percentile"),
     }

@@ -15,11 +15,21 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 
 from runtime.errors import ExportError
 from swinpose.models.pose import SwinPose
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "OPSET", "FORBIDDEN_OPS", "export_onnx", "op_counts", "ort_session"]
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "OPSET",
+    "FORBIDDEN_OPS",
+    "export_onnx",
+    "op_counts",
+    "ort_session",
+    "reorder_gelu",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +106,41 @@ def export_onnx(model: SwinPose, max_batch: int = 64, simplify: bool = True) -> 
     check_graph(onnx_model)
     if simplify:
         onnx_model = _simplify_if_exact(onnx_model, example.shape)
+    reorder_gelu(onnx_model)
     return onnx_model
+
+
+def reorder_gelu(model: onnx.ModelProto) -> int:
+    """Rewrite, in place, every Mul(a, Mul(0.5, b)) whose inner Mul feeds only the outer one as Mul(Mul(a, b), 0.5);
+    returns how many. torch writes GELU as x·(0.5·(1 + erf(x/√2))); in the other order ONNX Runtime fuses it into
+    one Gelu kernel and OpenCV 5.0 can load it. Multiplying by 0.5 is exact, so the values do not change."""
+    nodes = list(model.graph.node)
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if not t.dims}
+    producer = {o: n for n in nodes for o in n.output}
+    consumers = collections.Counter(name for n in nodes for name in n.input)
+    moved: dict[int, onnx.NodeProto] = {}  # id(outer) → the inner node, to be placed right before it
+    for outer in nodes:
+        inner = producer.get(outer.input[1]) if outer.op_type == "Mul" else None
+        if inner is None or inner.op_type != "Mul" or consumers[inner.output[0]] != 1:
+            continue
+        half = next((i for i, name in enumerate(inner.input) if constants.get(name, np.zeros(2)).size == 1), None)
+        if half is None or float(constants[inner.input[half]]) != 0.5:
+            continue
+        half_name, b = inner.input[half], inner.input[1 - half]
+        inner.input[0], inner.input[1] = outer.input[0], b
+        outer.input[0], outer.input[1] = inner.output[0], half_name
+        moved[id(outer)] = inner
+    inners = {id(n) for n in moved.values()}
+    ordered = []
+    for n in nodes:  # the inner Mul now reads a, which may come after it: put it right before its outer Mul
+        if id(n) in inners:
+            continue
+        if id(n) in moved:
+            ordered.append(moved[id(n)])
+        ordered.append(n)
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+    return len(moved)
 
 
 def check_graph(model: onnx.ModelProto) -> None:

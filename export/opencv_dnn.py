@@ -14,8 +14,9 @@ ops that define it, and rewrite 5 moves an exact multiplication by 0.5.
    window tensor, the shifted-window mask) fail OpenCV 4.6's shape code (``shape_utils.hpp: start <= shape.size()``):
    they are stored at the full output shape.
 5. **GELU as x·(0.5·(1 + erf(x/√2)))**, the order torch's exporter writes, crashes OpenCV 5.0's importer
-   (a segmentation fault inside ``readNetFromONNX``, with either of its engines); (x·(1 + erf(x/√2)))·0.5 loads. The
-   two are equal bit for bit: multiplying by 0.5 is exact in binary floating point.
+   (a segmentation fault inside ``readNetFromONNX``, with either of its engines); (x·(1 + erf(x/√2)))·0.5 loads.
+   :func:`export.onnx_export.reorder_gelu` does it, and the export already applies it to every graph (ONNX Runtime
+   fuses only this order into its Gelu kernel).
 
 The result has no other OpenCV-specific change and runs in ONNX Runtime too, where ``export_package`` checks it
 against the graph it came from (:data:`OPENCV_TOLERANCE`).
@@ -27,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from export.onnx_export import reorder_gelu
 from runtime.errors import ExportError
 
 __all__ = ["to_opencv_dnn", "OPENCV_TOLERANCE"]
@@ -80,36 +82,6 @@ def _replace_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> None:
     model.graph.node.extend(nodes)
 
 
-def _scale_last(nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
-    """Mul(a, Mul(0.5, b)) → Mul(Mul(a, b), 0.5), where the inner Mul feeds only the outer one (rewrite 5)."""
-    producer = {o: n for n in nodes for o in n.output}
-    consumers: dict[str, int] = {}
-    for n in nodes:
-        for name in n.input:
-            consumers[name] = consumers.get(name, 0) + 1
-    moved: dict[int, onnx.NodeProto] = {}  # id(outer) → the inner node, to be placed right before it
-    for outer in nodes:
-        inner = producer.get(outer.input[1]) if outer.op_type == "Mul" else None
-        if inner is None or inner.op_type != "Mul" or consumers[inner.output[0]] != 1:
-            continue
-        half = next((i for i, name in enumerate(inner.input) if constants.get(name, np.zeros(2)).size == 1), None)
-        if half is None or float(constants[inner.input[half]]) != 0.5:
-            continue
-        half_name, b = inner.input[half], inner.input[1 - half]
-        inner.input[0], inner.input[1] = outer.input[0], b
-        outer.input[0], outer.input[1] = inner.output[0], half_name
-        moved[id(outer)] = inner
-    inners = {id(n) for n in moved.values()}
-    ordered = []
-    for n in nodes:  # the inner Mul now reads a, which may come after it: put it right before its outer Mul
-        if id(n) in inners:
-            continue
-        if id(n) in moved:
-            ordered.append(moved[id(n)])
-        ordered.append(n)
-    return ordered
-
-
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:
     used = {name for n in model.graph.node for name in n.input}
     keep = [t for t in model.graph.initializer if t.name in used]
@@ -154,8 +126,7 @@ def to_opencv_dnn(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
                 full = np.ascontiguousarray(np.broadcast_to(numpy_helper.to_array(constants[name]), shape))
                 node.input[i] = f"{name}/full/{node.name}"
                 inits.append(numpy_helper.from_array(full, node.input[i]))
-    constants = {t.name: numpy_helper.to_array(t) for t in inits if not t.dims}
-    _replace_nodes(out, _scale_last(list(out.graph.node), constants))
+    reorder_gelu(out)  # rewrite 5 (a no-op on graphs from this swinpose's export, which already did it)
     _drop_unused_initializers(out)
     try:
         out = onnx.shape_inference.infer_shapes(out, strict_mode=True)

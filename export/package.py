@@ -26,7 +26,14 @@ from export.calibration import CalibrationSet, load_calibration_set, synthetic_s
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
 from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.parity import Parity, compare_heatmaps
-from export.precision import CALIBRATION_METHODS, INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
+from export.precision import (
+    CALIBRATION_METHODS,
+    INT8_KEEP_FP32,
+    INT8_OP_TYPES,
+    int8_excluded_nodes,
+    quantize_int8,
+    to_fp16,
+)
 from export.trt import TRT_MODES, EngineOptions, build_engine, import_tensorrt
 from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
@@ -86,7 +93,7 @@ class ExportOptions:
     dla_core: int | None = None
     timing_cache: Path | None = None
     trt_mode: str = "auto"
-    int8_keep_fp32: tuple[str, ...] = ("head",)
+    int8_keep_fp32: tuple[str, ...] = INT8_KEEP_FP32
     opencv: bool = False
     progress: bool = True
 

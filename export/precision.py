@@ -3,9 +3,10 @@
 * fp16: onnxconverter-common's converter, with LayerNormalization, Softmax (and the converter's own block list,
   which holds Resize) kept in fp32; inputs and outputs stay float32, so feeding and decoding do not change.
 * int8: ONNX Runtime's ``quantize_static`` in QDQ format, symmetric int8 activations and per-channel symmetric int8
-  weights, Q/DQ on the inputs of the quantized ops only and float biases (what TensorRT's explicit quantization
-  accepts). Which nodes get Q/DQ is :data:`INT8_OP_TYPES` minus
-  the excluded nodes chosen by :func:`int8_excluded_nodes`; ``benchmarks/int8_sensitivity.py`` measured the choice
+  weights and float biases (what TensorRT's explicit quantization accepts). Q/DQ goes on the inputs of the quantized
+  ops, and on the outputs of :data:`INT8_OUTPUT_OP_TYPES` (Conv: ONNX Runtime then runs them as QLinearConv; a
+  MatMul's output is the residual stream and stays float). Which nodes get Q/DQ is :data:`INT8_OP_TYPES` minus the
+  excluded nodes chosen by :func:`int8_excluded_nodes`; ``benchmarks/int8_sensitivity.py`` measured the choice
   (the table is in ``export/README.md``).
 """
 
@@ -28,6 +29,8 @@ from runtime.errors import ExportError, MissingDependencyError
 __all__ = [
     "FP16_KEEP_FP32",
     "INT8_OP_TYPES",
+    "INT8_OUTPUT_OP_TYPES",
+    "INT8_KEEP_FP32",
     "CALIBRATION_METHODS",
     "to_fp16",
     "quantize_int8",
@@ -42,6 +45,12 @@ logger = logging.getLogger(__name__)
 FP16_KEEP_FP32 = ("LayerNormalization", "Softmax")
 #: ops that get Q/DQ on their inputs: every GEMM-like op (TensorRT fuses Q/DQ into int8 GEMM/conv kernels)
 INT8_OP_TYPES = ("MatMul", "Conv")
+#: of those, the ops whose outputs get Q/DQ too: without it ONNX Runtime folds a conv's DQ into fp32 weights and
+#: runs it in fp32 (Swin-T's head 3×3 conv alone took 5.4 ms of 39); with it, QLinearConv
+INT8_OUTPUT_OP_TYPES = ("Conv",)
+#: node groups the int8 graph keeps in fp32 by default (see :func:`int8_excluded_nodes`): the heatmap conv, and the
+#: attention MatMuls, which cost no measured time in fp32 and halve the p99 keypoint shift (export/README.md)
+INT8_KEEP_FP32 = ("head", "attention")
 #: --calib-method → (ONNX Runtime CalibrationMethod name, calibrator options). Entropy uses TensorRT's histogram
 #: (2048 bins searched down to 128 quantized bins); with ONNX Runtime's defaults (128 and 128) there is nothing to
 #: search and entropy returns the min-max range.
@@ -88,7 +97,7 @@ def head_conv(model: onnx.ModelProto) -> str:
     return node.name
 
 
-def int8_excluded_nodes(model: onnx.ModelProto, keep_fp32: Iterable[str] = ("head",)) -> list[str]:
+def int8_excluded_nodes(model: onnx.ModelProto, keep_fp32: Iterable[str] = INT8_KEEP_FP32) -> list[str]:
     """Node names that stay fp32 in the int8 graph. ``keep_fp32`` holds groups: ``"head"`` (the last head conv,
     whose output *is* the heatmap) and ``"attention"`` (the activation×activation MatMuls)."""
     groups = {"head": lambda: [head_conv(model)], "attention": lambda: attention_matmuls(model)}
@@ -143,11 +152,13 @@ def quantize_int8(
     cache_path: str | Path | None = None,
     exclude_nodes: Iterable[str] = (),
     op_types: Iterable[str] = INT8_OP_TYPES,
+    output_op_types: Iterable[str] = INT8_OUTPUT_OP_TYPES,
 ) -> onnx.ModelProto:
     """The QDQ int8 graph of an fp32 ``model``, calibrated on ``batches`` (B×3×H×W float32, already normalised).
 
     ``cache_path``: JSON of calibrated tensor ranges (ONNX Runtime's format). If it exists, calibration is skipped
     and its ranges are used (``batches`` may then be None); otherwise the ranges are written there for reuse.
+    ``op_types`` get Q/DQ on their inputs, and those also in ``output_op_types`` on their outputs.
     """
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -186,7 +197,8 @@ def quantize_int8(
                 extra_options={
                     "ActivationSymmetric": True,
                     "WeightSymmetric": True,
-                    "OpTypesToExcludeOutputQuantization": op_types,  # Q/DQ on inputs only, as TensorRT wants
+                    # no Q/DQ on MatMul outputs: they feed the residual stream, GELU and softmax
+                    "OpTypesToExcludeOutputQuantization": [t for t in op_types if t not in set(output_op_types)],
                     "QuantizeBias": False,  # TensorRT's Q/DQ is 8-bit: conv biases stay float
                 },
                 calibration_cache_path=str(ranges),
