@@ -17,18 +17,20 @@ import numpy as np
 from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
-from benchmarks.timing import Stats, measure
+from benchmarks.timing import Stats, measure_interleaved
 from swinpose.models.config import PoseModelConfig
 
 __all__ = ["LatencySettings", "run_latency", "bench_frame", "LATENCY_SCHEMA_ID"]
 
 LATENCY_SCHEMA_ID = "swinpose-bench/latency/1"
 _EAGER = ("torch", "fp32", "ok")  # the baseline row every speed-up is measured against
+_STAGES = ("inference", "preprocess", "decode")
 
 
 @dataclass
 class LatencySettings:
-    """What to time. ``threads`` 0 = each library's default; ``people`` is the end-to-end frame's person count."""
+    """What to time. ``threads`` 0 = each library's default; ``people`` is the end-to-end frame's person count;
+    every timed call is spread over ``rounds`` interleaved rounds (:func:`benchmarks.timing.measure_interleaved`)."""
 
     backends: list[str] = field(default_factory=lambda: ["torch", "onnxruntime", "tensorrt"])
     precisions: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])
@@ -39,6 +41,7 @@ class LatencySettings:
     device: str = "cpu"
     people: int = 4
     flip_test: bool = False
+    rounds: int = 5
 
 
 def bench_frame(people: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,69 +57,83 @@ def bench_frame(people: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     raise RuntimeError("the synthetic renderer drew no person in 100 frames")  # never: every frame has one
 
 
-def _stage_times(combo: Combo, image: np.ndarray, boxes: np.ndarray, s: LatencySettings) -> dict[str, Stats]:
-    """The whole PoseEngine call on one frame, each stage timed within the same runs."""
-    engine = combo.engine
-    samples: dict[str, list[float]] = {"preprocess": [], "inference": [], "decode": [], "total": []}
-    for i in range(s.warmup + s.iters):
+class _Pipeline:
+    """One PoseEngine call on a frame, as a callable that keeps each stage's time (ms) of every call."""
+
+    def __init__(self, combo: Combo, image: np.ndarray, boxes: np.ndarray) -> None:
+        self.engine, self.image, self.boxes = combo.engine, image, boxes
+        self.samples: dict[str, list[float]] = {"preprocess": [], "inference": [], "decode": []}
+
+    def __call__(self) -> None:
         t0 = time.perf_counter()
-        inputs, matrices, _ = engine.preprocess([image], [boxes])
+        inputs, matrices, _ = self.engine.preprocess([self.image], [self.boxes])
         t1 = time.perf_counter()
-        heatmaps = engine.heatmaps(inputs)
+        heatmaps = self.engine.heatmaps(inputs)
         t2 = time.perf_counter()
-        engine.decode(heatmaps, matrices)
+        self.engine.decode(heatmaps, matrices)
         t3 = time.perf_counter()
-        if i >= s.warmup:
-            for key, seconds in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
-                samples[key].append(1e3 * seconds)
-    return {k: Stats(*(float(np.percentile(v, q)) for q in (50, 90, 99)), float(np.mean(v)), len(v))
-            for k, v in samples.items()}  # fmt: skip
+        for key, seconds in zip(self.samples, (t1 - t0, t2 - t1, t3 - t2)):
+            self.samples[key].append(1e3 * seconds)
 
 
-def _batch_row(combo: Combo, batch: int, image: np.ndarray, boxes: np.ndarray, s: LatencySettings) -> dict[str, Any]:
+def _profile_skip(combo: Combo, batch: int) -> str | None:
     engine = combo.engine
-    row: dict[str, Any] = {"backend": combo.backend, "precision": combo.precision, "batch": batch}
     profile = getattr(engine.backend, "profile", {}).get(engine.spec.input_name)
     if profile is not None and not profile[0][0] <= batch <= profile[2][0]:
-        return {**row, "status": "skipped", "reason": f"batch {batch} is outside the engine's profile "
-                f"{profile[0][0]}..{profile[2][0]}; rebuild it with swinpose-export --batch MIN:OPT:MAX"}  # fmt: skip
+        return (f"batch {batch} is outside the engine's profile {profile[0][0]}..{profile[2][0]}; rebuild it with "
+                "swinpose-export --batch MIN:OPT:MAX")  # fmt: skip
+    return None
+
+
+def _batch_tasks(combo: Combo, batch: int, image: np.ndarray, boxes: np.ndarray) -> dict[str, Any]:
+    """The three callables timed for one combination and batch: inference on the crops of ``batch`` of the frame's
+    people (repeated), their pre-processing, and the decoding of their heatmaps."""
+    engine = combo.engine
     crop_boxes = boxes[np.arange(batch) % len(boxes)]  # the frame's people, repeated: real crops and heatmaps
     inputs, matrices, _ = engine.preprocess([image], [crop_boxes])
     feeds = {engine.spec.input_name: inputs}
-    infer = measure(lambda: engine.backend.infer(feeds), s.iters, s.warmup)
     heatmaps = engine.backend.infer(feeds)[engine.spec.output_name].astype(np.float32, copy=False)
-    pre = measure(lambda: engine.preprocess([image], [crop_boxes]), s.iters, s.warmup)
-    decode = measure(lambda: engine.decode(heatmaps, matrices), s.iters, s.warmup)
     return {
-        **row,
-        "status": "ok",
-        **infer.to_dict(),
-        "images_per_s": 1e3 * batch / infer.median,
-        "preprocess_ms_per_image": pre.median / batch,
-        "decode_ms_per_image": decode.median / batch,
+        "inference": lambda: engine.backend.infer(feeds),
+        "preprocess": lambda: engine.preprocess([image], [crop_boxes]),
+        "decode": lambda: engine.decode(heatmaps, matrices),
     }
 
 
-def _pipeline_row(combo: Combo, image: np.ndarray, boxes: np.ndarray, s: LatencySettings) -> dict[str, Any]:
-    t = _stage_times(combo, image, boxes, s)
-    n = len(boxes)
-    total = t["total"].median
+def _batch_row(combo: Combo, batch: int, stats: dict[str, Stats]) -> dict[str, Any]:
+    infer = stats["inference"]
+    return {
+        "backend": combo.backend,
+        "precision": combo.precision,
+        "batch": batch,
+        "status": "ok",
+        **infer.to_dict(),
+        "round_medians_ms": list(infer.rounds),
+        "images_per_s": 1e3 * batch / infer.median,
+        "preprocess_ms_per_image": stats["preprocess"].median / batch,
+        "decode_ms_per_image": stats["decode"].median / batch,
+    }
+
+
+def _pipeline_row(combo: Combo, pipeline: _Pipeline, total: Stats, warmup: int) -> dict[str, Any]:
+    stage = {k: float(np.median(v[warmup:])) for k, v in pipeline.samples.items()}
+    n = len(pipeline.boxes)
     return {
         "backend": combo.backend,
         "precision": combo.precision,
         "people": n,
         "status": "ok",
-        "frame_ms": total,
-        "frame_p90_ms": t["total"].p90,
-        "per_person_ms": total / n,
-        "preprocess_ms": t["preprocess"].median,
-        "inference_ms": t["inference"].median,
-        "decode_ms": t["decode"].median,
-        "pre_decode_share": (t["preprocess"].median + t["decode"].median) / total,
+        "frame_ms": total.median,
+        "frame_p90_ms": total.p90,
+        "per_person_ms": total.median / n,
+        "preprocess_ms": stage["preprocess"],
+        "inference_ms": stage["inference"],
+        "decode_ms": stage["decode"],
+        "pre_decode_share": (stage["preprocess"] + stage["decode"]) / total.median,
     }
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
@@ -139,34 +156,45 @@ def run_latency(
     work = model_work(PoseModelConfig.from_dict(first.data["model"]["config"]))
     ceilings = ceilings or measure_ceilings(s.device, s.threads)
     image, boxes = bench_frame(s.people)
+    combos = [open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)
+              for b in s.backends for p in s.precisions]  # fmt: skip
+    try:
+        tasks: dict[tuple, Any] = {}  # (combo index, batch or "pipeline", stage) → callable
+        pipelines: dict[int, _Pipeline] = {}
+        skips: dict[tuple[int, int], str] = {}
+        for i, combo in enumerate(combos):
+            if combo.skipped:
+                continue
+            for batch in s.batches:
+                reason = _profile_skip(combo, batch)
+                if reason:
+                    skips[i, batch] = reason
+                    continue
+                for stage, fn in _batch_tasks(combo, batch, image, boxes).items():
+                    tasks[i, batch, stage] = fn
+            pipelines[i] = tasks[i, "pipeline", "total"] = _Pipeline(combo, image, boxes)
+        bar = _progress(s.rounds * len(tasks), progress)
+        stats = measure_interleaved(tasks, s.iters, s.warmup, s.rounds, bar)
+        if bar is not None:
+            bar.close()
+    finally:
+        for combo in combos:
+            combo.close()
     rows: list[dict[str, Any]] = []
     pipeline: list[dict[str, Any]] = []
-    weights_used: dict[str, str] = {}
-    bar = _progress(len(s.backends) * len(s.precisions) * (len(s.batches) + 1), progress)
-    for backend in s.backends:
-        for precision in s.precisions:
-            combo = open_combo(backend, precision, packages, Path(package), s.device, s.threads, s.flip_test, weights)
-            try:
-                if combo.skipped:
-                    skip = {"backend": backend, "precision": precision, "status": "skipped", "reason": combo.skipped}
-                    rows.append({**skip, "batch": None})
-                    pipeline.append({**skip, "people": s.people})
-                    if bar is not None:
-                        bar.update(len(s.batches) + 1)
-                    continue
-                if combo.weights:
-                    weights_used[f"{backend} {precision}"] = combo.weights
-                for batch in s.batches:
-                    rows.append(_batch_row(combo, batch, image, boxes, s))
-                    if bar is not None:
-                        bar.update()
-                pipeline.append(_pipeline_row(combo, image, boxes, s))
-                if bar is not None:
-                    bar.update()
-            finally:
-                combo.close()
-    if bar is not None:
-        bar.close()
+    for i, combo in enumerate(combos):
+        head = {"backend": combo.backend, "precision": combo.precision}
+        if combo.skipped:
+            rows.append({**head, "batch": None, "status": "skipped", "reason": combo.skipped})
+            pipeline.append({**head, "people": s.people, "status": "skipped", "reason": combo.skipped})
+            continue
+        for batch in s.batches:
+            if (i, batch) in skips:
+                rows.append({**head, "batch": batch, "status": "skipped", "reason": skips[i, batch]})
+            else:
+                rows.append(_batch_row(combo, batch, {k: stats[i, batch, k] for k in _STAGES}))
+        pipeline.append(_pipeline_row(combo, pipelines[i], stats[i, "pipeline", "total"], s.warmup))
+    weights_used = {f"{c.backend} {c.precision}": c.weights for c in combos if c.weights}
     _add_ratios(rows, work, ceilings)
     return {
         "schema": LATENCY_SCHEMA_ID,
@@ -184,11 +212,19 @@ def run_latency(
 
 def _add_ratios(rows: list[dict[str, Any]], work: Any, ceilings: Ceilings) -> None:
     """Each ok row's floor, its latency as a multiple of that floor, and its speed-up over PyTorch fp32 at the
-    same batch (all from this one run)."""
-    eager = {r["batch"]: r["median_ms"] for r in rows if (r["backend"], r["precision"], r["status"]) == _EAGER}
+    same batch: the median over the interleaved rounds of the two round medians' ratio (all from this one run)."""
+    eager = {r["batch"]: r for r in rows if (r["backend"], r["precision"], r["status"]) == _EAGER}
     for r in rows:
         if r["status"] != "ok":
             continue
         r["floor_ms"] = floor_ms(work, ceilings, r["precision"], r["batch"])
         r["x_floor"] = r["median_ms"] / r["floor_ms"]
-        r["speedup_vs_torch_fp32"] = eager[r["batch"]] / r["median_ms"] if r["batch"] in eager else None
+        base = eager.get(r["batch"])
+        r["speedup_vs_torch_fp32"] = None if base is None else _round_ratio(base, r)
+
+
+def _round_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:
+    a, b = numerator["round_medians_ms"], denominator["round_medians_ms"]
+    if len(a) != len(b) or not a:
+        return numerator["median_ms"] / denominator["median_ms"]
+    return float(np.median(np.divide(a, b)))

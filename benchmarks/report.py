@@ -50,6 +50,8 @@ SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]] 
                     "p90_ms": _NUM,
                     "p99_ms": _NUM,
                     "mean_ms": _NUM,
+                    "min_ms": _NUM,
+                    "round_medians_ms": list,
                     "runs": int,
                     "images_per_s": _NUM,
                     "preprocess_ms_per_image": _NUM,

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a swinpose checkpoint to a model package: model.onnx (fp32, fp16 or int8 Q/DQ), "
         "model.json (everything a runtime needs) and model.engine when TensorRT is installed.",
     )
-    p.add_argument("--weights", required=True, help="model file (.safetensors / training .pth) or 'bundled'")
+    p.add_argument("--weights", required=True, help="model file (.safetensors / training .pth), 'bundled', or "
+                   "'random' with --model (seeded random weights: a package to time, not to use)")  # fmt: skip
     p.add_argument("--model", help="registered model name; required for a bare state dict, checked otherwise")
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")

@@ -43,6 +43,7 @@ from runtime.package import PACKAGE_JSON, PACKAGE_SCHEMA_VERSION, PRECISIONS, Pa
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD
 from swinpose.models.pose import SwinPose
 from swinpose.models.pose_io import load_pose_file, resolve_weights
+from swinpose.models.registry import create_model
 
 __all__ = ["ExportOptions", "ExportResult", "export_package", "parse_batch", "FP32_GATE"]
 
@@ -217,13 +218,30 @@ def _opencv_graph(fp32: onnx.ModelProto, inputs: np.ndarray, expected: np.ndarra
     return {"batch": 1, "nodes": len(graph.graph.node), "max_abs_vs_onnx": max_abs, **_file_meta(path)}
 
 
+#: ``--weights random``: a registered model with seeded random weights, whose packages time like trained ones
+RANDOM_WEIGHTS = "random"
+
+
+def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, dict[str, str], str]:
+    """The model to export, its file's metadata, and the weights' name for model.json."""
+    if str(weights) == RANDOM_WEIGHTS:
+        if model_name is None:
+            raise InputError("--weights random needs --model NAME, e.g. --model swinpose_t_256x192")
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
+            torch.manual_seed(0)
+            return create_model(model_name).eval(), {}, "random init (seed 0)"
+    path = resolve_weights(weights)
+    model, meta = load_pose_file(path, model_name)
+    return model, meta, path.name
+
+
 def export_package(weights: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
-    """Export ``weights`` (a swinpose ``.safetensors``/``.pth``, or ``"bundled"``) to the package folder ``out``."""
+    """Export ``weights`` (a swinpose ``.safetensors``/``.pth``, ``"bundled"``, or ``"random"`` with
+    ``options.model``) to the package folder ``out``."""
     o = options
     _check_options(o)
     out = Path(out)
-    weights = resolve_weights(weights)
-    model, meta = load_pose_file(weights, o.model)
+    model, meta, weights_name = _load_model(weights, o.model)
     cfg = model.cfg
     h, w = cfg.input_size
     codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", _DEFAULT_SIGMA)), True)
@@ -316,7 +334,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         files = [ONNX_FILE] + [f for f in optional if (staging / f).is_file()]
         spec = {
             "schema_version": PACKAGE_SCHEMA_VERSION,
-            "model": {"name": cfg.name, "config": cfg.to_dict(), "weights": weights.name},
+            "model": {"name": cfg.name, "config": cfg.to_dict(), "weights": weights_name},
             "precision": o.precision,
             "files": {
                 "onnx": ONNX_FILE,

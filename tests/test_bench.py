@@ -159,3 +159,16 @@ def test_cli_errors_are_one_line(bundled_packages, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["latency"])
     assert usage.value.code == 2
+
+
+def test_ort_profile_shows_the_int8_kernels(bundled_packages, capsys):
+    """The int8 recipe as ONNX Runtime runs it: int8 GEMMs for the linear layers, QLinearConv for the convs (conv
+    outputs are quantized), and float MatMuls for the attention (kept fp32)."""
+    from benchmarks.profile_ort import main as profile_main
+    from benchmarks.profile_ort import profile_package
+
+    ops = profile_package(bundled_packages["int8"], threads=2, runs=2)
+    assert {"MatMulIntegerToFloat", "QLinearConv", "MatMul"} <= set(ops)
+    assert "FusedConv" not in ops and all(v["ms"] > 0 and v["nodes"] >= 1 for v in ops.values())
+    assert profile_main(["--package", str(bundled_packages["fp32"]), "--runs", "2"]) == 0
+    assert "in GEMM-like kernels" in capsys.readouterr().out

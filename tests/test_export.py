@@ -272,6 +272,8 @@ def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled):
     assert "does not fit swinpose_t_256x192" in _error(capsys, ["--weights", str(bare), "--model", "swinpose_t_256x192",
                                                                  *out])  # fmt: skip
     assert "--calib-data" in _error(capsys, ["--weights", "bundled", "--int8", *out])
+    assert "needs --model NAME" in _error(capsys, ["--weights", "random", *out])
+    assert "swinpose_x" in _error(capsys, ["--weights", "random", "--model", "swinpose_x", *out])
     both = ["--int8", "--calib-data", str(PHOTOS), "--calib-cache", str(tmp_path)]
     assert "pass one of them" in _error(capsys, ["--weights", "bundled", *both, *out])
     (tmp_path / "empty").mkdir()
@@ -358,3 +360,15 @@ def test_opencv_graph_runs_in_opencv_dnn_and_matches_model_onnx(bundled_packages
     assert done.returncode == 0, f"OpenCV {cv2.__version__} failed on the --opencv graph: {done.stderr[-2000:]}"
     assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-5
     assert read_package(package).data["files"]["opencv"] == "model.opencv.onnx"
+
+
+def test_random_weights_export_a_package_to_time(tmp_path):
+    """--weights random --model NAME: seeded weights (the same package twice), the caller's RNG left alone."""
+    state = torch.random.get_rng_state()
+    result = export_package("random", tmp_path / "pk", ExportOptions(model="swinpose_nano_128x96", engine=False,
+                                                                     progress=False))  # fmt: skip
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert result.spec["model"]["weights"] == "random init (seed 0)" and result.parity["fp32"].max_abs <= 1e-3
+    from benchmarks.torch_backend import package_weights
+
+    assert package_weights(read_package(tmp_path / "pk"), None) is None  # benchmarks time it with random weights

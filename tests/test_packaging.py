@@ -84,6 +84,7 @@ def test_top_level_layout():
         "setup.cfg",
         "pyproject.toml",
         "README.md",
+        "BENCHMARKS.md",
     }
     assert (ROOT / ".ci" / "run").is_file()
 
@@ -128,6 +129,9 @@ def test_readme_main_command_runs_the_demo_on_a_shipped_image():
     assert [(pkg, src) for pkg, src, _ in infers] == [("demo_out/package", "tests/data/coco-val2017-sample"),
                                                      ("demo_out/package", "demo_out/synthetic/val")]  # fmt: skip
     assert (ROOT / infers[0][2]).is_file() and "swinpose-export --weights bundled --out demo_out/package" in command
+    # and it ends with the latency and parity summary of swinpose-bench on that package
+    benches = re.findall(r"swinpose-bench (\w+) --package demo_out/package", command)
+    assert benches == ["latency", "parity"] and command.rstrip().endswith("--quiet")
 
 
 def test_demo_prints_params_flops_and_output_shape(capsys):
