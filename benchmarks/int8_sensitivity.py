@@ -15,11 +15,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from benchmarks._markdown import emit
-from benchmarks.timing import measure_interleaved
+from benchmarks.timing import time_onnx_apart
 from export.calibration import load_calibration_set
 from export.onnx_export import INPUT_NAME, export_onnx, ort_session
 from export.parity import compare_heatmaps
@@ -47,32 +46,6 @@ class OrtModule(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {INPUT_NAME: x.numpy()})[0])
-
-
-def _time_graphs(paths: dict[str, str], shape: tuple[int, ...], threads: int, iters: int, rounds: int) -> dict:
-    """Fastest run in ms of each ONNX file, timed in interleaved rounds on one random batch of ``shape``. Runs in a
-    fresh process (see :func:`_timed_apart`)."""
-    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    sessions = {k: ort_session(v, threads=threads) for k, v in paths.items()}
-    stats = measure_interleaved({k: (lambda s=s: s.run(None, {INPUT_NAME: x})) for k, s in sessions.items()},
-                                iters, rounds=rounds)  # fmt: skip
-    return {k: v.min for k, v in stats.items()}
-
-
-def _timed_apart(graphs: dict[str, onnx.ModelProto], shape: tuple[int, ...], threads: int, iters: int,
-                 rounds: int) -> dict[str, float]:  # fmt: skip
-    """:func:`_time_graphs` in a spawned process: in this one, PyTorch's and the calibrators' thread pools have run
-    and sessions pile up, and some graphs then timed 50 % slower here than alone."""
-    import multiprocessing
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="swinpose-timing-") as tmp:
-        paths = {}
-        for i, (name, graph) in enumerate(graphs.items()):
-            paths[name] = str(Path(tmp) / f"{i}.onnx")
-            onnx.save(graph, paths[name])
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            return pool.apply(_time_graphs, (paths, shape, threads, iters, rounds))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,16 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         if speed is not None and "calibration" not in name:  # the method does not change the graph's speed
             # ranges do not change the speed: the quick min-max calibration is enough for the timing model
             pair = {"graph": make(speed[0], speed[1], method="minmax"), "fp32": speed[0]}
-            timed = _timed_apart(pair, (1, 3, *speed[2]), args.threads, 30, 10)
-            big_ms, big_ratio = timed["graph"], timed["fp32"] / timed["graph"]
+            timed = time_onnx_apart(pair, (1, 3, *speed[2]), args.threads, 30, 10)
+            big_ms, big_ratio = timed["graph"].min, timed["fp32"].min / timed["graph"].min
         rows.append([name, ap, par.max_abs, par.mean_kpt_px_all, float(np.percentile(shift, 99)), qdq])
         rows[-1] += [big_ms, big_ratio]
         print(f"{name:55s} AP {ap:.4f}  max|Δ| {par.max_abs:.3g}  mean {par.mean_kpt_px_all:.3f} px  "
               f"p99 {rows[-1][4]:.2f} px  Q {qdq}  {big_ms:.1f} ms ({big_ratio:.2f}x fp32)", flush=True)  # fmt: skip
     # the nano graphs are small enough to stay loaded together: every one timed in interleaved rounds
-    small = _timed_apart(graphs, (1, 3, *cfg.input_size), args.threads, 50, 5)
+    small = time_onnx_apart(graphs, (1, 3, *cfg.input_size), args.threads, 50, 5)
     for row in rows:
-        row.insert(6, small[row[0]])
+        row.insert(6, small[row[0]].min)
     with torch.inference_mode():
         torch_ap = coco_keypoint_eval(gt, to_coco_results(predict(model, dataset, codec, 16, progress=False)))["AP"]
     lines = [

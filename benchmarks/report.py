@@ -179,11 +179,11 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
             if r["status"] != "ok":
                 rows.append([r["backend"], r["precision"], _fmt(r["batch"]), f"skipped: {r['reason']}"])
                 continue
-            rows.append([r["backend"], r["precision"], str(r["batch"]), _fmt(r["median_ms"]), _fmt(r["p90_ms"]),
-                         _fmt(r["p99_ms"]), _fmt(r["images_per_s"], 1), _fmt(r["preprocess_ms_per_image"], 3),
-                         _fmt(r["decode_ms_per_image"], 3), _fmt(r["floor_ms"]), _fmt(r["x_floor"]),
-                         _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
-        header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "img/s", "pre ms/img",
+            times = [_fmt(r[k]) for k in ("median_ms", "p90_ms", "p99_ms", "min_ms")]
+            rows.append([r["backend"], r["precision"], str(r["batch"]), *times, _fmt(r["images_per_s"], 1),
+                         _fmt(r["preprocess_ms_per_image"], 3), _fmt(r["decode_ms_per_image"], 3),
+                         _fmt(r["floor_ms"]), _fmt(r["x_floor"]), _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
+        header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "min ms", "img/s", "pre ms/img",
                   "decode ms/img", "floor ms", "x floor", "x torch fp32"]  # fmt: skip
         pipe = []
         for r in report["pipeline"]:
@@ -211,7 +211,7 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
         rows.insert(0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-",
                         "-", "-"])  # fmt: skip
         header = ["backend", "precision", "AP", "ΔAP", "agreement AP", "shift px mean / max",
-                  "confident shift mean / max", "max |Δheatmap|", "ΔAP limit", "verdict"]  # fmt: skip
+                  "confident shift mean / max", "max abs Δheatmap", "ΔAP limit", "verdict"]  # fmt: skip
         return [(f"AP parity against PyTorch fp32: {report['verdict']}", header, rows)]
     c = report["ceilings"]
     rows = [[kind_, lib, _fmt(v, 1)] for kind_, found in c["sources"].items() for lib, v in found.items()]

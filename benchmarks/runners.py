@@ -8,6 +8,7 @@ are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +64,30 @@ def find_packages(path: str | Path) -> dict[str, PackageSpec]:
 
 @dataclass
 class Combo:
-    """A backend × precision: its open engine, or why it was skipped."""
+    """A backend × precision: its open engine, or why it was skipped. ``reopen`` makes the engine again after
+    :meth:`suspend` (set for ONNX Runtime on the CPU, whose sessions each keep a thread pool: an idle session's
+    pool slowed another session's runs by up to 3× on 2 cores, so a benchmark keeps one of them open at a time)."""
 
     backend: str
     precision: str
     engine: PoseEngine | None = None
     skipped: str | None = None
     weights: str | None = None  # the PyTorch rows' weights
+    reopen: Callable[[], PoseEngine] | None = None
+
+    def suspend(self) -> None:
+        """Close the engine if ``reopen`` can make it again."""
+        if self.reopen is not None and self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def resume(self) -> PoseEngine:
+        """The open engine, reopened if :meth:`suspend` closed it."""
+        if self.engine is None:
+            if self.reopen is None:
+                raise ConfigError(f"{self.backend} {self.precision} has no engine: {self.skipped}")
+            self.engine = self.reopen()
+        return self.engine
 
     def close(self) -> None:
         if self.engine is not None:
@@ -136,4 +154,7 @@ def open_combo(
         combo.engine = PoseEngine(spec.folder, backend=backend, **options)
     except (MissingDependencyError, BackendError) as e:
         combo.skipped = str(e)
+        return combo
+    if backend == "onnxruntime" and device == "cpu":
+        combo.reopen = lambda: PoseEngine(spec.folder, backend=backend, **options)
     return combo

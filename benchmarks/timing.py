@@ -16,11 +16,12 @@ import math
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Stats", "measure", "measure_interleaved", "round_ratio", "latency_ms"]
+__all__ = ["Stats", "measure", "measure_interleaved", "round_ratio", "time_onnx_apart", "latency_ms"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,66 @@ def round_ratio(numerator: Stats, denominator: Stats) -> float:
     if len(numerator.rounds) != len(denominator.rounds) or not numerator.rounds:
         return numerator.median / denominator.median
     return float(np.median(np.divide(numerator.rounds, denominator.rounds)))
+
+
+class _OneSessionAtATime:
+    """ONNX Runtime CPU sessions of several graphs, only one of them open at a time. Two open sessions each keep a
+    thread pool, and the idle one's spinning threads slowed the other's small graphs by 2-3x on 2 cores (the bundled
+    model's median 3.2 ms alone, 5-9 ms beside another session); closing it ends them."""
+
+    def __init__(self, paths: dict[str, str], x: np.ndarray, threads: int) -> None:
+        import onnxruntime as ort
+
+        self.ort, self.paths, self.x = ort, paths, x
+        self.options = ort.SessionOptions()
+        self.options.log_severity_level = 3
+        self.options.intra_op_num_threads = threads
+        self.key: str | None = None
+        self.session: Any = None
+
+    def runner(self, key: str) -> Callable[[], Any]:
+        return lambda: self.run(key)
+
+    def run(self, key: str) -> Any:
+        if key != self.key:
+            self.session = self.key = None  # the previous session and its threads go first
+            self.session = self.ort.InferenceSession(self.paths[key], self.options, providers=["CPUExecutionProvider"])
+            self.feed = {self.session.get_inputs()[0].name: self.x}
+            self.key = key
+            for _ in range(3):  # first runs plan and allocate
+                self.session.run(None, self.feed)
+        return self.session.run(None, self.feed)
+
+
+def _time_onnx(paths: dict[str, str], shape: tuple[int, ...], threads: int, iters: int, rounds: int) -> dict:
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    sessions = _OneSessionAtATime(paths, x, threads)
+    return measure_interleaved({key: sessions.runner(key) for key in paths}, iters, warmup=1, rounds=rounds)
+
+
+def time_onnx_apart(
+    graphs: dict[str, Any], shape: tuple[int, ...], threads: int = 0, iters: int = 30, rounds: int = 5
+) -> dict[str, Stats]:
+    """ONNX Runtime CPU timings of ONNX graphs (``ModelProto`` or file paths) on one random float32 batch of
+    ``shape``, interleaved (:func:`measure_interleaved`), in a freshly spawned process. In a process that has just
+    exported or calibrated models (PyTorch, ONNX Runtime's calibrators, many sessions), the same graphs timed up to
+    50 % slower than alone, so reports that do that work time their graphs apart from it. Each graph's session is
+    opened at the start of its block of runs and closed at the end (:class:`_OneSessionAtATime`)."""
+    import multiprocessing
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="swinpose-timing-") as tmp:
+        paths = {}
+        for i, (key, graph) in enumerate(graphs.items()):
+            if isinstance(graph, onnx.ModelProto):
+                paths[key] = str(Path(tmp) / f"{i}.onnx")
+                onnx.save(graph, paths[key])
+            else:
+                paths[key] = str(graph)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_time_onnx, (paths, shape, threads, iters, rounds))
 
 
 def latency_ms(session: Any, shape: tuple[int, ...], runs: int = 50, warmup: int = 5) -> float:

@@ -203,10 +203,11 @@ def refine_dark(
     Maxima on the border, and those where the Hessian is not negative definite, keep the quarter-offset estimate
     (``fallback_quarter``) or the integer maximum.
 
-    Only the 3×3 neighbourhood is blurred (from a (kernel+2)² window, the same sums in the same order as
-    :func:`gaussian_blur`). DARK rescales the blurred map to the raw peak; that factor is ≥ 1 and cancels in the
-    log differences unless it lifts a value over the log's 1e-10 floor, so the full :func:`gaussian_blur` is run
-    only for the maps whose neighbourhood has a value at or below the floor (low, noisy maps).
+    Only the 3×3 neighbourhood is blurred, from a (kernel+2)² window: the same separable sums as
+    :func:`gaussian_blur`, as two small matrix products. DARK rescales the blurred map to the raw peak; that factor
+    is ≥ 1 and cancels in the log differences unless it lifts a value over the log's 1e-10 floor, so the full
+    :func:`gaussian_blur` is run only for the maps whose neighbourhood has a value at or below the floor (low,
+    noisy maps). The quarter-offset fallback is read off the same window, which holds the raw 3×3 neighbourhood.
 
     Args:
         heatmaps: B×K×h×w; coords: B×K×2 integer (x, y) maxima from :func:`decode_argmax`.
@@ -223,8 +224,9 @@ def refine_dark(
     near_border = (x < r + 1) | (x > w - 2 - r) | (y < r + 1) | (y > h - 2 - r)
     xs, ys = np.clip(x, 1, w - 2), np.clip(y, 1, h - 2)
     window = _neighbourhoods(maps, xs, ys, r + 1)  # N×(2r+3)²
-    vertical = sum(t * window[:, i : i + 3, :] for i, t in enumerate(taps))  # N×3×(2r+3), as gaussian_blur's order
-    values = sum(t * vertical[:, :, i : i + 3] for i, t in enumerate(taps))  # N×3×3 blurred
+    slide = np.lib.stride_tricks.sliding_window_view
+    vertical = slide(window, blur_kernel, axis=1) @ taps  # N×3×(2r+3): the vertical pass, then the horizontal one
+    values = slide(vertical, blur_kernel, axis=2) @ taps  # N×3×3 blurred
     floored = ~near_border & (values <= 1e-10).any((1, 2))
     if floored.any():  # where the floor makes DARK's rescale matter: the full blur, rescaled
         full = gaussian_blur(maps[floored][:, None], blur_kernel)[:, 0]
@@ -244,9 +246,12 @@ def refine_dark(
     off_x = -(dyy * dx - dxy * dy) / safe
     off_y = -(dxx * dy - dxy * dx) / safe
     ok &= (np.abs(off_x) <= 1) & (np.abs(off_y) <= 1)
-    if fallback_quarter:
-        base, _ = decode_argmax(heatmaps, quarter_offset=True)
-    else:
-        base = np.stack([x, y], -1).astype(np.float64)
+    base = np.stack([x, y], -1).astype(np.float64)
+    if fallback_quarter:  # decode_argmax's quarter offset, where both neighbours exist on that axis
+        n, row, col = np.arange(len(x)), 1 + y - ys, 1 + x - xs  # (x, y) in the window around (xs, ys)
+        across = centre[n, row, np.minimum(col + 1, 2)] - centre[n, row, np.maximum(col - 1, 0)]
+        down = centre[n, np.minimum(row + 1, 2), col] - centre[n, np.maximum(row - 1, 0), col]
+        base[:, 0] += np.where((x > 0) & (x < w - 1), 0.25 * np.sign(across), 0.0)
+        base[:, 1] += np.where((y > 0) & (y < h - 1), 0.25 * np.sign(down), 0.0)
     refined = np.stack([x + off_x, y + off_y], -1)
-    return np.where(ok[:, None], refined, base.reshape(-1, 2)).reshape(b, k, 2)
+    return np.where(ok[:, None], refined, base).reshape(b, k, 2)

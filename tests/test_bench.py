@@ -12,9 +12,10 @@ import pytest
 
 from benchmarks.cli import PARITY_FAILED, main
 from benchmarks.floor import Ceilings, floor_ms, model_work
-from benchmarks.latency import LatencySettings, run_latency
+from benchmarks.latency import LatencySettings, _OneSuspendableOpen, run_latency
 from benchmarks.parity import agreement_gt, coco_ap, run_parity
 from benchmarks.report import console, markdown, schema_problems
+from benchmarks.runners import Combo
 from runtime.keypoints import COCO_SIGMAS
 from runtime.results import Predictions
 from swinpose.data.coco import CocoInstance
@@ -52,6 +53,31 @@ def test_latency_report_follows_its_schema_and_skips_with_reasons(latency_report
         parts = r["preprocess_ms"] + r["inference_ms"] + r["decode_ms"]
         assert parts == pytest.approx(r["frame_ms"], rel=0.25) and 0 < r["pre_decode_share"] < 1
     assert latency_report["machine"]["logical_cores"] >= 1 and "onnxruntime" in latency_report["versions"]
+
+
+def test_latency_times_each_onnxruntime_engine_with_the_others_closed():
+    class Engine:  # what Combo needs of a PoseEngine
+        def __init__(self, log, name):
+            self.log, self.name, self.open = log, name, True
+            log.append(f"open {name}")
+
+        def close(self):
+            self.open = False
+            self.log.append(f"close {self.name}")
+
+    log: list[str] = []
+    combos = [Combo("onnxruntime", p, Engine(log, p), reopen=lambda p=p: Engine(log, p)) for p in ("fp32", "int8")]
+    combos.append(Combo("torch", "fp32", Engine(log, "torch")))  # no reopen: stays open
+    one_open = _OneSuspendableOpen(combos)
+    seen = []
+    calls = {i: one_open.wrap(i, lambda i=i: seen.append([c.engine is not None for c in combos])) for i in range(3)}
+    del log[:]
+    for i in (0, 0, 1, 2, 0, 1):
+        calls[i]()
+    fp32, int8, torch = [True, False, True], [False, True, True], [False, False, True]  # which engines are open
+    assert seen == [fp32, fp32] + [int8] * 3 + [torch] + [fp32] * 3 + [int8] * 3  # a reopened one: 2 warm-up calls
+    assert log == ["close int8", "close fp32", "open int8", "close int8", "open fp32", "close fp32", "open int8"]
+    assert combos[1].resume() is combos[1].engine and combos[1].engine.open
 
 
 def test_schema_problems_name_what_is_wrong(latency_report):
