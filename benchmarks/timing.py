@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Stats", "measure", "measure_interleaved", "round_ratio", "time_onnx_apart", "latency_ms"]
+__all__ = ["Stats", "measure", "measure_interleaved", "round_ratio", "time_onnx_apart"]
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,3 @@ def time_onnx_apart(
                 paths[key] = str(graph)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             return pool.apply(_time_onnx, (paths, shape, threads, iters, rounds))
-
-
-def latency_ms(session: Any, shape: tuple[int, ...], runs: int = 50, warmup: int = 5) -> float:
-    """Median wall time in ms of ``session.run`` (an ONNX Runtime session) on one random float32 batch of ``shape``."""
-    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    name = session.get_inputs()[0].name
-    return measure(lambda: session.run(None, {name: x}), runs, warmup).median
