@@ -104,6 +104,12 @@ def _latency(args: argparse.Namespace) -> dict[str, Any]:
         people=args.people,
         flip_test=args.flip_test,
     )
+    if "onnxruntime" in settings.backends and "int8" in settings.precisions and args.device == "cpu":
+        from runtime.int8_cpu import int8_speed_note
+
+        note = int8_speed_note()
+        if note:
+            print(f"{PROG}: {note}")
     return run_latency(args.package, settings, args.weights, progress=not args.quiet)
 
 

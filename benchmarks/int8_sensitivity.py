@@ -12,6 +12,7 @@ crops and times ONNX Runtime at batch 1::
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from benchmarks._markdown import emit
 from benchmarks.timing import time_onnx_apart
-from export.calibration import load_calibration_set
+from export.calibration import CalibrationSet, load_calibration_set
 from export.onnx_export import INPUT_NAME, export_onnx, ort_session
 from export.parity import compare_heatmaps
 from export.precision import (
@@ -48,30 +49,55 @@ class OrtModule(torch.nn.Module):
         return torch.from_numpy(self.session.run(None, {INPUT_NAME: x.numpy()})[0])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def study_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every int8 study takes: the weights, the COCO-layout data root, calibration crops, threads."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--weights", default="bundled")
     p.add_argument("--data", type=Path, required=True, help="COCO-layout root with train and val splits")
     p.add_argument("--calib-size", type=int, default=256)
-    p.add_argument("--parity-crops", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--speed-model", default="swinpose_t_256x192", help="registered model (random weights) whose "
-                   "ONNX Runtime latency each choice also reports; '' to skip")  # fmt: skip
     p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return p
 
+
+@dataclass
+class Study:
+    """The model, its codec, calibration crops of the train split, and the val split to score (GT boxes)."""
+
+    model: torch.nn.Module
+    codec: HeatmapCodec
+    train_ann: Path
+    val_ann: Path
+    calib: CalibrationSet
+    instances: list
+    gt: dict
+    dataset: CocoKeypoints
+
+
+def load_study(args: argparse.Namespace) -> Study:
+    torch.set_num_threads(args.threads)
     model, meta = load_pose_file(resolve_weights(args.weights))
     cfg = model.cfg
     codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", 2.0)))
     train_ann, _ = find_split(args.data, "train")
     val_ann, val_images = find_split(args.data, "val")
     calib = load_calibration_set(train_ann, cfg.input_size, args.calib_size)
-    val = load_calibration_set(val_ann, cfg.input_size, args.parity_crops, seed=1).inputs()
+    instances, gt = load_coco_instances(val_ann, val_images, cfg.num_keypoints)
+    return Study(model, codec, train_ann, val_ann, calib, instances, gt, CocoKeypoints(instances, codec))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = study_parser(__doc__.split("\n\n")[0])
+    p.add_argument("--parity-crops", type=int, default=128)
+    p.add_argument("--speed-model", default="swinpose_t_256x192", help="registered model (random weights) whose "
+                   "ONNX Runtime latency each choice also reports; '' to skip")  # fmt: skip
+    args = p.parse_args(argv)
+    st = load_study(args)
+    model, cfg, codec, calib = st.model, st.model.cfg, st.codec, st.calib
+    instances, gt, dataset, train_ann = st.instances, st.gt, st.dataset, st.train_ann
+    val = load_calibration_set(st.val_ann, cfg.input_size, args.parity_crops, seed=1).inputs()
     with torch.inference_mode():
         reference = model(torch.from_numpy(val)).numpy()
-    instances, gt = load_coco_instances(val_ann, val_images, cfg.num_keypoints)
-    dataset = CocoKeypoints(instances, codec)
 
     fp32 = export_onnx(model)
     speed = None

@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
+from export.parity import AP_THRESHOLDS
 from runtime.errors import ConfigError, DataError
 from runtime.results import Predictions, to_coco_results
 
@@ -43,8 +44,8 @@ __all__ = [
 
 PARITY_SCHEMA_ID = "swinpose-bench/parity/1"
 
-#: the largest |ΔAP| against PyTorch, in AP points, that each precision passes with
-THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
+#: the largest |ΔAP| against PyTorch, in AP points, that each precision passes with (the export gate's limits too)
+THRESHOLDS = AP_THRESHOLDS
 #: ΔAP is compared at this resolution (AP points): pycocotools' AP moves in its last digits when a keypoint moves
 #: by 1e-4 px, which is not a deployment error
 AP_RESOLUTION = 0.01

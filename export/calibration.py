@@ -30,15 +30,30 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CalibrationSet:
-    """N uint8 crops (N×H×W×3, BGR as OpenCV reads them) and where they came from."""
+    """N uint8 crops (N×H×W×3, BGR as OpenCV reads them) and where they came from. Crops of a COCO keypoint JSON
+    are labelled: ``keypoints`` N×K×3 (x, y, visibility) in crop (network input) pixels and ``areas`` N, each
+    person's box area in crop pixels² (the OKS scale); both None for a folder of images."""
 
     crops: np.ndarray
     source: str
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    keypoints: np.ndarray | None = None
+    areas: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.crops)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether every crop has keypoints (and at least one is visible), so that AP can be scored on them."""
+        return self.keypoints is not None and bool((self.keypoints[..., 2] > 0).any())
+
+    def subset(self, index: slice) -> CalibrationSet:
+        """The crops (and labels) at ``index``."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return CalibrationSet(self.crops[index], self.source, self.mean, self.std, pick(self.keypoints),
+                              pick(self.areas))  # fmt: skip
 
     def batches(self, batch_size: int, drop_last: bool = False, progress: str | None = None) -> Iterator[np.ndarray]:
         """B×3×H×W float32 network inputs, in order; ``progress`` names a tqdm bar."""
@@ -70,8 +85,9 @@ def _coco_image_dir(ann: Path, first_file: str) -> Path:
     )
 
 
-def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | None]]:
-    """(image file, box or None for the whole image) pairs, at most ``size``, a seeded sample."""
+def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | None, np.ndarray | None]]:
+    """(image file, box or None for the whole image, K×3 keypoints or None) items, at most ``size``, a seeded
+    sample."""
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
@@ -79,7 +95,7 @@ def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | 
                 f"calibration folder {source} holds no images ({'/'.join(IMAGE_SUFFIXES)}); put a few hundred "
                 "person crops or photos there, or pass a COCO person_keypoints JSON"
             )
-        items = [(f, None) for f in files]
+        items = [(f, None, None) for f in files]
     elif source.suffix.lower() == ".json":
         import json
 
@@ -92,7 +108,7 @@ def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | 
         instances, _ = load_coco_instances(source, _coco_image_dir(source, first))
         if not instances:
             raise DataError(f"{source} has no person boxes with keypoints to calibrate on")
-        items = [(inst.file, np.asarray(inst.bbox, np.float64)) for inst in instances]
+        items = [(inst.file, np.asarray(inst.bbox, np.float64), inst.keypoints) for inst in instances]
     else:
         raise DataError(f"calibration data {source} is neither a folder of images nor a COCO .json; pass one of those")
     if len(items) > size:
@@ -120,8 +136,8 @@ def load_calibration_set(
         from tqdm import tqdm
 
         items = tqdm(items, desc="calibration images", unit="img", leave=False)
-    crops = []
-    for file, box in items:
+    crops, keypoints, areas = [], [], []
+    for file, box, kpts in items:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(f"calibration image {file} cannot be read; remove it or replace it")
@@ -129,9 +145,17 @@ def load_calibration_set(
             box, pad = np.array([0.0, 0.0, image.shape[1], image.shape[0]]), 1.0
         else:
             pad = padding
-        crops.append(crop_boxes(image, box, input_size, pad)[0][0])
+        crop, matrix = crop_boxes(image, box, input_size, pad)
+        crops.append(crop[0])
+        if kpts is not None:  # the labels, moved into the crop by the crop's own affine
+            a = matrix[0]
+            xy = np.asarray(kpts, np.float64)[:, :2] @ a[:, :2].T + a[:, 2]
+            keypoints.append(np.concatenate([xy, np.asarray(kpts, np.float64)[:, 2:3]], 1))
+            areas.append(float(box[2] * box[3]) * abs(np.linalg.det(a[:, :2])))
     logger.info("calibration: %d crops from %s", len(crops), source)
-    return CalibrationSet(np.stack(crops), str(source))
+    labelled = len(keypoints) == len(crops)
+    return CalibrationSet(np.stack(crops), str(source), keypoints=np.stack(keypoints) if labelled else None,
+                          areas=np.array(areas) if labelled else None)  # fmt: skip
 
 
 def synthetic_set(count: int, input_size: tuple[int, int], padding: float = 1.25, seed: int = 2026) -> CalibrationSet:

@@ -6,9 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from export.precision import CALIBRATION_METHODS
+from export.precision import CALIBRATION_METHODS, INT8_WEIGHT_BITS
 from export.trt import TRT_MODES
 from runtime._cli import run_guarded
+from runtime.int8_cpu import int8_speed_note
 
 PROG = "swinpose-export"
 
@@ -34,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="int8 range calibration (default minmax; export/README.md gives the AP of each)",
     )
     p.add_argument("--calib-cache", type=Path, help="reuse the calibration of an earlier int8 package folder")
+    p.add_argument(
+        "--int8-weight-bits",
+        type=int,
+        choices=INT8_WEIGHT_BITS,
+        default=7,
+        help="int8 weight range: 7 (default; exact on every CPU) or 8 (exact on TensorRT and VNNI or "
+        "dot-product CPUs only: AVX2 CPUs without VNNI saturate, and PoseEngine refuses it there)",
+    )
+    p.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="write an fp16/int8 package even if its parity against "
+        "PyTorch misses the gate (mean confident keypoint shift; ΔAP on a labelled --parity-data)",
+    )
+    p.add_argument("--parity-crops", type=int, default=32, help="crops for the parity check (default 32)")
     p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
                    "else rendered synthetic figures)")  # fmt: skip
     p.add_argument("--batch", default="1:8:32", help="TensorRT profile MIN:OPT:MAX (default 1:8:32)")
@@ -70,6 +86,9 @@ def _run(args: argparse.Namespace) -> int:
         calib_method=args.calib_method,
         calib_cache=args.calib_cache,
         parity_data=args.parity_data,
+        parity_crops=args.parity_crops,
+        int8_weight_bits=args.int8_weight_bits,
+        gate=not args.no_gate,
         batch=parse_batch(args.batch),
         engine=False if args.onnx_only else True if args.engine else None,
         workspace_gb=args.workspace,
@@ -79,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         opencv=args.opencv,
         progress=not args.quiet,
     )
+    if precision == "int8":
+        note = int8_speed_note()
+        if note:
+            print(f"{PROG}: {note}")
     result = export_package(weights, out, options)
     print(f"{PROG}: {result.summary()}")
     return 0

@@ -23,13 +23,15 @@ import onnx
 import torch
 
 from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
+from export.int8_check import max_weight_pair, saturating_ops
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
 from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
-from export.parity import Parity, compare_heatmaps
+from export.parity import AP_THRESHOLDS, Parity, compare_heatmaps, parity_ap, shift_limit
 from export.precision import (
     CALIBRATION_METHODS,
     INT8_KEEP_FP32,
     INT8_OP_TYPES,
+    INT8_WEIGHT_BITS,
     int8_excluded_nodes,
     quantize_int8,
     to_fp16,
@@ -37,7 +39,8 @@ from export.precision import (
 from export.trt import TRT_MODES, EngineOptions, build_engine, import_tensorrt
 from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
-from runtime.errors import ExportError, InputError, MissingDependencyError
+from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
+from runtime.int8_cpu import KERNELS
 from runtime.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINTS, COCO_SIGMAS, COCO_SKELETON
 from runtime.package import PACKAGE_JSON, PACKAGE_SCHEMA_VERSION, PRECISIONS, PackageSpec
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -78,7 +81,9 @@ class ExportOptions:
     """What to export. ``engine``: None builds one when TensorRT imports, True requires it, False skips it.
     ``calib_cache``: an earlier int8 package folder (or its calibration.json) whose ranges to reuse.
     ``int8_keep_fp32``: node groups left un-quantized (see :func:`export.precision.int8_excluded_nodes`).
-    ``opencv``: also write ``model.opencv.onnx`` for OpenCV DNN (fp32 packages; the C++ runtime's CPU backend)."""
+    ``opencv``: also write ``model.opencv.onnx`` for OpenCV DNN (fp32 packages; the C++ runtime's CPU backend).
+    ``int8_weight_bits``: 7 (safe on every CPU) or 8 (exact only on VNNI/dot-product CPUs and TensorRT).
+    ``gate``: refuse to write an fp16/int8 package whose parity misses its limit (:func:`parity_gate`)."""
 
     precision: str = "fp32"
     model: str | None = None
@@ -96,6 +101,8 @@ class ExportOptions:
     trt_mode: str = "auto"
     int8_keep_fp32: tuple[str, ...] = INT8_KEEP_FP32
     opencv: bool = False
+    int8_weight_bits: int = 7
+    gate: bool = True
     progress: bool = True
 
 
@@ -187,6 +194,10 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--calib-cache reuses earlier ranges and --calib-data makes new ones: pass one of them")
     if o.engine is False and (o.dla_core is not None or o.timing_cache is not None):
         raise InputError("--dla-core and --timing-cache configure the TensorRT engine; drop them or drop --onnx-only")
+    if o.int8_weight_bits not in INT8_WEIGHT_BITS:
+        raise InputError(f"--int8-weight-bits {o.int8_weight_bits} must be one of {INT8_WEIGHT_BITS}")
+    if o.int8_weight_bits != 7 and o.precision != "int8":
+        raise InputError("--int8-weight-bits is for --int8 exports only")
     if o.opencv and o.precision != "fp32":
         raise InputError("--opencv writes the fp32 graph for OpenCV DNN: export an fp32 package (no --fp16/--int8)")
 
@@ -218,8 +229,91 @@ def _opencv_graph(fp32: onnx.ModelProto, inputs: np.ndarray, expected: np.ndarra
     return {"batch": 1, "nodes": len(graph.graph.node), "max_abs_vs_onnx": max_abs, **_file_meta(path)}
 
 
+def _int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, Any]:
+    """What model.json says of the int8 graph's integer sums: the weight bits, the largest weight pair (the two
+    largest |w| of an output channel, summed) and the CPU kernel families on which some pair can leave int16
+    (:mod:`runtime.int8_cpu`; PoseEngine refuses the graph there)."""
+    pair = max_weight_pair(graph)
+    unsafe = [k.name for k in KERNELS.values() if k.saturates(pair)]
+    if unsafe:
+        worst = saturating_ops(graph, KERNELS[unsafe[0]])
+        logger.warning(
+            "int8: %d-bit weights (largest pair %d) can saturate in the int16 sums of %s CPU kernels (%d ops); "
+            "ONNX Runtime on such CPUs will refuse this package, TensorRT and VNNI/dot-product CPUs run it exactly",
+            weight_bits, pair, ", ".join(unsafe), len(worst),
+        )  # fmt: skip
+    return {"weight_bits": weight_bits, "max_weight_pair": pair, "saturates_on": unsafe}
+
+
+def _parity_aps(
+    parity_set: CalibrationSet, reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec
+) -> tuple[float, float] | None:
+    """(PyTorch's AP, the graph's AP) on a labelled COCO parity set, else None (also without pycocotools, which
+    the export extra does not pull, or for a keypoint set without COCO's OKS sigmas)."""
+    if not parity_set.labelled:
+        return None
+    keypoints, areas = parity_set.keypoints, parity_set.areas
+    try:
+        return parity_ap(reference, codec, keypoints, areas), parity_ap(heatmaps, codec, keypoints, areas)
+    except (MissingDependencyError, InputShapeError) as e:
+        logger.info("parity: no ΔAP on the labelled parity crops (%s)", e)
+        return None
+
+
+#: the ΔAP gate needs this many labelled parity crops: one person crossing one of COCO's 10 OKS thresholds moves
+#: AP by about 10/N points, 0.05 at N = 200, a tenth of the int8 limit
+MIN_AP_CROPS = 200
+
+
+def parity_gate(
+    precision: str, parity: Parity, codec: HeatmapCodec, aps: tuple[float, float] | None, weights: str, enforce: bool
+) -> dict[str, Any]:
+    """Judge an fp16/int8 graph's parity against PyTorch: the median shift of the confident keypoints within
+    :func:`export.parity.shift_limit`, and, on a labelled parity set (``aps`` = PyTorch's and the graph's AP),
+    |ΔAP| within :data:`export.parity.AP_THRESHOLDS` (judged from :data:`MIN_AP_CROPS` crops on). A miss raises
+    :class:`ExportError` unless ``enforce`` is False; random weights (no model to keep) are never judged. Returns
+    the verdict for model.json."""
+    limit = shift_limit(precision, codec)
+    verdict: dict[str, Any] = {"median_confident_shift_limit_px": limit, "delta_ap_limit": AP_THRESHOLDS[precision]}
+    if aps is not None:
+        verdict.update(ap_pytorch=aps[0], ap=aps[1], delta_ap=aps[0] - aps[1])
+    if weights == RANDOM_WEIGHTS_NAME:
+        return {**verdict, "passed": None, "why": "random weights: a package to time, not to use"}
+    misses = []
+    if parity.median_kpt_px is None:
+        logger.warning("parity: no confident keypoint in the %d parity crops; the shift gate cannot judge them, pass "
+                       "--parity-data with person images", parity.crops)  # fmt: skip
+    elif parity.median_kpt_px > limit:
+        misses.append(
+            f"the confident keypoints moved {parity.median_kpt_px:.3f} px (median) against PyTorch (limit "
+            f"{limit:.3f} px, {parity.confident_keypoints} keypoints on {parity.crops} crops)"
+        )
+    if aps is not None and parity.crops < MIN_AP_CROPS:
+        verdict["delta_ap_judged"] = False
+        logger.info("parity: ΔAP %.2f on %d labelled crops is not judged (one person crossing one OKS threshold moves "
+                    "AP by about %.1f points); --parity-crops %d or more gates on it", aps[0] - aps[1], parity.crops,
+                    10 / parity.crops, MIN_AP_CROPS)  # fmt: skip
+    elif aps is not None and abs(aps[0] - aps[1]) > AP_THRESHOLDS[precision]:
+        misses.append(f"AP {aps[1]:.2f} against PyTorch's {aps[0]:.2f} on the {parity.crops} labelled parity crops "
+                      f"(|ΔAP| {abs(aps[0] - aps[1]):.2f} > {AP_THRESHOLDS[precision]})")  # fmt: skip
+    verdict["passed"] = not misses
+    if misses and enforce:
+        fix = (
+            "recalibrate on more images like the deployment's (--calib-data, --calib-size), try --calib-method "
+            "percentile, or keep more nodes in fp32; --no-gate writes the package anyway"
+            if precision == "int8"
+            else "report it with the model's config; --no-gate writes the package anyway"
+        )
+        raise ExportError(f"the {precision} graph misses its parity gate: {'; '.join(misses)}. Nothing was written: "
+                          f"{fix}")  # fmt: skip
+    if misses:
+        logger.warning("parity gate missed (--no-gate, written anyway): %s", "; ".join(misses))
+    return verdict
+
+
 #: ``--weights random``: a registered model with seeded random weights, whose packages time like trained ones
 RANDOM_WEIGHTS = "random"
+RANDOM_WEIGHTS_NAME = "random init (seed 0)"
 
 
 def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, dict[str, str], str]:
@@ -229,7 +323,7 @@ def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, 
             raise InputError("--weights random needs --model NAME, e.g. --model swinpose_t_256x192")
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
             torch.manual_seed(0)
-            return create_model(model_name).eval(), {}, "random init (seed 0)"
+            return create_model(model_name).eval(), {}, RANDOM_WEIGHTS_NAME
     path = resolve_weights(weights)
     model, meta = load_pose_file(path, model_name)
     return model, meta, path.name
@@ -265,8 +359,8 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         # parity is checked on crops held out of calibration when the source has enough of them
         both = load_calibration_set(o.calib_data, cfg.input_size, o.calib_size + o.parity_crops, progress=o.progress)
         held_out = len(both) >= 2 * o.parity_crops
-        calib = CalibrationSet(both.crops[: -o.parity_crops] if held_out else both.crops, both.source)
-        parity_set = CalibrationSet(both.crops[-o.parity_crops :], both.source)
+        calib = both.subset(slice(None, -o.parity_crops) if held_out else slice(None))
+        parity_set = both.subset(slice(-o.parity_crops, None))
     if o.parity_data is not None:
         parity_set = load_calibration_set(o.parity_data, cfg.input_size, o.parity_crops, progress=o.progress)
     elif parity_set is None:
@@ -296,7 +390,9 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
             _calib_cache_files(o.calib_cache, staging)
             excluded = int8_excluded_nodes(fp32, o.int8_keep_fp32)
             batches = None if calib is None else calib.batches(8, progress="int8 calibration" if o.progress else None)
-            graph = quantize_int8(fp32, batches, o.calib_method, staging / ORT_CALIB_FILE, excluded)
+            graph = quantize_int8(
+                fp32, batches, o.calib_method, staging / ORT_CALIB_FILE, excluded, weight_bits=o.int8_weight_bits
+            )
             calibration_meta = {
                 "method": o.calib_method,
                 "images": len(calib) if calib is not None else None,
@@ -305,8 +401,13 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "keep_fp32": list(o.int8_keep_fp32),
                 "excluded_nodes": excluded,
             }
+            calibration_meta.update(_int8_accumulation(graph, o.int8_weight_bits))
+        gate = None
         if graph is not fp32:
-            parity[o.precision] = compare_heatmaps(reference, _run(ort_session(graph), inputs), codec)
+            heatmaps = _run(ort_session(graph), inputs)
+            parity[o.precision] = compare_heatmaps(reference, heatmaps, codec)
+            aps = _parity_aps(parity_set, reference, heatmaps, codec)
+            gate = parity_gate(o.precision, parity[o.precision], codec, aps, weights_name, o.gate)
         onnx.save(graph, staging / ONNX_FILE)
         opencv_meta = _opencv_graph(fp32, inputs, fp32_heatmaps, staging / OPENCV_FILE) if o.opencv else None
 
@@ -378,6 +479,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "images": len(inputs),
                 "source": parity_set.source,
                 "fp32_gate": FP32_GATE,
+                "gate": gate,
                 **{k: v.to_dict() for k, v in parity.items()},
             },
             "tools": _versions(engine_meta is not None),

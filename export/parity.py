@@ -15,16 +15,24 @@ import numpy as np
 from runtime.codec import HeatmapCodec
 from runtime.errors import InputShapeError
 
-__all__ = ["CONFIDENT", "Parity", "compare_heatmaps"]
+__all__ = ["CONFIDENT", "AP_THRESHOLDS", "SHIFT_LIMITS", "Parity", "compare_heatmaps", "shift_limit", "parity_ap"]
 
 #: a keypoint counts as confident when PyTorch's heatmap peak reaches this
 CONFIDENT = 0.3
+#: the largest |ΔAP| against PyTorch, in AP points, that each precision passes with (the export's gate where the
+#: parity set is labelled, and swinpose-bench parity's verdict)
+AP_THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
+#: the export's gate on the median shift of the confident keypoints, as a fraction of one heatmap pixel (the
+#: network's stride in input pixels): fp16 rounding moves a peak by far less than 1/16 of a heatmap pixel, int8
+#: (within its AP threshold) by well under 1/4. The median, because the argmax of a keypoint with two near-equal
+#: peaks jumps on any rounding and would dominate a mean (export/README.md gives the measured figures)
+SHIFT_LIMITS = {"fp16": 1 / 16, "int8": 1 / 4}
 
 
 @dataclass(frozen=True)
 class Parity:
-    """Heatmap max/mean absolute error; keypoint shift max/mean in input pixels over the confident keypoints (None
-    if there is none) and over all; how many keypoints were confident, of how many crops."""
+    """Heatmap max/mean absolute error; keypoint shift max/mean/median in input pixels over the confident keypoints
+    (None if there is none) and max/mean over all; how many keypoints were confident, of how many crops."""
 
     max_abs: float
     mean_abs: float
@@ -34,6 +42,7 @@ class Parity:
     mean_kpt_px_all: float
     confident_keypoints: int
     crops: int
+    median_kpt_px: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -47,6 +56,37 @@ class Parity:
                 f"over {self.confident_keypoints} confident"
             )
         return f"max|Δheatmap| {self.max_abs:.2g}, {kpts} ({self.crops} crops)"
+
+
+def shift_limit(precision: str, codec: HeatmapCodec) -> float:
+    """The export gate's limit on the median confident keypoint shift of ``precision``, in input pixels."""
+    stride = codec.input_size[1] / codec.heatmap_size[1]
+    return SHIFT_LIMITS[precision] * stride
+
+
+def parity_ap(heatmaps: np.ndarray, codec: HeatmapCodec, keypoints: np.ndarray, areas: np.ndarray) -> float:
+    """COCO keypoint AP (0-100, pycocotools) of N×K×h×w ``heatmaps`` against labelled crops: N×K×3 ``keypoints``
+    (x, y, visibility) in input pixels and N OKS ``areas`` in input pixels². Each crop is its own image and the
+    score of a detection is its mean keypoint score, so runners are compared on exactly the same boxes."""
+    from runtime.keypoints import COCO_SIGMAS
+    from swinpose.evaluation import coco_keypoint_eval
+
+    if keypoints.shape[1] != len(COCO_SIGMAS):
+        raise InputShapeError(f"parity AP needs COCO's {len(COCO_SIGMAS)} keypoints, got {keypoints.shape[1]}")
+    xy, score = codec.decode(heatmaps)
+    xy = codec.heatmap_to_input(xy)
+    h, w = codec.input_size
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    results = []
+    for i, (kp, area) in enumerate(zip(keypoints, areas)):
+        gt["images"].append({"id": i, "width": w, "height": h})
+        gt["annotations"].append({"id": i + 1, "image_id": i, "category_id": 1, "iscrowd": 0, "area": float(area),
+                                  "bbox": [0.0, 0.0, float(w), float(h)], "num_keypoints": int((kp[:, 2] > 0).sum()),
+                                  "keypoints": [float(v) for v in kp.ravel()]})  # fmt: skip
+        pred = np.concatenate([xy[i], score[i][:, None]], 1)
+        results.append({"image_id": i, "category_id": 1, "keypoints": [float(v) for v in pred.ravel()],
+                        "score": float(score[i].mean())})  # fmt: skip
+    return 100 * coco_keypoint_eval(gt, results)["AP"]
 
 
 def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec) -> Parity:
@@ -69,4 +109,5 @@ def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: Heatmap
         mean_kpt_px_all=float(shift.mean()),
         confident_keypoints=int(sure.size),
         crops=len(ref),
+        median_kpt_px=float(np.median(sure)) if sure.size else None,
     )

@@ -32,6 +32,7 @@ __all__ = [
     "INT8_OUTPUT_OP_TYPES",
     "INT8_KEEP_FP32",
     "CALIBRATION_METHODS",
+    "INT8_WEIGHT_BITS",
     "to_fp16",
     "quantize_int8",
     "int8_excluded_nodes",
@@ -51,6 +52,10 @@ INT8_OUTPUT_OP_TYPES = ("Conv",)
 #: node groups the int8 graph keeps in fp32 by default (see :func:`int8_excluded_nodes`): the heatmap conv, and the
 #: attention MatMuls, which cost no measured time in fp32 and halve the p99 keypoint shift (export/README.md)
 INT8_KEEP_FP32 = ("head", "attention")
+#: int8 weight range: 7 bits (|w| <= 64, ONNX Runtime's reduce_range), so that no pair of u8×s8 products can leave
+#: int16 in the AVX2 kernels of CPUs without VNNI (runtime/int8_cpu.py; the measurement is in export/README.md);
+#: 8 is the full symmetric range (|w| <= 127), exact only on VNNI/dot-product CPUs and TensorRT
+INT8_WEIGHT_BITS = (7, 8)
 #: --calib-method → (ONNX Runtime CalibrationMethod name, calibrator options). Entropy uses TensorRT's histogram
 #: (2048 bins searched down to 128 quantized bins); with ONNX Runtime's defaults (128 and 128) there is nothing to
 #: search and entropy returns the min-max range.
@@ -153,17 +158,24 @@ def quantize_int8(
     exclude_nodes: Iterable[str] = (),
     op_types: Iterable[str] = INT8_OP_TYPES,
     output_op_types: Iterable[str] = INT8_OUTPUT_OP_TYPES,
+    weight_bits: int = 7,
+    unsigned: bool = False,
 ) -> onnx.ModelProto:
     """The QDQ int8 graph of an fp32 ``model``, calibrated on ``batches`` (B×3×H×W float32, already normalised).
 
     ``cache_path``: JSON of calibrated tensor ranges (ONNX Runtime's format). If it exists, calibration is skipped
     and its ranges are used (``batches`` may then be None); otherwise the ranges are written there for reuse.
     ``op_types`` get Q/DQ on their inputs, and those also in ``output_op_types`` on their outputs.
+    ``weight_bits``: 7 (symmetric weights in [-64, 64], safe on every CPU) or 8 ([-127, 127]).
+    ``unsigned``: asymmetric uint8 activations and weights instead (ONNX Runtime's U8U8; TensorRT cannot build
+    it, so only benchmarks use it).
     """
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     except ImportError as e:
         raise MissingDependencyError("onnxruntime", "export", "int8 quantization") from e
+    if weight_bits not in INT8_WEIGHT_BITS:
+        raise ExportError(f"int8 weights have 7 or 8 bits, not {weight_bits}; pass --int8-weight-bits 7 or 8")
     if method not in CALIBRATION_METHODS:
         raise ExportError(f"unknown calibration method {method!r}; choose from {sorted(CALIBRATION_METHODS)}")
     op_types = list(op_types)
@@ -191,12 +203,13 @@ def quantize_int8(
                 op_types_to_quantize=op_types,
                 nodes_to_exclude=list(exclude_nodes),
                 per_channel=True,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
+                reduce_range=weight_bits == 7,
+                activation_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
+                weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
                 calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method][0]),
                 extra_options={
-                    "ActivationSymmetric": True,
-                    "WeightSymmetric": True,
+                    "ActivationSymmetric": not unsigned,
+                    "WeightSymmetric": not unsigned,
                     # no Q/DQ on MatMul outputs: they feed the residual stream, GELU and softmax
                     "OpTypesToExcludeOutputQuantization": [t for t in op_types if t not in set(output_op_types)],
                     "QuantizeBias": False,  # TensorRT's Q/DQ is 8-bit: conv biases stay float

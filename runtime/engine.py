@@ -25,6 +25,7 @@ import numpy as np
 
 from runtime.backends import BACKENDS, Backend, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError
+from runtime.int8_cpu import int8_kernel
 from runtime.keypoints import flip_index
 from runtime.package import PackageSpec, read_package
 from runtime.results import Predictions, to_coco_results
@@ -119,6 +120,9 @@ class PoseEngine:
         threads: intra-op threads for CPU backends (0 = the library's default).
         backend_options: more keyword arguments for the backend (see :func:`runtime.backends.open_backend`), e.g.
             ``{"io_binding": True}`` for onnxruntime or ``{"cuda_graph": True}`` for tensorrt.
+        allow_int8_saturation: run an int8 graph on ONNX Runtime's CPU kernels even where some of its int16 pair
+            sums can saturate (:mod:`runtime.int8_cpu`: 8-bit weights on AVX2 CPUs without VNNI), which costs AP.
+            By default the engine refuses it with :class:`PackageError`.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class PoseEngine:
         refine: str = "dark",
         threads: int = 0,
         backend_options: dict[str, Any] | None = None,
+        allow_int8_saturation: bool = False,
     ) -> None:
         if refine not in REFINES:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
@@ -148,6 +153,8 @@ class PoseEngine:
             options = {"threads": threads, **(backend_options or {})}
             self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
+        if not allow_int8_saturation:
+            self._check_int8_kernels()
         self.codec = dataclasses.replace(self.spec.codec(), use_dark=refine == "dark")
         pre = self.spec.data["preprocess"]
         self.mean, self.std = tuple(pre["mean"]), tuple(pre["std"])
@@ -173,6 +180,21 @@ class PoseEngine:
             raise PackageError(
                 f"{self.spec.folder / 'model.json'} {problem}; the JSON and the model come from different exports: "
                 "re-export the package"
+            )
+
+    def _check_int8_kernels(self) -> None:
+        """Refuse an int8 graph that ONNX Runtime's CPU kernels on this CPU may sum wrongly (int16 saturation)."""
+        pair = self.spec.int8_max_weight_pair
+        if pair is None or self.backend.name != "onnxruntime" or getattr(self.backend, "device", "cpu") != "cpu":
+            return
+        kernel = int8_kernel()
+        if kernel.saturates(pair):
+            self.backend.close()
+            raise PackageError(
+                f"{self.spec.folder}: this int8 graph's weights (largest pair {pair}) can saturate on this CPU, which "
+                f"has {kernel.description}: keypoints would be wrong. Re-export it with 7-bit weights "
+                "(swinpose-export --int8, the default), run it with TensorRT or on a VNNI CPU, or pass "
+                "allow_int8_saturation=True to run it anyway"
             )
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ tensor names, shapes, normalisation, codec settings or the keypoint topology: th
     keypoints       {names, skeleton, flip_pairs, oks_sigmas}
     onnx            {opset, nodes, op_counts, bytes, sha256}
     engine          null | {tensorrt_version, mode, ...}
-    calibration     null | {method, images, source, quantized_op_types, excluded_nodes}
+    calibration     null | {method, images, source, quantized_op_types, excluded_nodes,
+                            weight_bits, max_weight_pair, saturates_on}   int8 (runtime.int8_cpu)
     parity          {reference, images, source, fp32: {...}, <precision>: {...}}
     tools           {package: version}
 """
@@ -36,6 +37,8 @@ __all__ = ["PACKAGE_SCHEMA_VERSION", "PACKAGE_JSON", "PRECISIONS", "PackageSpec"
 PACKAGE_SCHEMA_VERSION = 1
 PACKAGE_JSON = "model.json"
 PRECISIONS = ("fp32", "fp16", "int8")
+#: int8 packages from before ``calibration.max_weight_pair``: symmetric 8-bit weights, two of 127 in a channel
+LEGACY_INT8_WEIGHT_PAIR = 254
 
 # key → required type(s) of each top-level entry, and of the entries of the nested objects a runtime reads
 _SCHEMA: dict[str, Any] = {
@@ -130,6 +133,19 @@ class PackageSpec:
     def engine_path(self) -> Path | None:
         name = self.data["files"]["engine"]
         return None if name is None else self.folder / name
+
+    @property
+    def int8_max_weight_pair(self) -> int | None:
+        """int8 packages: the largest |w₁| + |w₂| within an output channel of the graph's weights
+        (:mod:`runtime.int8_cpu`). Packages exported before it was recorded held 8-bit weights: 254. None for
+        fp32/fp16."""
+        if self.precision != "int8":
+            return None
+        pair = (self.data.get("calibration") or {}).get("max_weight_pair", LEGACY_INT8_WEIGHT_PAIR)
+        if isinstance(pair, bool) or not isinstance(pair, int) or pair < 0:
+            raise PackageError(f"{self.folder / PACKAGE_JSON}: calibration.max_weight_pair must be an integer >= 0, "
+                               f"got {pair!r}; re-export the package")  # fmt: skip
+        return pair
 
     def codec(self) -> HeatmapCodec:
         c = self.data["codec"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -372,3 +373,45 @@ def test_random_weights_export_a_package_to_time(tmp_path):
     from benchmarks.torch_backend import package_weights
 
     assert package_weights(read_package(tmp_path / "pk"), None) is None  # benchmarks time it with random weights
+
+
+def test_int8_package_records_its_gate_verdict_on_labelled_held_out_crops(bundled_packages):
+    gate = read_package(bundled_packages["int8"]).data["parity"]["gate"]
+    assert gate["passed"] is True and gate["delta_ap_limit"] == 0.5
+    assert gate["delta_ap_judged"] is False  # 16 crops cannot resolve 0.5 AP (export.package.MIN_AP_CROPS)
+    assert gate["median_confident_shift_limit_px"] == 1.0  # a quarter of the 4-pixel heatmap stride
+    assert gate["ap_pytorch"] > 50 and gate["ap"] > 50  # the held-out crops of the synthetic train split
+    assert read_package(bundled_packages["fp16"]).data["parity"]["gate"]["passed"] is True  # photos: shift only
+    assert read_package(bundled_packages["fp32"]).data["parity"]["gate"] is None  # fp32 has its 1e-3 gate
+
+
+@pytest.mark.parametrize("what", ["shift", "ap"])
+def test_int8_parity_gate_refuses_the_package_unless_no_gate(bundled_packages, cached_onnx, monkeypatch, tmp_path,
+                                                             synthetic_root, what):  # fmt: skip
+    if what == "shift":
+        monkeypatch.setattr(export.package, "shift_limit", lambda precision, codec: 1e-4)
+        match = r"confident keypoints moved .* px \(median\) .*limit 0.000 px"
+    else:
+        monkeypatch.setitem(export.package.AP_THRESHOLDS, "int8", -1.0)  # no |ΔAP| is below it
+        monkeypatch.setattr(export.package, "MIN_AP_CROPS", 16)
+        match = r"AP .* against PyTorch's .* labelled parity crops"
+    calib = synthetic_root / "annotations" / "person_keypoints_train.json"
+    options = ExportOptions("int8", calib_data=calib, calib_size=48, parity_crops=16, progress=False)
+    with pytest.raises(ExportError, match=match + r".*Nothing was written.*--no-gate"):
+        export_package("bundled", tmp_path / "pk", options)
+    assert list((tmp_path / "pk").iterdir()) == []
+    result = export_package("bundled", tmp_path / "pk", dataclasses.replace(options, gate=False))
+    assert result.spec["parity"]["gate"]["passed"] is False and (tmp_path / "pk" / "model.json").is_file()
+
+
+def test_int8_weight_bits_reach_the_graph_and_model_json(bundled_packages, cached_onnx, tmp_path, capsys):
+    assert main(["--weights", "bundled", "--int8", "--int8-weight-bits", "8", "--calib-cache",
+                 str(bundled_packages["int8"]), "--out", str(tmp_path / "pk8"), "--quiet"]) == 0  # fmt: skip
+    calibration = read_package(tmp_path / "pk8").data["calibration"]
+    assert calibration["weight_bits"] == 8 and calibration["max_weight_pair"] > 128
+    assert calibration["saturates_on"] == ["x86-avx2"]
+    graph = onnx.load(str(tmp_path / "pk8" / "model.onnx"))
+    weights = [numpy_helper.to_array(i) for i in graph.graph.initializer if i.data_type == TensorProto.INT8]
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 127
+    err = _error(capsys, ["--weights", "bundled", "--fp16", "--int8-weight-bits", "8", "--out", str(tmp_path / "x")])
+    assert "--int8 exports only" in err
