@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime import PoseEngine
-from runtime.errors import BackendError, ConfigError, MissingDependencyError, PackageError
+from runtime.errors import BackendError, ConfigError, MissingDependencyError, PackageError, SaturatingInt8Error
 from runtime.package import PACKAGE_JSON, PRECISIONS, PackageSpec, read_package
 
 __all__ = ["BACKENDS", "Combo", "find_packages", "open_combo", "parse_list"]
@@ -152,7 +152,7 @@ def open_combo(
         return combo
     try:
         combo.engine = PoseEngine(spec.folder, backend=backend, **options)
-    except (MissingDependencyError, BackendError) as e:
+    except (MissingDependencyError, BackendError, SaturatingInt8Error) as e:
         combo.skipped = str(e)
         return combo
     if backend == "onnxruntime" and device == "cpu":

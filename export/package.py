@@ -29,6 +29,7 @@ from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.parity import AP_THRESHOLDS, Parity, compare_heatmaps, parity_ap, shift_limit
 from export.precision import (
     CALIBRATION_METHODS,
+    DEFAULT_INT8_WEIGHT_BITS,
     INT8_KEEP_FP32,
     INT8_OP_TYPES,
     INT8_WEIGHT_BITS,
@@ -101,7 +102,7 @@ class ExportOptions:
     trt_mode: str = "auto"
     int8_keep_fp32: tuple[str, ...] = INT8_KEEP_FP32
     opencv: bool = False
-    int8_weight_bits: int = 7
+    int8_weight_bits: int = DEFAULT_INT8_WEIGHT_BITS
     gate: bool = True
     progress: bool = True
 
@@ -196,7 +197,7 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--dla-core and --timing-cache configure the TensorRT engine; drop them or drop --onnx-only")
     if o.int8_weight_bits not in INT8_WEIGHT_BITS:
         raise InputError(f"--int8-weight-bits {o.int8_weight_bits} must be one of {INT8_WEIGHT_BITS}")
-    if o.int8_weight_bits != 7 and o.precision != "int8":
+    if o.int8_weight_bits != DEFAULT_INT8_WEIGHT_BITS and o.precision != "int8":
         raise InputError("--int8-weight-bits is for --int8 exports only")
     if o.opencv and o.precision != "fp32":
         raise InputError("--opencv writes the fp32 graph for OpenCV DNN: export an fp32 package (no --fp16/--int8)")

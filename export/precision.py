@@ -33,6 +33,7 @@ __all__ = [
     "INT8_KEEP_FP32",
     "CALIBRATION_METHODS",
     "INT8_WEIGHT_BITS",
+    "DEFAULT_INT8_WEIGHT_BITS",
     "to_fp16",
     "quantize_int8",
     "int8_excluded_nodes",
@@ -56,6 +57,7 @@ INT8_KEEP_FP32 = ("head", "attention")
 #: int16 in the AVX2 kernels of CPUs without VNNI (runtime/int8_cpu.py; the measurement is in export/README.md);
 #: 8 is the full symmetric range (|w| <= 127), exact only on VNNI/dot-product CPUs and TensorRT
 INT8_WEIGHT_BITS = (7, 8)
+DEFAULT_INT8_WEIGHT_BITS = 7
 #: --calib-method → (ONNX Runtime CalibrationMethod name, calibrator options). Entropy uses TensorRT's histogram
 #: (2048 bins searched down to 128 quantized bins); with ONNX Runtime's defaults (128 and 128) there is nothing to
 #: search and entropy returns the min-max range.
@@ -158,7 +160,7 @@ def quantize_int8(
     exclude_nodes: Iterable[str] = (),
     op_types: Iterable[str] = INT8_OP_TYPES,
     output_op_types: Iterable[str] = INT8_OUTPUT_OP_TYPES,
-    weight_bits: int = 7,
+    weight_bits: int = DEFAULT_INT8_WEIGHT_BITS,
     unsigned: bool = False,
 ) -> onnx.ModelProto:
     """The QDQ int8 graph of an fp32 ``model``, calibrated on ``batches`` (B×3×H×W float32, already normalised).

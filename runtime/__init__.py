@@ -20,6 +20,7 @@ from runtime.errors import (
     InputShapeError,
     MissingDependencyError,
     PackageError,
+    SaturatingInt8Error,
     SwinPoseError,
 )
 from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
@@ -40,6 +41,7 @@ __all__ = [
     "InputShapeError",
     "MissingDependencyError",
     "PackageError",
+    "SaturatingInt8Error",
     "SwinPoseError",
     "normalize_batch",
 ]

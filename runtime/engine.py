@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from runtime.backends import BACKENDS, Backend, open_backend
-from runtime.errors import ConfigError, InputError, InputShapeError, PackageError
+from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import int8_kernel
 from runtime.keypoints import flip_index
 from runtime.package import PackageSpec, read_package
@@ -122,7 +122,7 @@ class PoseEngine:
             ``{"io_binding": True}`` for onnxruntime or ``{"cuda_graph": True}`` for tensorrt.
         allow_int8_saturation: run an int8 graph on ONNX Runtime's CPU kernels even where some of its int16 pair
             sums can saturate (:mod:`runtime.int8_cpu`: 8-bit weights on AVX2 CPUs without VNNI), which costs AP.
-            By default the engine refuses it with :class:`PackageError`.
+            By default the engine refuses it with :class:`SaturatingInt8Error` (a :class:`PackageError`).
     """
 
     def __init__(
@@ -190,7 +190,7 @@ class PoseEngine:
         kernel = int8_kernel()
         if kernel.saturates(pair):
             self.backend.close()
-            raise PackageError(
+            raise SaturatingInt8Error(
                 f"{self.spec.folder}: this int8 graph's weights (largest pair {pair}) can saturate on this CPU, which "
                 f"has {kernel.description}: keypoints would be wrong. Re-export it with 7-bit weights "
                 "(swinpose-export --int8, the default), run it with TensorRT or on a VNNI CPU, or pass "

@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "MissingDependencyError",
     "PackageError",
+    "SaturatingInt8Error",
     "BackendError",
     "ExportError",
     "EngineBuildError",
@@ -44,6 +45,10 @@ class DataError(InputError):
 
 class PackageError(InputError):
     """A model package folder or its ``model.json`` is missing, from a newer swinpose, or malformed."""
+
+
+class SaturatingInt8Error(PackageError):
+    """An int8 package's integer sums can saturate in this CPU's ONNX Runtime kernels (``runtime.int8_cpu``)."""
 
 
 class BackendError(SwinPoseError):

@@ -14,6 +14,7 @@ from runtime.errors import (
     InputShapeError,
     MissingDependencyError,
     PackageError,
+    SaturatingInt8Error,
     SwinPoseError,
 )
 from swinpose.models import (
@@ -42,6 +43,7 @@ __all__ = [
     "InputShapeError",
     "MissingDependencyError",
     "PackageError",
+    "SaturatingInt8Error",
     "PoseModelConfig",
     "SwinPose",
     "SwinPoseError",

@@ -24,7 +24,7 @@ from export.int8_check import isolate_quantized_ops, max_weight_pair, quantized_
 from export.onnx_export import ort_session
 from export.precision import int8_excluded_nodes, quantize_int8
 from runtime import PoseEngine
-from runtime.errors import PackageError
+from runtime.errors import PackageError, SaturatingInt8Error
 from runtime.int8_cpu import INT16_MAX, KERNELS, int8_kernel, int8_speed_note
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="qemu-x86_64 missing: apt-get install "
@@ -186,13 +186,23 @@ def _with_weight_pair(src, dst, pair):
 def test_pose_engine_refuses_a_saturating_graph_on_an_avx2_cpu(bundled_packages, tmp_path, monkeypatch, pair):
     package = _with_weight_pair(bundled_packages["int8"], tmp_path / "pk", pair)
     monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-avx2"])
-    with pytest.raises(PackageError, match="can saturate on this CPU.*7-bit weights.*allow_int8_saturation"):
+    with pytest.raises(SaturatingInt8Error, match="can saturate on this CPU.*7-bit weights.*allow_int8_saturation"):
         PoseEngine(package)
     PoseEngine(package, allow_int8_saturation=True).close()
     monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["arm64-neon"])  # 128 × 254 fits in int16
     PoseEngine(package).close()
     monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-vnni"])
     PoseEngine(package).close()
+    assert issubclass(SaturatingInt8Error, PackageError)
+
+
+def test_bench_shows_a_saturating_package_as_a_skipped_row(bundled_packages, tmp_path, monkeypatch):
+    from benchmarks.runners import find_packages, open_combo
+
+    package = _with_weight_pair(bundled_packages["int8"], tmp_path / "pk" / "int8", 254)
+    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-avx2"])
+    combo = open_combo("onnxruntime", "int8", find_packages(package), package)
+    assert combo.engine is None and "can saturate on this CPU" in combo.skipped
 
 
 def test_pose_engine_runs_the_7bit_graph_on_every_kernel_family(bundled_packages, monkeypatch):
