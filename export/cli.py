@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from export.precision import CALIBRATION_METHODS, DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
-from export.trt import TRT_MODES
+from export.trt import TRT_FLAVORS, TRT_MODES
 from runtime._cli import run_guarded
 from runtime.int8_cpu import int8_speed_note
 
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="TensorRT precision API: typed (strong typing) or legacy (builder flags + calibrator)",
     )
+    p.add_argument("--trt-flavor", choices=("auto", *TRT_FLAVORS), default="auto", help="standard TensorRT "
+                   "(datacenter GPUs, Jetson) or TensorRT-RTX (RTX GPUs); auto: standard where it imports")  # fmt: skip
+    p.add_argument("--compute-capability", default="", help="TensorRT-RTX: GPUs to build the engine for ahead of "
+                   "time, e.g. sm86,sm89 (no GPU needed here); default: this machine's GPU")  # fmt: skip
     p.add_argument("--opencv", action="store_true", help="also write model.opencv.onnx, the fp32 graph for OpenCV "
                    "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
@@ -96,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
         timing_cache=args.timing_cache,
         trt_mode=args.trt_mode,
         opencv=args.opencv,
+        trt_flavor=args.trt_flavor,
+        compute_capabilities=tuple(c.strip() for c in args.compute_capability.split(",") if c.strip()),
         progress=not args.quiet,
     )
     if precision == "int8":

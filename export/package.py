@@ -37,7 +37,7 @@ from export.precision import (
     quantize_int8,
     to_fp16,
 )
-from export.trt import TRT_MODES, EngineOptions, build_engine, import_tensorrt
+from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, TrtFeatures, build_engine, import_tensorrt
 from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
@@ -84,7 +84,9 @@ class ExportOptions:
     ``int8_keep_fp32``: node groups left un-quantized (see :func:`export.precision.int8_excluded_nodes`).
     ``opencv``: also write ``model.opencv.onnx`` for OpenCV DNN (fp32 packages; the C++ runtime's CPU backend).
     ``int8_weight_bits``: 7 (safe on every CPU) or 8 (exact only on VNNI/dot-product CPUs and TensorRT).
-    ``gate``: refuse to write an fp16/int8 package whose parity misses its limit (:func:`parity_gate`)."""
+    ``gate``: refuse to write an fp16/int8 package whose parity misses its limit (:func:`parity_gate`).
+    ``trt_flavor``: ``auto``, ``standard`` or ``rtx`` (:mod:`export.trt`); ``compute_capabilities``: TensorRT-RTX's
+    ahead-of-time targets, e.g. ``("sm86", "sm89")``."""
 
     precision: str = "fp32"
     model: str | None = None
@@ -104,6 +106,8 @@ class ExportOptions:
     opencv: bool = False
     int8_weight_bits: int = DEFAULT_INT8_WEIGHT_BITS
     gate: bool = True
+    trt_flavor: str = "auto"
+    compute_capabilities: tuple[str, ...] = ()
     progress: bool = True
 
 
@@ -184,6 +188,10 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError(f"precision {o.precision!r} is not one of {PRECISIONS}")
     if o.calib_method not in CALIBRATION_METHODS:
         raise InputError(f"calibration method {o.calib_method!r} is not one of {sorted(CALIBRATION_METHODS)}")
+    if o.trt_flavor != "auto" and o.trt_flavor not in TRT_FLAVORS:
+        raise InputError(f"TensorRT flavour {o.trt_flavor!r} is not one of auto, {', '.join(TRT_FLAVORS)}")
+    if o.compute_capabilities and (o.engine is False or o.trt_flavor == "standard"):
+        raise InputError("--compute-capability names TensorRT-RTX's targets: drop it, or build an RTX engine")
     if o.trt_mode not in TRT_MODES:
         raise InputError(f"TensorRT mode {o.trt_mode!r} is not one of {TRT_MODES}")
     parse_batch(":".join(str(b) for b in o.batch))
@@ -346,12 +354,20 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         engine_skipped = "--onnx-only"
     else:
         try:
-            trt = import_tensorrt()
+            trt = import_tensorrt(o.trt_flavor)
         except MissingDependencyError as e:
             if o.engine:
                 raise
             engine_skipped = (
                 f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
+            )
+        if trt is not None and TrtFeatures.detect(trt).flavor == "rtx" and not o.compute_capabilities and not o.engine:
+            trt, engine_skipped = (
+                None,
+                (
+                    "TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
+                    "sm86,sm89 (or --engine alone on a machine with an RTX GPU)"
+                ),
             )
 
     calib: CalibrationSet | None = None
@@ -425,7 +441,15 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 INPUT_NAME,
                 (3, h, w),
                 EngineOptions(
-                    o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode, o.calib_method
+                    o.precision,
+                    o.batch,
+                    o.workspace_gb,
+                    o.dla_core,
+                    o.timing_cache,
+                    o.trt_mode,
+                    o.calib_method,
+                    tuple(o.compute_capabilities),
+                    o.progress,
                 ),
                 calibration=calib,
                 calib_cache=staging / TRT_CALIB_FILE,

@@ -7,13 +7,20 @@
   ``--calib-method`` (``IInt8MinMaxCalibrator`` or ``IInt8EntropyCalibrator2``) fed with the same calibration crops,
   through a device buffer (cuda-python) that lives until the build is done.
 
-Which API exists is asked of the ``tensorrt`` module (``getattr``/``hasattr``), never read from its version string.
-Asking for what the platform lacks raises :class:`EngineBuildError`; nothing is silently built in another precision.
+Two flavours of TensorRT build engines: standard TensorRT (module ``tensorrt``: datacenter GPUs and Jetson) and
+**TensorRT for RTX** (module ``tensorrt_rtx_bindings``, PyPI ``tensorrt-rtx-cu12-*``: GeForce/RTX PRO GPUs). RTX is
+strongly typed only, so it always builds the typed graph, and it builds ahead of time for the compute
+capabilities it is given (``ComputeCapability.SM86`` …), with no GPU needed on the build machine. ``auto`` takes
+standard TensorRT where it imports and TensorRT-RTX where only that does.
+
+Which API exists is asked of the module (``getattr``/``hasattr``), never read from its version string. Asking for
+what the platform lacks raises :class:`EngineBuildError`; nothing is silently built in another precision.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,26 +34,37 @@ from runtime._io import atomic_path
 from runtime.backends.cuda import DeviceBuffer
 from runtime.errors import EngineBuildError, MissingDependencyError
 
-__all__ = ["TRT_MODES", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine"]
+__all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
+           "layer_precisions"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 TRT_MODES = ("auto", "typed", "legacy")
+#: --trt-flavor → the Python module that provides it ("auto": the first that imports, in this order)
+TRT_FLAVORS = {"standard": "tensorrt", "rtx": "tensorrt_rtx_bindings"}
+_FLAVOR_PACKAGES = {"standard": "tensorrt", "rtx": "tensorrt-rtx-cu12-bindings"}
 #: --calib-method → TensorRT's legacy calibrator class (TensorRT has no percentile calibrator)
 LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
 
 
-def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module, or :class:`MissingDependencyError` (the bindings also fail without libnvinfer)."""
-    try:
-        import tensorrt
-    except (ImportError, OSError) as e:
-        raise MissingDependencyError(
-            "tensorrt",
-            "trt",
-            f"building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels; import failed: {e})",
-        ) from e
-    return tensorrt
+def import_tensorrt(flavor: str = "auto") -> ModuleType:
+    """The TensorRT module of ``flavor`` (``"auto"``: standard TensorRT, else TensorRT-RTX), or
+    :class:`MissingDependencyError` (the bindings also fail to import without their libraries)."""
+    if flavor != "auto" and flavor not in TRT_FLAVORS:
+        raise EngineBuildError(f"unknown TensorRT flavour {flavor!r}; choose from auto, {', '.join(TRT_FLAVORS)}")
+    names = list(TRT_FLAVORS) if flavor == "auto" else [flavor]
+    failures = []
+    for name in names:
+        try:
+            return importlib.import_module(TRT_FLAVORS[name])
+        except (ImportError, OSError) as e:
+            failures.append(f"{TRT_FLAVORS[name]}: {e}")
+    raise MissingDependencyError(
+        _FLAVOR_PACKAGES[names[-1]],
+        "trt",
+        "building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels, TensorRT-RTX with "
+        f"tensorrt-rtx-cu12-libs and -bindings; import failed: {'; '.join(failures)})",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,12 @@ class TrtFeatures:
     explicit_batch_flag: bool  # NetworkDefinitionCreationFlag.EXPLICIT_BATCH: required in 8.x, a no-op later
     weak_typing_deprecated: bool  # MXFP8's E8M0 scale type arrived in 10.12, the release that deprecated weak typing
     progress_monitor: bool  # IProgressMonitor (10.0+)
+    compute_capabilities: tuple[str, ...] = ()  # TensorRT-RTX's ComputeCapability.SM* (ahead-of-time targets)
+
+    @property
+    def flavor(self) -> str:
+        """``"rtx"`` where the builder takes compute capabilities to build for (TensorRT-RTX), else ``"standard"``."""
+        return "rtx" if self.compute_capabilities else "standard"
 
     @classmethod
     def detect(cls, trt: ModuleType) -> TrtFeatures:
@@ -74,7 +98,33 @@ class TrtFeatures:
             explicit_batch_flag=getattr(creation, "EXPLICIT_BATCH", None) is not None,
             weak_typing_deprecated=getattr(trt.DataType, "E8M0", None) is not None,
             progress_monitor=hasattr(trt, "IProgressMonitor"),
+            compute_capabilities=tuple(
+                sorted(
+                    (n for n in dir(getattr(trt, "ComputeCapability", ())) if n[2:].isdigit() and n[:2] == "SM"),
+                    key=lambda n: int(n[2:]),
+                )
+            ),  # fmt: skip
         )
+
+    def compute_capability_names(self, requested: tuple[str, ...]) -> list[str]:
+        """``ComputeCapability`` names for ``requested`` (``"sm86"``, ``"SM89"``, ``"8.6"``); [] for standard
+        TensorRT, which builds for the GPU it runs on."""
+        if self.flavor != "rtx":
+            if requested:
+                raise EngineBuildError(
+                    f"--compute-capability is for TensorRT-RTX; TensorRT {self.version} builds for the GPU it runs on"
+                )
+            return []
+        names = []
+        for cc in requested:
+            name = "SM" + str(cc).upper().removeprefix("SM").replace(".", "")
+            if name not in self.compute_capabilities:
+                raise EngineBuildError(
+                    f"TensorRT-RTX {self.version} cannot build for {cc!r}; it builds for "
+                    f"{', '.join(c.lower() for c in self.compute_capabilities)}"
+                )
+            names.append(name)
+        return names
 
     @property
     def strong_typing(self) -> bool:
@@ -104,8 +154,9 @@ class TrtFeatures:
 @dataclass(frozen=True)
 class EngineOptions:
     """How to build: precision, (min, opt, max) batch of the optimisation profile, workspace limit in GiB,
-    DLA core (None = GPU only), timing cache file, the precision API (``auto``/``typed``/``legacy``) and the legacy
-    int8 calibrator's method."""
+    DLA core (None = GPU only), timing cache file, the precision API (``auto``/``typed``/``legacy``), the legacy
+    int8 calibrator's method, and for TensorRT-RTX the compute capabilities to build for (``("sm86", "sm89")``;
+    empty: the GPU of this machine); ``progress``: a bar per build phase where TensorRT reports them."""
 
     precision: str = "fp32"
     batch: tuple[int, int, int] = (1, 8, 32)
@@ -114,6 +165,8 @@ class EngineOptions:
     timing_cache: Path | None = None
     mode: str = "auto"
     calib_method: str = "minmax"
+    compute_capabilities: tuple[str, ...] = ()
+    progress: bool = True
 
 
 def _make_logger(trt: ModuleType) -> Any:
@@ -232,6 +285,9 @@ def build_engine(
     trt = trt or import_tensorrt()
     features = TrtFeatures.detect(trt)
     mode = features.choose_mode(options.precision, options.mode)
+    targets = features.compute_capability_names(tuple(options.compute_capabilities))
+    if features.flavor == "rtx" and options.dla_core is not None:
+        raise EngineBuildError("TensorRT-RTX builds for RTX GPUs, which have no DLA; drop --dla-core")
     lo, opt, hi = options.batch
     log = _make_logger(trt)
     builder = trt.Builder(log)
@@ -247,13 +303,23 @@ def build_engine(
     parser = trt.OnnxParser(network, log)
     source = typed_onnx if mode == "typed" else fp32_onnx
     if not parser.parse_from_file(str(source)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        errors = [_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
         raise EngineBuildError(f"TensorRT {features.version} cannot parse {source.name}: " + "; ".join(errors[:5]))
+    io = {
+        t.name: {"dtype": _dtype_name(t.dtype), "shape": [int(d) for d in t.shape]}
+        for t in [network.get_input(i) for i in range(network.num_inputs)]
+        + [network.get_output(i) for i in range(network.num_outputs)]
+    }
     names = [network.get_input(i).name for i in range(network.num_inputs)]
     if names != [input_name]:
         raise EngineBuildError(f"{source.name} has inputs {names}; the package expects exactly ['{input_name}']")
 
     config = builder.create_builder_config()
+    if features.flavor == "rtx":  # ahead of time, for the listed GPUs (CURRENT: the one in this machine)
+        chosen = targets or ["CURRENT"]
+        config.num_compute_capabilities = len(chosen)
+        for i, name in enumerate(chosen):
+            config.set_compute_capability(getattr(trt.ComputeCapability, name), i)
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
     profile = builder.create_optimization_profile()
     profile.set_shape(input_name, (lo, *input_chw), (opt, *input_chw), (hi, *input_chw))
@@ -284,7 +350,7 @@ def build_engine(
                 f"TensorRT rejected the timing cache {options.timing_cache} (another TensorRT version or GPU); "
                 "delete it to start a new one"
             )
-    if features.progress_monitor:
+    if features.progress_monitor and options.progress:
         config.progress_monitor = _progress_monitor(trt)
 
     calibrator = None
@@ -312,9 +378,14 @@ def build_engine(
         if calibrator is not None:
             calibrator.close()
     if serialized is None:
+        hint = ""
+        if features.flavor == "rtx" and not targets:
+            some = ",".join(c.lower() for c in features.compute_capabilities)
+            hint = f" (TensorRT-RTX builds for this machine's GPU unless told: pass --compute-capability from {some})"
         raise EngineBuildError(
             f"TensorRT {features.version} could not build the {options.precision} engine: "
             + ("; ".join(log.messages[-5:]) or "no message; rerun with --verbose")
+            + hint
         )
     blob = bytes(memoryview(serialized))
     with atomic_path(engine_path) as tmp:
@@ -324,6 +395,8 @@ def build_engine(
             tmp.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
     return {
         "tensorrt_version": features.version,
+        "flavor": features.flavor,
+        "compute_capabilities": [c.lower() for c in targets] if features.flavor == "rtx" else None,
         "mode": mode,
         "source_onnx": source.name,
         "workspace_gb": options.workspace_gb,
@@ -331,4 +404,58 @@ def build_engine(
         "calibrator": None if calibrator is None else _calibrator_kind(calibrator),
         "bytes": len(blob),
         "sha256": hashlib.sha256(blob).hexdigest(),
+        "io": io,
+        "profile": dict(zip(("min", "opt", "max"), ([int(d) for d in s] for s in profile.get_shape(input_name)))),
+        "layers": layer_precisions(network),
     }
+
+
+#: TensorRT DataType names → the numpy names model.json uses
+_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64", "BOOL": "bool"}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1]
+    return _DTYPES.get(name, name.lower())
+
+
+def _parser_error(error: Any) -> str:
+    """One parser error with its node where the API names it (``IParserError.node_name``, TensorRT 10+)."""
+    text = str(error.desc()) if hasattr(error, "desc") else str(error)
+    node = error.node_name() if hasattr(error, "node_name") else ""
+    op = error.node_operator() if hasattr(error, "node_operator") else ""
+    return f"node '{node}' ({op}): {text}" if node else text
+
+
+def layer_precisions(network: Any) -> dict[str, Any]:
+    """What the parsed network computes in which type, from its layers' output types (a strongly typed network's
+    types are the graph's; no GPU is needed): layer count per output type, and the GEMM-like layers
+    (matrix multiply, convolution) counted as ``int8`` where both operands come out of a ``DEQUANTIZE`` (TensorRT
+    fuses the pair into an int8 kernel), else by their output type (``float16``, ``float32``)."""
+    per_type: dict[str, int] = {}
+    produced_by: dict[str, Any] = {}
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    for layer in layers:
+        for j in range(layer.num_outputs):
+            out = layer.get_output(j)
+            produced_by[out.name] = layer
+            per_type[_dtype_name(out.dtype)] = per_type.get(_dtype_name(out.dtype), 0) + 1
+
+    def kind(layer: Any) -> str:
+        return str(layer.type).rsplit(".", 1)[-1]
+
+    def dequantized(name: str) -> bool:
+        """Whether ``name`` comes out of a DEQUANTIZE, through layout-only SHUFFLEs (the parser reshapes weights)."""
+        layer = produced_by.get(name)
+        while layer is not None and kind(layer) == "SHUFFLE" and layer.num_inputs:
+            layer = produced_by.get(layer.get_input(0).name)
+        return layer is not None and kind(layer) == "DEQUANTIZE"
+
+    gemm: dict[str, int] = {}
+    for layer in layers:
+        if kind(layer) in ("MATRIX_MULTIPLY", "CONVOLUTION"):
+            inputs = [layer.get_input(j) for j in range(min(layer.num_inputs, 2))]
+            both = len(inputs) == 2 and all(t is not None and dequantized(t.name) for t in inputs)
+            key = "int8" if both else _dtype_name(layer.get_output(0).dtype)
+            gemm[key] = gemm.get(key, 0) + 1
+    return {"outputs_by_type": dict(sorted(per_type.items())), "gemm_layers": dict(sorted(gemm.items()))}

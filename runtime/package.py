@@ -15,7 +15,8 @@ tensor names, shapes, normalisation, codec settings or the keypoint topology: th
     codec           {input_size, heatmap_size, sigma, use_dark}         :class:`runtime.codec.HeatmapCodec`
     keypoints       {names, skeleton, flip_pairs, oks_sigmas}
     onnx            {opset, nodes, op_counts, bytes, sha256}
-    engine          null | {tensorrt_version, mode, ...}
+    engine          null | {tensorrt_version, flavor ("standard" | "rtx"), compute_capabilities, mode, io,
+                            profile, layers, bytes, sha256, ...}
     calibration     null | {method, images, source, quantized_op_types, excluded_nodes,
                             weight_bits, max_weight_pair, saturates_on}   int8 (runtime.int8_cpu)
     parity          {reference, images, source, fp32: {...}, <precision>: {...}}

@@ -277,8 +277,8 @@ def make_fake_tensorrt(
         trt.IProgressMonitor = IProgressMonitor
 
     class Tensor:
-        def __init__(self, name: str, shape: tuple) -> None:
-            self.name, self.shape = name, shape
+        def __init__(self, name: str, shape: tuple, dtype: int = 0) -> None:
+            self.name, self.shape, self.dtype = name, shape, trt.DataType(dtype)
 
     class Network:
         def __init__(self, flags: int) -> None:
@@ -294,6 +294,16 @@ def make_fake_tensorrt(
         @property
         def num_inputs(self) -> int:
             return len(self.inputs)
+
+        num_layers = 0  # the fake parses no layers; export.trt.layer_precisions then reports none
+
+        @property
+        def num_outputs(self) -> int:
+            return len(self.outputs)
+
+        def get_output(self, i: int) -> Tensor:
+            name, shape = list(self.outputs.items())[i]
+            return Tensor(name, shape)
 
         def get_input(self, i: int) -> Tensor:
             return self.inputs[i]
@@ -344,6 +354,9 @@ def make_fake_tensorrt(
         def set_shape(self, name: str, min, opt, max) -> None:  # noqa: A002 (the real signature)
             assert all(a <= b <= c for a, b, c in zip(min, opt, max)), (min, opt, max)
             self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
+
+        def get_shape(self, name: str) -> list[tuple]:
+            return list(self.shapes[name])
 
     class TimingCache:
         def __init__(self, data: bytes) -> None:

@@ -172,7 +172,7 @@ def test_export_package_with_tensorrt_writes_engine_and_calibration_cache(
     bundled_packages, cached_onnx, cudart, synthetic_root, monkeypatch, tmp_path
 ):
     trt = make_fake_tensorrt("10.3", cudart)
-    monkeypatch.setattr(export.package, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(export.package, "import_tensorrt", lambda flavor="auto": trt)
     calib = synthetic_root / "annotations" / "person_keypoints_train.json"
     # min-max calibrates in a second (entropy's threshold search takes ~40 s); this test is about the engine step
     options = ExportOptions(
