@@ -59,9 +59,10 @@ def import_tensorrt(flavor: str = "auto") -> ModuleType:
             return importlib.import_module(TRT_FLAVORS[name])
         except (ImportError, OSError) as e:
             failures.append(f"{TRT_FLAVORS[name]}: {e}")
+    rtx_only = names == ["rtx"]
     raise MissingDependencyError(
-        _FLAVOR_PACKAGES[names[-1]],
-        "trt",
+        _FLAVOR_PACKAGES["rtx" if rtx_only else "standard"],
+        "rtx" if rtx_only else "trt",
         "building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels, TensorRT-RTX with "
         f"tensorrt-rtx-cu12-libs and -bindings; import failed: {'; '.join(failures)})",
     )
@@ -103,7 +104,7 @@ class TrtFeatures:
                     (n for n in dir(getattr(trt, "ComputeCapability", ())) if n[2:].isdigit() and n[:2] == "SM"),
                     key=lambda n: int(n[2:]),
                 )
-            ),  # fmt: skip
+            ),
         )
 
     def compute_capability_names(self, requested: tuple[str, ...]) -> list[str]:
