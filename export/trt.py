@@ -32,6 +32,7 @@ import numpy as np
 from export.calibration import CalibrationSet
 from runtime._io import atomic_path
 from runtime.backends.cuda import DeviceBuffer
+from runtime.backends.tensorrt import TRT_FLAVOR_MODULES
 from runtime.errors import EngineBuildError, MissingDependencyError
 
 __all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 TRT_MODES = ("auto", "typed", "legacy")
 #: --trt-flavor → the Python module that provides it ("auto": the first that imports, in this order)
-TRT_FLAVORS = {"standard": "tensorrt", "rtx": "tensorrt_rtx_bindings"}
+TRT_FLAVORS = TRT_FLAVOR_MODULES
 _FLAVOR_PACKAGES = {"standard": "tensorrt", "rtx": "tensorrt-rtx-cu12-bindings"}
 #: --calib-method → TensorRT's legacy calibrator class (TensorRT has no percentile calibrator)
 LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}

@@ -151,6 +151,8 @@ class PoseEngine:
                 raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
             model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
             options = {"threads": threads, **(backend_options or {})}
+            if backend == "tensorrt" and self.spec.data.get("engine"):  # the module that built it runs it
+                options.setdefault("flavor", self.spec.data["engine"].get("flavor", "standard"))
             self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
         if not allow_int8_saturation:

@@ -17,7 +17,9 @@ from fake_tensorrt import FakeCudart, add_fake_engine, make_fake_tensorrt
 import runtime.backends.cuda
 import runtime.backends.tensorrt
 from runtime import PoseEngine
-from runtime.errors import BackendError, InputShapeError, PackageError
+from runtime.errors import BackendError, InputShapeError, MissingDependencyError, PackageError
+
+_REAL_IMPORT = runtime.backends.tensorrt._import_tensorrt
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def trt_package(bundled_packages, cudart, monkeypatch, tmp_path):
     shutil.copytree(bundled_packages["fp32"], package)
     add_fake_engine(package, "11.4", cudart)
     runtime_trt = make_fake_tensorrt("11.4", cudart)
-    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda: runtime_trt)
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda flavor="standard": runtime_trt)
     return package, runtime_trt
 
 
@@ -63,7 +65,7 @@ def test_tensorrt_backend_checks_shapes_devices_and_engine_origin(trt_package, c
     with pytest.raises(BackendError, match="TensorRT runs on a GPU"):
         runtime.backends.tensorrt.TrtBackend(package / "model.engine", device="cpu")
     other = make_fake_tensorrt("10.3", cudart)  # the engine was built by the fake 11.4
-    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda: other)
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", lambda flavor="standard": other)
     with pytest.raises(BackendError, match="built by another TensorRT version or for another GPU"):
         PoseEngine(package, device="cuda:0")
     assert cudart.memory == {} and cudart.streams == set()
@@ -106,3 +108,26 @@ def test_cuda_graph_capture_failure_is_an_error_not_a_hang(trt_package, cudart, 
             backend.infer({"input": np.zeros((2, 3, 128, 96), np.float32)})
         assert cudart.capturing == {} and cudart.graphs == {}  # the capture was ended and its graph destroyed
     assert cudart.streams == set()
+
+
+def test_an_engine_is_run_by_the_module_of_its_flavour(trt_package, monkeypatch):
+    """model.json's engine.flavor picks the module; a runtime without it refuses the engine with what runs it."""
+    package, runtime_trt = trt_package
+    asked = []
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt",
+                        lambda flavor="standard": asked.append(flavor) or runtime_trt)  # fmt: skip
+    PoseEngine(package, device="cuda:0").close()
+    meta = json.loads((package / "model.json").read_text())
+    meta["engine"] = {**(meta["engine"] or {}), "flavor": "rtx"}
+    (package / "model.json").write_text(json.dumps(meta))
+    with PoseEngine(package, device="cuda:0") as engine:
+        assert engine.backend.flavor == "rtx"
+    assert asked == ["standard", "rtx"]
+    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", _REAL_IMPORT)
+    monkeypatch.setitem(runtime.backends.tensorrt.TRT_FLAVOR_MODULES, "rtx", "no_such_tensorrt_rtx")
+    with pytest.raises(MissingDependencyError, match=r"built by TensorRT-RTX.*--trt-flavor standard.*swinpose\[rtx\]"):
+        PoseEngine(package, device="cuda:0")
+    meta["engine"]["flavor"] = "tensorrt-99"
+    (package / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(BackendError, match="flavour 'tensorrt-99'"):
+        PoseEngine(package, device="cuda:0")

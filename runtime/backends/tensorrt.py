@@ -12,6 +12,7 @@ outside the graph; the addresses they and the engine use are fixed for the backe
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +23,49 @@ from runtime.backends.base import Backend, TensorSpec
 from runtime.backends.cuda import DeviceBuffer, PinnedBuffer, cuda_call
 from runtime.errors import BackendError, InputShapeError, MissingDependencyError
 
-__all__ = ["TrtBackend"]
+__all__ = ["TrtBackend", "TRT_FLAVOR_MODULES"]
+
+#: a TensorRT flavour (``model.json``'s ``engine.flavor``) → the Python module that builds and runs its engines. The
+#: runtime calls this backend makes (``Logger``, ``Runtime.deserialize_cuda_engine``, the name-based tensor API,
+#: ``execute_async_v3``, ``nptype``) are the same in both; only the module differs.
+TRT_FLAVOR_MODULES = {"standard": "tensorrt", "rtx": "tensorrt_rtx_bindings"}
+_INSTALL = {"standard": ("tensorrt", "trt"), "rtx": ("tensorrt-rtx-cu12-bindings", "rtx")}
 
 
-def _import_tensorrt() -> Any:
+def _import_tensorrt(flavor: str = "standard") -> Any:
+    """The module that runs engines of ``flavor``; an engine of the other flavour is refused by naming what runs it."""
+    if flavor not in TRT_FLAVOR_MODULES:
+        raise BackendError(f"model.json names the TensorRT flavour {flavor!r}, which this swinpose does not know "
+                           f"({', '.join(TRT_FLAVOR_MODULES)}); upgrade swinpose or re-export the engine")  # fmt: skip
     try:
-        import tensorrt
+        return importlib.import_module(TRT_FLAVOR_MODULES[flavor])
     except (ImportError, OSError) as e:
-        raise MissingDependencyError("tensorrt", "trt", f"the TensorRT backend (import failed: {e})") from e
-    return tensorrt
+        other = next(f for f in TRT_FLAVOR_MODULES if f != flavor)
+        built_by = "TensorRT-RTX" if flavor == "rtx" else "standard TensorRT"
+        package, extra = _INSTALL[flavor]
+        raise MissingDependencyError(
+            package,
+            extra,
+            f"this engine, built by {built_by}, (import of {TRT_FLAVOR_MODULES[flavor]} failed: {e}; or rebuild it "
+            f"for this runtime with swinpose-export --engine --trt-flavor {other})",
+        ) from e
 
 
 class TrtBackend(Backend):
-    """A TensorRT engine file on ``device`` (``"cuda:N"``)."""
+    """A TensorRT engine file on ``device`` (``"cuda:N"``), run by the module of its ``flavor`` (``"standard"``
+    TensorRT or ``"rtx"``, TensorRT for RTX; :data:`TRT_FLAVOR_MODULES`)."""
 
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, device: str = "cuda:0", threads: int = 0, cuda_graph: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, device: str = "cuda:0", threads: int = 0, cuda_graph: bool = False,
+        flavor: str = "standard",
+    ) -> None:  # fmt: skip
         super().__init__()
         if not device.startswith("cuda"):
             raise BackendError(f"TensorRT runs on a GPU: pass device='cuda:N', not {device!r} (or use onnxruntime)")
-        self.trt = _import_tensorrt()
+        self.trt = _import_tensorrt(flavor)
+        self.flavor = flavor
         self.cudart = cuda.load_cudart()  # looked up at call time, so tests can stand a fake in
         self.stream = None
         self.engine = self.context = None
