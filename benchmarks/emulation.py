@@ -13,6 +13,7 @@ As a command, it runs one graph on saved inputs (inside the emulator)::
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ EMULATED_CPU = "Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid"
 def qemu_binary() -> str:
     """The path of ``qemu-x86_64`` (raises with the install command when it is missing or the host is not x86)."""
     path = shutil.which("qemu-x86_64")
-    if path is None:
+    if path is None or platform.machine() not in ("x86_64", "AMD64"):
         raise BackendError(
             "running ONNX Runtime's AVX2 kernels on this CPU needs qemu-x86_64 on an x86-64 host: "
             "apt-get install qemu-user"

@@ -9,6 +9,7 @@ saying so, where the emulator is missing.
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 
@@ -27,8 +28,10 @@ from runtime import PoseEngine
 from runtime.errors import PackageError, SaturatingInt8Error
 from runtime.int8_cpu import INT16_MAX, KERNELS, int8_kernel, int8_speed_note
 
-needs_qemu = pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="qemu-x86_64 missing: apt-get install "
-                                "qemu-user runs ONNX Runtime's AVX2 kernels here")  # fmt: skip
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-x86_64") is None or platform.machine() not in ("x86_64", "AMD64"),
+    reason="needs qemu-x86_64 on an x86-64 host (it runs this interpreter): apt-get install qemu-user",
+)
 
 
 @pytest.mark.parametrize(
