@@ -24,11 +24,14 @@ import numpy as np
 
 from runtime.errors import BackendError
 
-__all__ = ["EMULATED_CPU", "qemu_binary", "emulated_command", "emulated_run", "emulated_outputs"]
+__all__ = ["EMULATED_CPU", "EXACT_INT8_CPU", "qemu_binary", "emulated_command", "emulated_run", "emulated_outputs"]
 
 #: the CPU model QEMU presents: AVX2 and FMA without AVX-512 or VNNI, and without the TSX/system features that
 #: user-mode TCG cannot give (each would print a warning)
 EMULATED_CPU = "Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid"
+#: a CPU without AVX2 (SSE4.2): ONNX Runtime's portable int8 kernels, which widen before multiplying and sum
+#: exactly in int32 whatever the weights; the exact reference to compare the AVX2 kernels with, on any x86 host
+EXACT_INT8_CPU = "Nehalem"
 
 
 def qemu_binary() -> str:

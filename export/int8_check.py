@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from runtime.int8_cpu import INT16_MAX, Int8Kernel
+from runtime.int8_cpu import Int8Kernel
 
 __all__ = ["QuantizedOp", "quantized_ops", "max_weight_pair", "weight_pair", "saturating_ops", "isolate_quantized_ops"]
 
@@ -99,19 +99,20 @@ def quantized_ops(model: onnx.ModelProto) -> list[QuantizedOp]:
     return ops
 
 
-def max_weight_pair(model: onnx.ModelProto) -> int:
-    """The largest weight pair over every quantized op of ``model`` (0 when nothing is quantized)."""
-    return max((op.max_pair for op in quantized_ops(model)), default=0)
+def max_weight_pair(model: onnx.ModelProto, ops: list[QuantizedOp] | None = None) -> int:
+    """The largest weight pair over every quantized op of ``model`` (or of its already walked ``ops``; 0 when
+    nothing is quantized)."""
+    ops = quantized_ops(model) if ops is None else ops
+    return max((op.max_pair for op in ops), default=0)
 
 
-def saturating_ops(model: onnx.ModelProto, kernel: Int8Kernel) -> list[tuple[QuantizedOp, int]]:
-    """The quantized ops of ``model`` that can leave int16 on ``kernel`` for some input, with their bound."""
-    out = []
-    for op in quantized_ops(model):
-        bound = op.pair_bound(kernel)
-        if bound is not None and bound > INT16_MAX:
-            out.append((op, bound))
-    return out
+def saturating_ops(
+    model: onnx.ModelProto, kernel: Int8Kernel, ops: list[QuantizedOp] | None = None
+) -> list[tuple[QuantizedOp, int]]:
+    """The quantized ops of ``model`` (or ``ops``) that can leave int16 on ``kernel`` for some input, with their
+    bound."""
+    ops = quantized_ops(model) if ops is None else ops
+    return [(op, op.pair_bound(kernel)) for op in ops if kernel.saturates(op.max_pair)]
 
 
 def isolate_quantized_ops(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, str], dict[str, float]]:

@@ -23,7 +23,7 @@ import onnx
 import torch
 
 from export.calibration import CalibrationSet, load_calibration_set, synthetic_set
-from export.int8_check import max_weight_pair, saturating_ops
+from export.int8_check import max_weight_pair, quantized_ops, saturating_ops
 from export.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, op_counts, ort_session
 from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.parity import AP_THRESHOLDS, Parity, compare_heatmaps, parity_ap, shift_limit
@@ -242,10 +242,11 @@ def _int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, An
     """What model.json says of the int8 graph's integer sums: the weight bits, the largest weight pair (the two
     largest |w| of an output channel, summed) and the CPU kernel families on which some pair can leave int16
     (:mod:`runtime.int8_cpu`; PoseEngine refuses the graph there)."""
-    pair = max_weight_pair(graph)
+    ops = quantized_ops(graph)
+    pair = max_weight_pair(graph, ops)
     unsafe = [k.name for k in KERNELS.values() if k.saturates(pair)]
     if unsafe:
-        worst = saturating_ops(graph, KERNELS[unsafe[0]])
+        worst = saturating_ops(graph, KERNELS[unsafe[0]], ops)
         logger.warning(
             "int8: %d-bit weights (largest pair %d) can saturate in the int16 sums of %s CPU kernels (%d ops); "
             "ONNX Runtime on such CPUs will refuse this package, TensorRT and VNNI/dot-product CPUs run it exactly",

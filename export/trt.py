@@ -32,7 +32,7 @@ import numpy as np
 from export.calibration import CalibrationSet
 from runtime._io import atomic_path
 from runtime.backends.cuda import DeviceBuffer
-from runtime.backends.tensorrt import TRT_FLAVOR_MODULES
+from runtime.backends.tensorrt import TRT_FLAVOR_INSTALL, TRT_FLAVOR_MODULES
 from runtime.errors import EngineBuildError, MissingDependencyError
 
 __all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 TRT_MODES = ("auto", "typed", "legacy")
 #: --trt-flavor → the Python module that provides it ("auto": the first that imports, in this order)
 TRT_FLAVORS = TRT_FLAVOR_MODULES
-_FLAVOR_PACKAGES = {"standard": "tensorrt", "rtx": "tensorrt-rtx-cu12-bindings"}
 #: --calib-method → TensorRT's legacy calibrator class (TensorRT has no percentile calibrator)
 LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
 
@@ -60,10 +59,8 @@ def import_tensorrt(flavor: str = "auto") -> ModuleType:
             return importlib.import_module(TRT_FLAVORS[name])
         except (ImportError, OSError) as e:
             failures.append(f"{TRT_FLAVORS[name]}: {e}")
-    rtx_only = names == ["rtx"]
     raise MissingDependencyError(
-        _FLAVOR_PACKAGES["rtx" if rtx_only else "standard"],
-        "rtx" if rtx_only else "trt",
+        *TRT_FLAVOR_INSTALL["rtx" if names == ["rtx"] else "standard"],
         "building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels, TensorRT-RTX with "
         f"tensorrt-rtx-cu12-libs and -bindings; import failed: {'; '.join(failures)})",
     )

@@ -60,18 +60,16 @@ class Int8Kernel:
 
 
 KERNELS = {
-    "x86-vnni": Int8Kernel(
-        "x86-vnni", "x86 with AVX-512 VNNI or AVX-VNNI: u8×s8 dot products into int32", None, True
-    ),  # fmt: skip
+    "x86-vnni": Int8Kernel("x86-vnni", "x86 with AVX-512 VNNI or AVX-VNNI: u8×s8 dot products into int32", None, True),
     "x86-avx2": Int8Kernel(
         "x86-avx2", "x86 with AVX2 and no VNNI: u8×s8 pairs added in int16 with saturation (VPMADDUBSW)", 255, False
     ),
     "arm64-dot": Int8Kernel(
         "arm64-dot", "arm64 with dot-product instructions: s8/u8 dot products into int32", None, None
-    ),  # fmt: skip
+    ),
     "arm64-neon": Int8Kernel(
         "arm64-neon", "arm64 without dot products: s8×s8 pairs added in int16 (SMULL+SMLAL)", 128, None
-    ),  # fmt: skip
+    ),
     "other": Int8Kernel("other", "a CPU without AVX2 or arm64 SIMD: ONNX Runtime's portable int32 kernels", None, None),
 }
 

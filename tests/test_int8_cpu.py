@@ -18,7 +18,7 @@ import onnx
 import pytest
 
 import runtime.engine
-from benchmarks.emulation import emulated_command, emulated_run
+from benchmarks.emulation import EMULATED_CPU, EXACT_INT8_CPU, emulated_command, emulated_run
 from benchmarks.int8_saturation import exact_reference, int16_pair_reference, one_matmul
 from export.calibration import synthetic_set
 from export.int8_check import isolate_quantized_ops, max_weight_pair, quantized_ops, saturating_ops, weight_pair
@@ -131,9 +131,10 @@ def test_one_quantized_matmul_here_matches_a_reference():
     assert np.abs(exact_reference(x, wq, w_scale, x_scale) - int16_pair_reference(x, wq, w_scale, x_scale)).max() > 1
 
 
-def _op_by_op(graph: onnx.ModelProto, folder, emulated: bool) -> tuple[dict, dict, dict]:
-    """Each quantized op of ``graph`` fed this CPU's bytes for 8 synthetic crops: (its outputs here, under emulated
-    AVX2 (if ``emulated``), their quantization steps)."""
+def _op_by_op(graph: onnx.ModelProto, folder) -> tuple[dict, dict, dict]:
+    """Each quantized op of ``graph`` fed the same bytes (captured here for 8 synthetic crops) on two emulated
+    CPUs: (its outputs on the exact portable kernels, on the AVX2 kernels, their quantization steps). Both runs
+    are emulated, so the comparison is the same whatever CPU runs the test."""
     forced, feeds, steps = isolate_quantized_ops(graph)
     capture = onnx.ModelProto()
     capture.CopyFrom(graph)
@@ -144,9 +145,9 @@ def _op_by_op(graph: onnx.ModelProto, folder, emulated: bool) -> tuple[dict, dic
     forced_feeds = {"input": inputs, **{new: values[old] for new, old in feeds.items()}}
     path = folder / "forced.onnx"
     onnx.save(forced, path)
-    here = dict(zip(steps, ort_session(path).run(list(steps), forced_feeds)))
-    there = emulated_run(path, forced_feeds, threads=1, timeout=600) if emulated else {}
-    return here, there, steps
+    exact = emulated_run(path, forced_feeds, cpu=EXACT_INT8_CPU, threads=1, timeout=600)
+    avx2 = emulated_run(path, forced_feeds, cpu=EMULATED_CPU, threads=1, timeout=600)
+    return exact, avx2, steps
 
 
 def _agree(a: np.ndarray, b: np.ndarray, step: float) -> bool:
@@ -159,14 +160,15 @@ def _agree(a: np.ndarray, b: np.ndarray, step: float) -> bool:
 @needs_qemu
 @pytest.mark.parametrize("weight_bits", [7, 8])
 def test_every_quantized_op_sums_exactly_on_emulated_avx2_with_7bit_weights(bundled_packages, tmp_path, weight_bits):
-    """Second proof, op by op: each quantized MatMul/Conv gets the same input bytes here and under emulated AVX2.
-    With 7-bit weights every one of them agrees; the previous 8-bit recipe breaks most of them."""
+    """Second proof, op by op: each quantized MatMul/Conv gets the same input bytes on the emulated AVX2 kernels
+    and on the emulated exact (portable int32) kernels. With 7-bit weights every one of them agrees; the previous
+    8-bit recipe breaks most of them."""
     fp32 = onnx.load(str(bundled_packages["fp32"] / "model.onnx"))
     cache = bundled_packages["int8"] / "calibration.json"
     graph = quantize_int8(fp32, None, "minmax", cache, int8_excluded_nodes(fp32), weight_bits=weight_bits)
-    here, there, steps = _op_by_op(graph, tmp_path, emulated=True)
+    exact, avx2, steps = _op_by_op(graph, tmp_path)
     assert len(steps) == len(quantized_ops(graph)) > 40
-    agree = {name: _agree(here[name], there[name], step) for name, step in steps.items()}
+    agree = {name: _agree(exact[name], avx2[name], step) for name, step in steps.items()}
     if weight_bits == 7:
         assert all(agree.values()), [n for n, ok in agree.items() if not ok]
     else:  # the check can fail: 8-bit weights saturate in most ops on AVX2

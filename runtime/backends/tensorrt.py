@@ -23,13 +23,14 @@ from runtime.backends.base import Backend, TensorSpec
 from runtime.backends.cuda import DeviceBuffer, PinnedBuffer, cuda_call
 from runtime.errors import BackendError, InputShapeError, MissingDependencyError
 
-__all__ = ["TrtBackend", "TRT_FLAVOR_MODULES"]
+__all__ = ["TrtBackend", "TRT_FLAVOR_MODULES", "TRT_FLAVOR_INSTALL"]
 
 #: a TensorRT flavour (``model.json``'s ``engine.flavor``) → the Python module that builds and runs its engines. The
 #: runtime calls this backend makes (``Logger``, ``Runtime.deserialize_cuda_engine``, the name-based tensor API,
 #: ``execute_async_v3``, ``nptype``) are the same in both; only the module differs.
 TRT_FLAVOR_MODULES = {"standard": "tensorrt", "rtx": "tensorrt_rtx_bindings"}
-_INSTALL = {"standard": ("tensorrt", "trt"), "rtx": ("tensorrt-rtx-cu12-bindings", "rtx")}
+#: flavour → (the package that provides its module, the swinpose extra to install)
+TRT_FLAVOR_INSTALL = {"standard": ("tensorrt", "trt"), "rtx": ("tensorrt-rtx-cu12-bindings", "rtx")}
 
 
 def _import_tensorrt(flavor: str = "standard") -> Any:
@@ -42,7 +43,7 @@ def _import_tensorrt(flavor: str = "standard") -> Any:
     except (ImportError, OSError) as e:
         other = next(f for f in TRT_FLAVOR_MODULES if f != flavor)
         built_by = "TensorRT-RTX" if flavor == "rtx" else "standard TensorRT"
-        package, extra = _INSTALL[flavor]
+        package, extra = TRT_FLAVOR_INSTALL[flavor]
         raise MissingDependencyError(
             package,
             extra,
