@@ -36,16 +36,20 @@ def _missing() -> list[str]:
 
 
 def _fake_engine_packages(package: Path, out: Path) -> list[Path]:
-    """Copies of ``package`` with fake engines: a TensorRT 11.4 one, a 10.3 one, and a 11.4 one whose model.json
-    asks for another batch range."""
+    """Copies of ``package`` with fake engines: a TensorRT 11.4 one, a 10.3 one, a 11.4 one whose model.json asks
+    for another batch range, and one whose model.json says TensorRT-RTX built it for sm86 and sm89."""
     copies = []
-    for name, generation in (("trt", "11.4"), ("trt_other_version", "10.3"), ("trt_other_batch", "11.4")):
+    names = (("trt", "11.4"), ("trt_other_version", "10.3"), ("trt_other_batch", "11.4"), ("trt_rtx", "11.4"))
+    for name, generation in names:
         shutil.copytree(package, out / name)
         add_fake_engine(out / name, generation)
         copies.append(out / name)
     meta = json.loads((copies[2] / "model.json").read_text())
     meta["batch"]["max"] *= 2
     (copies[2] / "model.json").write_text(json.dumps(meta))
+    meta = json.loads((copies[3] / "model.json").read_text())
+    meta["engine"] = {**(meta["engine"] or {}), "flavor": "rtx", "compute_capabilities": ["sm86", "sm89"]}
+    (copies[3] / "model.json").write_text(json.dumps(meta))
     return copies
 
 

@@ -21,6 +21,12 @@ PackageConfig read_package(const std::string& folder) {
     c.output_name = j.at("output").at("name");
     c.onnx_file = j.at("files").at("onnx");
     if (!j.at("files").at("engine").is_null()) c.engine_file = j["files"]["engine"];
+    if (j.contains("engine") && j["engine"].is_object()) {
+      const auto& engine = j["engine"];
+      if (engine.contains("flavor")) c.engine_flavor = engine["flavor"];
+      if (engine.contains("compute_capabilities") && !engine["compute_capabilities"].is_null())
+        c.engine_compute_capabilities = engine["compute_capabilities"].get<std::vector<std::string>>();
+    }
     if (j["files"].contains("opencv") && !j["files"]["opencv"].is_null()) c.opencv_file = j["files"]["opencv"];
     const auto& pre = j.at("preprocess");
     c.input_h = pre.at("input_size")[0];

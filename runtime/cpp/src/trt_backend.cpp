@@ -1,6 +1,14 @@
 // TensorRT backend: deserialises the package's engine and runs it with the name-based tensor API on one CUDA stream.
 // The engine's I/O (names, float32, the profile's batch range) is checked against model.json when it opens; device
 // buffers are sized from the profile maximum, allocated once and freed in the destructor; every call is checked.
+//
+// One source for both TensorRT flavours. Standard TensorRT (libnvinfer) and TensorRT for RTX (libtensorrt_rtx) share
+// NvInfer.h's names for every call made here: createInferRuntime, deserializeCudaEngine, the engine's name-based
+// getters, createExecutionContext, setInputShape, setTensorAddress and enqueueV3. What differs is the library
+// CMake links (SWINPOSE_TRT_FLAVOR, see CMakeLists.txt) and, on RTX, when kernels are made: an RTX engine holds
+// ahead-of-time code for the compute capabilities it was built for and is specialised just in time for the GPU at
+// createExecutionContext, so the first context takes longer. An engine of one flavour is not an engine of the
+// other; the flavour model.json records is checked before anything is deserialised.
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -11,8 +19,29 @@
 
 #include "swinpose/backends.hpp"
 
+#ifndef SWINPOSE_TRT_FLAVOR
+#define SWINPOSE_TRT_FLAVOR "standard"
+#endif
+
 namespace swinpose {
 namespace {
+
+const char* flavor_name(const std::string& flavor) {
+  return flavor == "rtx" ? "TensorRT for RTX" : "standard TensorRT";
+}
+
+// An engine is run only by the flavour that built it; the error says both ways out.
+void check_flavor(const PackageConfig& cfg) {
+  const std::string linked = SWINPOSE_TRT_FLAVOR;
+  if (cfg.engine_flavor != "standard" && cfg.engine_flavor != "rtx")
+    throw Error(cfg.folder + "/model.json names the TensorRT flavour '" + cfg.engine_flavor +
+                "', which this swinpose does not know (standard, rtx); upgrade swinpose or re-export the engine");
+  if (cfg.engine_flavor == linked) return;
+  throw Error(cfg.folder + "/" + cfg.engine_file + " was built by " + flavor_name(cfg.engine_flavor) +
+              ", and this swinpose build links " + flavor_name(linked) + "; rebuild swinpose_cpp with -DSWINPOSE_TRT_FLAVOR=" +
+              cfg.engine_flavor + " (" + (cfg.engine_flavor == "rtx" ? "the TensorRT-RTX SDK" : "TensorRT") +
+              " installed), or re-export the engine for this build with swinpose-export --engine --trt-flavor " + linked);
+}
 
 void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess)
@@ -38,6 +67,7 @@ class TrtBackend : public Backend {
   explicit TrtBackend(const PackageConfig& cfg) : cfg_(cfg) {
     if (cfg.engine_file.empty())
       throw Error(cfg.folder + "/model.json lists no engine; build one with swinpose-export --engine");
+    check_flavor(cfg);
     const std::string path = cfg.folder + "/" + cfg.engine_file;
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error("cannot read " + path + "; rebuild it with swinpose-export --engine");
@@ -45,9 +75,14 @@ class TrtBackend : public Backend {
     runtime_.reset(nvinfer1::createInferRuntime(logger_));
     if (!runtime_) throw Error("createInferRuntime failed; check the TensorRT installation");
     engine_.reset(runtime_->deserializeCudaEngine(blob.data(), blob.size()));
-    if (!engine_)
-      throw Error(path + " was built by another TensorRT version or for another GPU, or it is truncated; rebuild it "
-                  "here with swinpose-export --engine");
+    if (!engine_) {
+      std::string built_for;
+      for (const auto& cc : cfg.engine_compute_capabilities) built_for += (built_for.empty() ? "" : ",") + cc;
+      throw Error(path + " was built by another TensorRT version or for another GPU" +
+                  (built_for.empty() ? "" : " (it holds code for " + built_for + ")") +
+                  ", or it is truncated; rebuild it here with swinpose-export --engine" +
+                  (built_for.empty() ? "" : " --compute-capability <this GPU's, e.g. sm86>"));
+    }
     check_io();
     context_.reset(engine_->createExecutionContext());
     if (!context_) throw Error("createExecutionContext failed (out of GPU memory?)");

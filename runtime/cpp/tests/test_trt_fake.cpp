@@ -1,7 +1,8 @@
 // The TensorRT backend against the recording fake of TensorRT and the CUDA runtime (tests/fake_tensorrt/): it must
 // give the OpenCV DNN backend's keypoints exactly (the fake engine runs the same graph), split large box sets within
-// the engine's profile, free every device buffer and stream, and refuse engines from another TensorRT or export.
-//   test_trt_fake GOLDEN_DIR PACKAGE OTHER_VERSION_PACKAGE OTHER_BATCH_PACKAGE      exit code 0 = pass
+// the engine's profile, free every device buffer and stream, and refuse engines from another TensorRT, another
+// TensorRT flavour (an RTX engine on a standard build) or another export.
+//   test_trt_fake GOLDEN_DIR PACKAGE OTHER_VERSION OTHER_BATCH OTHER_FLAVOR      exit code 0 = pass
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -32,8 +33,8 @@ static std::string refusal(const std::string& package) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s GOLDEN_DIR PACKAGE OTHER_VERSION_PACKAGE OTHER_BATCH_PACKAGE\n", argv[0]);
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s GOLDEN_DIR PACKAGE OTHER_VERSION OTHER_BATCH OTHER_FLAVOR (packages)\n", argv[0]);
     return 2;
   }
   const std::string golden = argv[1];
@@ -97,6 +98,14 @@ int main(int argc, char** argv) {
     const std::string batch = refusal(argv[4]);
     check(batch.find("different exports") != std::string::npos, "an engine of another batch range is refused",
           !batch.empty());
+    const auto other_flavor = read_package(argv[5]);
+    const std::string flavor = refusal(argv[5]);
+    check(other_flavor.engine_flavor == "rtx" && other_flavor.engine_compute_capabilities.size() == 2,
+          "model.json's engine flavour and compute capabilities are read", other_flavor.engine_compute_capabilities.size());
+    check(flavor.find("built by TensorRT for RTX") != std::string::npos &&
+              flavor.find("-DSWINPOSE_TRT_FLAVOR=rtx") != std::string::npos &&
+              flavor.find("--trt-flavor standard") != std::string::npos,
+          "an RTX engine is refused by a standard build, naming both fixes", !flavor.empty());
     check(fake_cuda_stats().live_allocations == 0, "refused engines leave nothing allocated", 0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -20,6 +20,11 @@ struct Error : std::runtime_error {
 // What model.json says; nothing here is hard-coded.
 struct PackageConfig {
   std::string folder, input_name, output_name, onnx_file, engine_file, opencv_file;  // files: "" when absent
+  // The engine's TensorRT flavour ("standard" TensorRT or "rtx", TensorRT for RTX; model.json's engine.flavor,
+  // "standard" for packages written before it) and the GPU architectures it was built for ("sm86" …; empty: the
+  // GPU it was built on).
+  std::string engine_flavor = "standard";
+  std::vector<std::string> engine_compute_capabilities;
   int input_h = 0, input_w = 0, heatmap_h = 0, heatmap_w = 0, num_keypoints = 0, batch_min = 1, batch_max = 1;
   std::array<float, 3> mean{}, std{};
   bool bgr_to_rgb = true, use_dark = true;
