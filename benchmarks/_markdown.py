@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime._io import atomic_path
+from runtime.files import atomic_path
 
 __all__ = ["emit"]
 

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from runtime._cli import run_guarded
+from runtime.exitcodes import run_guarded
 
 PROG = "swinpose-bench"
 PARITY_FAILED = 3
@@ -146,7 +146,7 @@ def _floor(args: argparse.Namespace) -> dict[str, Any]:
         from benchmarks.runners import find_packages
 
         spec = next(iter(find_packages(args.package).values()))
-        cfg = PoseModelConfig.from_dict(spec.data["model"]["config"])
+        cfg = PoseModelConfig.from_dict(spec.model.config)
     else:
         cfg = get_config(args.model)
     return floor_report(cfg, args.device, args.threads)

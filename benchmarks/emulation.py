@@ -79,6 +79,8 @@ def emulated_outputs(graph: str | Path, inputs: np.ndarray, cpu: str = EMULATED_
 
 
 def _run(graph: str, src: str, dst: str, threads: int, batch: int) -> None:
+    # a bare session, not runtime.backends.onnxruntime.ort_session: this runs under the emulator, where importing
+    # the runtime package (OpenCV) would cost more than the run
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -48,18 +48,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = export_package(weights, Path(tmp) / precision, options)
             spec = result.spec
-            par = spec["parity"][precision]
+            par = spec.parity[precision]
             size_mb = (result.out / "model.onnx").stat().st_size / 1e6
-            h, w = spec["preprocess"]["input_size"]
+            h, w = spec.input_size
             graphs[precision] = str(result.out / "model.onnx")
-            rows.append([precision, spec["onnx"]["nodes"], size_mb, par])
-            print(json.dumps({"precision": precision, "nodes": spec["onnx"]["nodes"]}), flush=True)
+            rows.append([precision, spec.onnx["nodes"], size_mb, par])
+            print(json.dumps({"precision": precision, "nodes": spec.onnx["nodes"]}), flush=True)
         timed = time_onnx_apart(graphs, (1, 3, h, w), args.threads, args.runs)  # interleaved, in a fresh process
         for row in rows:
             row += [timed[row[0]].median, timed[row[0]].min]
-    name = spec["model"]["name"] + (" (random weights)" if args.random else f" ({Path(str(weights)).name})")
+    name = spec.model.name + (" (random weights)" if args.random else f" ({Path(str(weights)).name})")
     lines = [
-        f"{name}; parity vs PyTorch fp32 on {spec['parity']['images']} crops of {args.calib_data}; "
+        f"{name}; parity vs PyTorch fp32 on {spec.parity['images']} crops of {args.calib_data}; "
         f"ONNX Runtime CPU, batch 1, {args.threads} threads: median and fastest of {args.runs} runs in 5 interleaved "
         "rounds, in a fresh process. (Small graphs' medians move most between runs on a shared VM.)",
         "",

@@ -33,6 +33,7 @@ from export.precision import (
 )
 from runtime.codec import HeatmapCodec
 from swinpose.data.coco import CocoKeypoints, find_split, load_coco_instances
+from swinpose.defaults import inference_from_meta, inference_spec
 from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
 from swinpose.models.pose_io import load_pose_file, resolve_weights
 from swinpose.models.registry import create_model
@@ -78,12 +79,12 @@ def load_study(args: argparse.Namespace) -> Study:
     torch.set_num_threads(args.threads)
     model, meta = load_pose_file(resolve_weights(args.weights))
     cfg = model.cfg
-    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", 2.0)))
+    inference = inference_from_meta(meta, cfg, str(args.weights))
     train_ann, _ = find_split(args.data, "train")
     val_ann, val_images = find_split(args.data, "val")
-    calib = load_calibration_set(train_ann, cfg.input_size, args.calib_size)
+    calib = load_calibration_set(train_ann, inference.preprocess, args.calib_size)
     instances, gt = load_coco_instances(val_ann, val_images, cfg.num_keypoints)
-    return Study(model, codec, train_ann, val_ann, calib, instances, gt, CocoKeypoints(instances, codec))
+    return Study(model, inference.codec, train_ann, val_ann, calib, instances, gt, CocoKeypoints(instances, inference))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     st = load_study(args)
     model, cfg, codec, calib = st.model, st.model.cfg, st.codec, st.calib
     instances, gt, dataset, train_ann = st.instances, st.gt, st.dataset, st.train_ann
-    val = load_calibration_set(st.val_ann, cfg.input_size, args.parity_crops, seed=1).inputs()
+    val = load_calibration_set(st.val_ann, st.calib.preprocess, args.parity_crops, seed=1).inputs()
     with torch.inference_mode():
         reference = model(torch.from_numpy(val)).numpy()
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     speed = None
     if args.speed_model:
         big = create_model(args.speed_model).eval()
-        speed = (export_onnx(big), load_calibration_set(train_ann, big.cfg.input_size, 32), big.cfg.input_size)
+        big_pre = inference_spec(big.cfg).preprocess
+        speed = (export_onnx(big), load_calibration_set(train_ann, big_pre, 32), big.cfg.input_size)
     all_qdq = ("Conv", "MatMul", "Gemm", "Relu", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Slice",
                "Split", "LayerNormalization", "Concat")  # fmt: skip
 

@@ -79,10 +79,10 @@ class _Pipeline:
 
 def _profile_skip(combo: Combo, batch: int) -> str | None:
     engine = combo.engine
-    profile = getattr(engine.backend, "profile", {}).get(engine.spec.input_name)
+    profile = engine.backend.profile.get(engine.spec.input_name)
     if profile is not None and not profile[0][0] <= batch <= profile[2][0]:
         return (f"batch {batch} is outside the engine's profile {profile[0][0]}..{profile[2][0]}; rebuild it with "
-                "swinpose-export --batch MIN:OPT:MAX")  # fmt: skip
+                "swinpose-export --batch MIN,OPT,MAX")  # fmt: skip
     return None
 
 
@@ -179,7 +179,7 @@ def run_latency(
     s = settings or LatencySettings()
     packages = find_packages(package)
     first = next(iter(packages.values()))
-    work = model_work(PoseModelConfig.from_dict(first.data["model"]["config"]))
+    work = model_work(PoseModelConfig.from_dict(first.model.config))
     ceilings = ceilings or measure_ceilings(s.device, s.threads)
     image, boxes = bench_frame(s.people)
     combos = [open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)

@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
-from export.parity import AP_THRESHOLDS
+from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
 from runtime.errors import ConfigError, DataError
 from runtime.results import Predictions, to_coco_results
 
@@ -49,15 +49,14 @@ THRESHOLDS = AP_THRESHOLDS
 #: ΔAP is compared at this resolution (AP points): pycocotools' AP moves in its last digits when a keypoint moves
 #: by 1e-4 px, which is not a deployment error
 AP_RESOLUTION = 0.01
-#: PyTorch keypoint score from which a keypoint counts as confident
-CONFIDENT = 0.3
 
 
-def coco_ap(gt: dict, pred: Predictions) -> float:
-    """COCO keypoint AP (0-1) of ``pred`` against the annotation dict ``gt``, by pycocotools."""
+def coco_ap(gt: dict, pred: Predictions, sigmas: np.ndarray | None = None) -> float:
+    """COCO keypoint AP (0-1) of ``pred`` against the annotation dict ``gt``, by pycocotools, with the keypoint
+    set's OKS ``sigmas`` (the package's; None: COCO's)."""
     from swinpose.evaluation import coco_keypoint_eval
 
-    return coco_keypoint_eval(gt, to_coco_results(pred))["AP"]
+    return coco_keypoint_eval(gt, to_coco_results(pred), sigmas)["AP"]
 
 
 def agreement_gt(reference: Predictions, instances: list, gt: dict) -> dict:
@@ -84,18 +83,11 @@ def agreement_gt(reference: Predictions, instances: list, gt: dict) -> dict:
     return dict(images=gt["images"], annotations=annotations, categories=gt["categories"])
 
 
-def keypoint_shift(reference: Predictions, pred: Predictions) -> dict[str, float]:
+def keypoint_shift(reference: Predictions, pred: Predictions) -> dict[str, float | int | None]:
     """Distances in image pixels between ``pred``'s and ``reference``'s keypoints: mean and max over all keypoints,
-    and over those ``reference`` scores at least :data:`CONFIDENT`."""
+    and over those ``reference`` scores at least :data:`CONFIDENT` (None where none is), as the export reports."""
     d = np.linalg.norm(pred.keypoints - reference.keypoints, axis=-1)
-    sure = reference.scores >= CONFIDENT
-    return {
-        "mean_px": float(d.mean()),
-        "max_px": float(d.max()),
-        "confident_mean_px": float(d[sure].mean()) if sure.any() else float("nan"),
-        "confident_max_px": float(d[sure].max()) if sure.any() else float("nan"),
-        "confident": int(sure.sum()),
-    }
+    return shift_summary(d, reference.scores >= CONFIDENT)
 
 
 @dataclass
@@ -127,10 +119,12 @@ def compare(
     agreement: dict,
     max_heatmap_error: float = float("nan"),
     thresholds: dict[str, float] = THRESHOLDS,
+    sigmas: np.ndarray | None = None,
 ) -> ParityRow:
     """Score ``pred`` against the ground truth ``gt`` and against PyTorch (``reference``, whose AP is
-    ``reference_ap`` in 0-1 and whose keypoints make the ``agreement`` annotation dict)."""
-    ap = 100 * coco_ap(gt, pred)
+    ``reference_ap`` in 0-1 and whose keypoints make the ``agreement`` annotation dict); ``sigmas``: the package's
+    OKS sigmas."""
+    ap = 100 * coco_ap(gt, pred, sigmas)
     delta = round(100 * reference_ap - ap, 6)
     threshold = thresholds[precision]
     return ParityRow(
@@ -138,7 +132,7 @@ def compare(
         precision,
         ap,
         delta,
-        100 * coco_ap(agreement, pred),
+        100 * coco_ap(agreement, pred, sigmas),
         keypoint_shift(reference, pred),
         max_heatmap_error,
         threshold,
@@ -178,7 +172,7 @@ def run_parity(
 
     packages = find_packages(package)
     first = next(iter(packages.values()))
-    k = len(first.data["keypoints"]["names"])
+    k = first.num_keypoints
     instances, gt = load_coco_instances(annotations, images, k, detections, det_score_thr)
     if not instances:
         raise DataError(f"{annotations} gives no person instance to compare on; check the file and --det-score-thr")
@@ -222,7 +216,8 @@ def run_parity(
             c.close()
 
     ref_pred = _predictions(instances, ref_xy, ref_scores)
-    ref_ap = coco_ap(gt, ref_pred)
+    sigmas = first.keypoints.sigmas()
+    ref_ap = coco_ap(gt, ref_pred, sigmas)
     agreement = agreement_gt(ref_pred, instances, gt)
     rows = []
     for c in combos:
@@ -230,7 +225,8 @@ def run_parity(
             rows.append({"backend": c.backend, "precision": c.precision, "status": "skipped", "reason": c.skipped})
             continue
         pred = _predictions(instances, xy[id(c)], scores[id(c)])
-        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds)
+        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds,
+                      sigmas)  # fmt: skip
         rows.append({"status": "ok", **row.to_dict()})
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
@@ -262,7 +258,7 @@ def run_parity(
             "precision": "fp32",
             "weights": reference.weights,
             "ap": 100 * ref_ap,
-            "self_agreement_ap": 100 * coco_ap(agreement, ref_pred),
+            "self_agreement_ap": 100 * coco_ap(agreement, ref_pred, sigmas),
         },  # fmt: skip
         "rows": rows,
         "verdict": "PASS" if all(r["passed"] for r in ok) else "FAIL",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._markdown import emit
+from runtime.backends.onnxruntime import ort_session
 from runtime.package import read_package
 
 __all__ = ["profile_package", "GEMM_KERNELS"]
@@ -30,16 +31,9 @@ GEMM_KERNELS = ("MatMul", "FusedMatMul", "Gemm", "Conv", "FusedConv", "NchwcConv
 
 def profile_package(package: Path, threads: int = 2, batch: int = 1, runs: int = 20) -> dict[str, dict[str, float]]:
     """op type → {"ms": mean ms per run, "nodes": kernels per run} for the package's model.onnx on real-sized input."""
-    import onnxruntime as ort
-
     spec = read_package(package)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads
-    options.enable_profiling = True
     with tempfile.TemporaryDirectory(prefix="swinpose-profile-") as tmp:
-        options.profile_file_prefix = str(Path(tmp) / "ort")
-        session = ort.InferenceSession(str(spec.onnx_path), options, providers=["CPUExecutionProvider"])
+        session = ort_session(spec.onnx_path, threads=threads, profile_prefix=str(Path(tmp) / "ort"))
         h, w = spec.input_size
         x = np.random.default_rng(0).standard_normal((batch, 3, h, w), dtype=np.float32)
         warmup = 3
@@ -72,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     gemm = sum(v["ms"] for op, v in ops.items() if op in GEMM_KERNELS)
     spec = read_package(args.package)
     lines = [
-        f"`{spec.data['model']['name']}` {spec.data['precision']}, batch {args.batch}, {args.threads} threads: "
+        f"`{spec.model.name}` {spec.precision}, batch {args.batch}, {args.threads} threads: "
         f"{total:.1f} ms of kernels per run, {gemm:.1f} ms ({100 * gemm / total:.0f} %) in GEMM-like kernels, "
         f"{total - gemm:.1f} ms in the rest.",
         "",

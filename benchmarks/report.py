@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime._io import atomic_path
-from runtime.errors import MissingDependencyError
+from runtime.errors import ConfigError, MissingDependencyError
+from runtime.files import atomic_path
 
 __all__ = ["SCHEMAS", "schema_problems", "console", "markdown", "to_csv", "plot", "require_plotting", "write_outputs"]
 
@@ -102,8 +104,8 @@ SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]] 
                     "shift": {
                         "mean_px": _NUM,
                         "max_px": _NUM,
-                        "confident_mean_px": _NUM,
-                        "confident_max_px": _NUM,
+                        "confident_mean_px": _OPT_NUM,
+                        "confident_max_px": _OPT_NUM,
                         "confident": int,
                     },
                     "max_heatmap_error": _NUM,
@@ -170,49 +172,54 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of each table a report holds."""
-    kind = report["schema"].split("/")[1]
-    if kind == "latency":
-        rows = []
-        for r in report["rows"]:
-            if r["status"] != "ok":
-                rows.append([r["backend"], r["precision"], _fmt(r["batch"]), f"skipped: {r['reason']}"])
-                continue
-            times = [_fmt(r[k]) for k in ("median_ms", "p90_ms", "p99_ms", "min_ms")]
-            rows.append([r["backend"], r["precision"], str(r["batch"]), *times, _fmt(r["images_per_s"], 1),
-                         _fmt(r["preprocess_ms_per_image"], 3), _fmt(r["decode_ms_per_image"], 3),
-                         _fmt(r["floor_ms"]), _fmt(r["x_floor"]), _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
-        header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "min ms", "img/s", "pre ms/img",
-                  "decode ms/img", "floor ms", "x floor", "x torch fp32"]  # fmt: skip
-        pipe = []
-        for r in report["pipeline"]:
-            if r["status"] != "ok":
-                pipe.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
-                continue
-            pipe.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["frame_ms"]),
-                         _fmt(r["per_person_ms"]), _fmt(r["preprocess_ms"], 3), _fmt(r["inference_ms"]),
-                         _fmt(r["decode_ms"], 3), f"{100 * r['pre_decode_share']:.1f} %"])  # fmt: skip
-        pipe_header = ["backend", "precision", "people", "frame ms", "ms/person", "pre ms", "inference ms",
-                       "decode ms", "pre+decode"]  # fmt: skip
-        return [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
-    if kind == "parity":
-        rows = []
-        for r in report["rows"]:
-            if r["status"] != "ok":
-                rows.append([r["backend"], r["precision"], f"skipped: {r['reason']}"])
-                continue
-            s = r["shift"]
-            rows.append([r["backend"], r["precision"], _fmt(r["ap"]), _fmt(r["delta_ap"], 3),
-                         _fmt(r["agreement_ap"]), f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
-                         f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
-                         _fmt(r["max_heatmap_error"], 4), f"<= {r['threshold']}", _fmt(r["passed"])])  # fmt: skip
-        ref = report["reference"]
-        rows.insert(0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-",
-                        "-", "-"])  # fmt: skip
-        header = ["backend", "precision", "AP", "ΔAP", "agreement AP", "shift px mean / max",
-                  "confident shift mean / max", "max abs Δheatmap", "ΔAP limit", "verdict"]  # fmt: skip
-        return [(f"AP parity against PyTorch fp32: {report['verdict']}", header, rows)]
+Table = tuple[str, list[str], list[list[str]]]  # (title, header, rows)
+
+
+def _latency_tables(report: dict[str, Any]) -> list[Table]:
+    rows = []
+    for r in report["rows"]:
+        if r["status"] != "ok":
+            rows.append([r["backend"], r["precision"], _fmt(r["batch"]), f"skipped: {r['reason']}"])
+            continue
+        times = [_fmt(r[k]) for k in ("median_ms", "p90_ms", "p99_ms", "min_ms")]
+        rows.append([r["backend"], r["precision"], str(r["batch"]), *times, _fmt(r["images_per_s"], 1),
+                     _fmt(r["preprocess_ms_per_image"], 3), _fmt(r["decode_ms_per_image"], 3),
+                     _fmt(r["floor_ms"]), _fmt(r["x_floor"]), _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
+    header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "min ms", "img/s", "pre ms/img",
+              "decode ms/img", "floor ms", "x floor", "x torch fp32"]  # fmt: skip
+    pipe = []
+    for r in report["pipeline"]:
+        if r["status"] != "ok":
+            pipe.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
+            continue
+        pipe.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["frame_ms"]),
+                     _fmt(r["per_person_ms"]), _fmt(r["preprocess_ms"], 3), _fmt(r["inference_ms"]),
+                     _fmt(r["decode_ms"], 3), f"{100 * r['pre_decode_share']:.1f} %"])  # fmt: skip
+    pipe_header = ["backend", "precision", "people", "frame ms", "ms/person", "pre ms", "inference ms",
+                   "decode ms", "pre+decode"]  # fmt: skip
+    return [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
+
+
+def _parity_tables(report: dict[str, Any]) -> list[Table]:
+    rows = []
+    for r in report["rows"]:
+        if r["status"] != "ok":
+            rows.append([r["backend"], r["precision"], f"skipped: {r['reason']}"])
+            continue
+        s = r["shift"]
+        rows.append([r["backend"], r["precision"], _fmt(r["ap"]), _fmt(r["delta_ap"], 3),
+                     _fmt(r["agreement_ap"]), f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
+                     f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
+                     _fmt(r["max_heatmap_error"], 4), f"<= {r['threshold']}", _fmt(r["passed"])])  # fmt: skip
+    ref = report["reference"]
+    rows.insert(0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-",
+                    "-", "-"])  # fmt: skip
+    header = ["backend", "precision", "AP", "ΔAP", "agreement AP", "shift px mean / max",
+              "confident shift mean / max", "max abs Δheatmap", "ΔAP limit", "verdict"]  # fmt: skip
+    return [(f"AP parity against PyTorch fp32: {report['verdict']}", header, rows)]
+
+
+def _floor_tables(report: dict[str, Any]) -> list[Table]:
     c = report["ceilings"]
     rows = [[kind_, lib, _fmt(v, 1)] for kind_, found in c["sources"].items() for lib, v in found.items()]
     floors = [[p, _fmt(ms), _fmt(c["gflops"].get(p))] for p, ms in report["floors_ms"].items()]
@@ -231,7 +238,7 @@ def _machine_line(report: dict[str, Any]) -> str:
 def console(report: dict[str, Any]) -> str:
     """Aligned plain-text tables, for the terminal."""
     out = [_machine_line(report)]
-    for title, header, rows in _tables(report):
+    for title, header, rows in _kind(report).tables(report):
         full = [header, *(r for r in rows if len(r) == len(header))]  # a skipped row's reason may run past
         width = [max(len(r[i]) for r in full) for i in range(len(header))]
         out += ["", title, "  ".join(h.ljust(w) for h, w in zip(header, width)).rstrip()]
@@ -242,7 +249,7 @@ def console(report: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> list[str]:
     """The report as Markdown lines: the machine and versions, then one table per section."""
     lines = [f"Machine: {_machine_line(report)}."]
-    for title, header, rows in _tables(report):
+    for title, header, rows in _kind(report).tables(report):
         lines += ["", f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in rows:
             cells = row + [""] * (len(header) - len(row))
@@ -252,9 +259,10 @@ def markdown(report: dict[str, Any]) -> list[str]:
 
 def to_csv(report: dict[str, Any]) -> str:
     """Every row of every table, flattened, with a ``table`` column saying which."""
-    rows = []
-    for table in ("rows", "pipeline"):
-        for r in report.get(table, []):
+    kind = _kind(report)
+    rows = kind.csv_rows(report) if kind.csv_rows else []
+    for table in kind.csv_tables:
+        for r in report[table]:
             flat = {"table": table}
             for key, value in r.items():
                 if isinstance(value, dict):
@@ -262,9 +270,6 @@ def to_csv(report: dict[str, Any]) -> str:
                 else:
                     flat[key] = value
             rows.append(flat)
-    if not rows:  # the floor report: its ceilings
-        rows = [{"table": "ceilings", "precision": p, "source": s, "gflops": v}
-                for p, found in report["ceilings"]["sources"].items() for s, v in found.items()]  # fmt: skip
     fields = list(dict.fromkeys(k for r in rows for k in r))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fields)
@@ -289,49 +294,85 @@ def plot(report: dict[str, Any], path: Path) -> None:
     """A PNG: latency per image against batch for each backend/precision with its floor (latency reports), ΔAP
     and agreement AP per runner (parity), or GEMM throughput per library (floor)."""
     plt = require_plotting()
-    kind = report["schema"].split("/")[1]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    if kind == "latency":
-        ok = [r for r in report["rows"] if r["status"] == "ok"]
-        for key in dict.fromkeys((r["backend"], r["precision"]) for r in ok):
-            rs = sorted((r for r in ok if (r["backend"], r["precision"]) == key), key=lambda r: r["batch"])
-            axes[0].plot([r["batch"] for r in rs], [r["median_ms"] / r["batch"] for r in rs], "o-", label=" ".join(key))
-        for precision, by_batch in report["floors_ms"].items():
-            batches = sorted(int(b) for b in by_batch)
-            axes[0].plot(batches, [by_batch[str(b)] / b for b in batches], "--", alpha=0.5, label=f"{precision} floor")
-        batches = sorted({r["batch"] for r in ok})
-        axes[0].set_xscale("log", base=2)
-        axes[0].set_xticks(batches, [str(b) for b in batches])
-        axes[0].set(xlabel="batch", ylabel="ms per image (median)", title=report["model"]["name"])
-        axes[0].legend(fontsize=8)
-        pipe = [r for r in report["pipeline"] if r["status"] == "ok"]
-        labels = [f"{r['backend']}\n{r['precision']}" for r in pipe]
-        bottom = [0.0] * len(pipe)
-        for stage in ("preprocess_ms", "inference_ms", "decode_ms"):
-            values = [r[stage] for r in pipe]
-            axes[1].bar(labels, values, bottom=bottom, label=stage.replace("_ms", ""))
-            bottom = [b + v for b, v in zip(bottom, values)]
-        axes[1].set(ylabel="ms per frame", title=f"end to end, {report['settings']['people']} people")
-        axes[1].legend(fontsize=8)
-    elif kind == "parity":
-        ok = [r for r in report["rows"] if r["status"] == "ok"]
-        labels = [f"{r['backend']}\n{r['precision']}" for r in ok]
-        axes[0].bar(labels, [r["delta_ap"] for r in ok], color=["tab:green" if r["passed"] else "tab:red" for r in ok])
-        axes[0].scatter(labels, [r["threshold"] for r in ok], marker="_", s=400, color="k", label="limit")
-        axes[0].set(ylabel="ΔAP vs PyTorch fp32 (AP points)", title=f"parity: {report['verdict']}")
-        axes[0].legend(fontsize=8)
-        agreement = [r["agreement_ap"] for r in ok]
-        axes[1].bar(labels, agreement)
-        axes[1].set(ylabel="agreement AP (OKS vs PyTorch's keypoints)", ylim=(min([90.0, *agreement]), 100.5))
-    else:
-        for ax, kind_ in zip(axes, ("fp32", "int8")):
-            found = report["ceilings"]["sources"].get(kind_, {})
-            ax.barh(list(found), list(found.values()))
-            ax.set(xlabel="GFLOP/s" if kind_ == "fp32" else "GOP/s", title=f"{kind_} GEMM")
+    _kind(report).plot(report, axes)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def _plot_latency(report: dict[str, Any], axes: Any) -> None:
+    ok = [r for r in report["rows"] if r["status"] == "ok"]
+    for key in dict.fromkeys((r["backend"], r["precision"]) for r in ok):
+        rs = sorted((r for r in ok if (r["backend"], r["precision"]) == key), key=lambda r: r["batch"])
+        axes[0].plot([r["batch"] for r in rs], [r["median_ms"] / r["batch"] for r in rs], "o-", label=" ".join(key))
+    for precision, by_batch in report["floors_ms"].items():
+        batches = sorted(int(b) for b in by_batch)
+        axes[0].plot(batches, [by_batch[str(b)] / b for b in batches], "--", alpha=0.5, label=f"{precision} floor")
+    batches = sorted({r["batch"] for r in ok})
+    axes[0].set_xscale("log", base=2)
+    axes[0].set_xticks(batches, [str(b) for b in batches])
+    axes[0].set(xlabel="batch", ylabel="ms per image (median)", title=report["model"]["name"])
+    axes[0].legend(fontsize=8)
+    pipe = [r for r in report["pipeline"] if r["status"] == "ok"]
+    labels = [f"{r['backend']}\n{r['precision']}" for r in pipe]
+    bottom = [0.0] * len(pipe)
+    for stage in ("preprocess_ms", "inference_ms", "decode_ms"):
+        values = [r[stage] for r in pipe]
+        axes[1].bar(labels, values, bottom=bottom, label=stage.replace("_ms", ""))
+        bottom = [b + v for b, v in zip(bottom, values)]
+    axes[1].set(ylabel="ms per frame", title=f"end to end, {report['settings']['people']} people")
+    axes[1].legend(fontsize=8)
+
+
+def _plot_parity(report: dict[str, Any], axes: Any) -> None:
+    ok = [r for r in report["rows"] if r["status"] == "ok"]
+    labels = [f"{r['backend']}\n{r['precision']}" for r in ok]
+    axes[0].bar(labels, [r["delta_ap"] for r in ok], color=["tab:green" if r["passed"] else "tab:red" for r in ok])
+    axes[0].scatter(labels, [r["threshold"] for r in ok], marker="_", s=400, color="k", label="limit")
+    axes[0].set(ylabel="ΔAP vs PyTorch fp32 (AP points)", title=f"parity: {report['verdict']}")
+    axes[0].legend(fontsize=8)
+    agreement = [r["agreement_ap"] for r in ok]
+    axes[1].bar(labels, agreement)
+    axes[1].set(ylabel="agreement AP (OKS vs PyTorch's keypoints)", ylim=(min([90.0, *agreement]), 100.5))
+
+
+def _plot_floor(report: dict[str, Any], axes: Any) -> None:
+    for ax, kind_ in zip(axes, ("fp32", "int8")):
+        found = report["ceilings"]["sources"].get(kind_, {})
+        ax.barh(list(found), list(found.values()))
+        ax.set(xlabel="GFLOP/s" if kind_ == "fp32" else "GOP/s", title=f"{kind_} GEMM")
+
+
+def _floor_csv(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"table": "ceilings", "precision": p, "source": s, "gflops": v}
+            for p, found in report["ceilings"]["sources"].items() for s, v in found.items()]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """How one kind of report (its schema id's middle part) is shown: its tables, its plot, and the row lists that
+    its CSV flattens (or a function making the CSV rows)."""
+
+    tables: Callable[[dict[str, Any]], list[Table]]
+    plot: Callable[[dict[str, Any], Any], None]
+    csv_tables: tuple[str, ...] = ()
+    csv_rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+
+REPORT_KINDS = {
+    "latency": ReportKind(_latency_tables, _plot_latency, csv_tables=("rows", "pipeline")),
+    "parity": ReportKind(_parity_tables, _plot_parity, csv_tables=("rows",)),
+    "floor": ReportKind(_floor_tables, _plot_floor, csv_rows=_floor_csv),
+}
+
+
+def _kind(report: dict[str, Any]) -> ReportKind:
+    kind = report["schema"].split("/")[1]
+    if kind not in REPORT_KINDS:
+        raise ConfigError(f"report kind {kind!r} is not one of {sorted(REPORT_KINDS)}")
+    return REPORT_KINDS[kind]
 
 
 def write_outputs(

@@ -47,13 +47,13 @@ def find_packages(path: str | Path) -> dict[str, PackageSpec]:
     packages: dict[str, PackageSpec] = {}
     for folder in folders:
         spec = read_package(folder)
-        precision = spec.data["precision"]
+        precision = spec.precision
         if precision in packages:
             raise PackageError(f"{packages[precision].folder} and {folder} are both {precision} packages; keep one")
         packages[precision] = spec
     first = next(iter(packages.values()))
     for spec in packages.values():
-        differs = [k for k in _REFERENCE_KEYS if spec.data[k] != first.data[k]]
+        differs = [k for k in _REFERENCE_KEYS if getattr(spec, k) != getattr(first, k)]
         if differs:
             raise PackageError(
                 f"{spec.folder} and {first.folder} are exports of different models ({', '.join(differs)} differ); "
@@ -128,7 +128,7 @@ def open_combo(
         path = package_weights(spec, weights)
         if path is None and require_weights:
             raise ConfigError(
-                f"the PyTorch reference needs the weights {spec.data['model'].get('weights')} that "
+                f"the PyTorch reference needs the weights {spec.model.weights} that "
                 f"{spec.folder} was exported from: pass --weights"
             )
         model, combo.weights = torch_model_for(spec, path)

@@ -29,14 +29,14 @@ def package_weights(spec: PackageSpec, weights: str | Path | None) -> Path | Non
     package was exported from it, else None (the caller decides whether random weights will do)."""
     if weights is not None:
         return resolve_weights(weights)
-    return BUNDLED_WEIGHTS if spec.data["model"].get("weights") == BUNDLED_WEIGHTS.name else None
+    return BUNDLED_WEIGHTS if spec.model.weights == BUNDLED_WEIGHTS.name else None
 
 
 def torch_model_for(spec: PackageSpec, weights: str | Path | None) -> tuple[SwinPose, str]:
     """The package's model in PyTorch: from ``weights`` when given (checked against the package's config), else
     built from the package's config with random weights (which time the same). Returns it and where its weights
     came from."""
-    cfg = PoseModelConfig.from_dict(spec.data["model"]["config"])
+    cfg = PoseModelConfig.from_dict(spec.model.config)
     if weights is None:
         torch.manual_seed(0)
         return SwinPose(cfg).eval(), "random init (timing only)"

@@ -3,14 +3,15 @@
 ``--calib-data`` is either a folder of images (each image is one person crop: its whole frame, aspect-fixed, is the
 crop) or a COCO
 ``person_keypoints_*.json`` (its person boxes are cropped as the runtime crops detector boxes). The crops are made
-with :func:`runtime.transforms.crop_boxes` and :func:`runtime.transforms.normalize_batch`, the functions
-``runtime.PoseEngine`` uses, so int8 ranges are measured on exactly the tensors the engine will see.
+and normalised by the model's own :class:`runtime.transforms.Preprocess`, as ``runtime.PoseEngine`` makes them from
+the package, so int8 ranges are measured on exactly the tensors the engine will see.
 
 Shape legend: N crops, B batch, H×W network input.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime._io import IMAGE_SUFFIXES
 from runtime.errors import DataError
-from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, crop_boxes, normalize_batch
+from runtime.files import IMAGE_SUFFIXES
+from runtime.transforms import Preprocess
 
 __all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set"]
 
@@ -30,14 +31,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CalibrationSet:
-    """N uint8 crops (N×H×W×3, BGR as OpenCV reads them) and where they came from. Crops of a COCO keypoint JSON
+    """N uint8 crops (N×H×W×3, BGR as OpenCV reads them), where they came from, and the pre-processing that made
+    them and normalises them. Crops of a COCO keypoint JSON
     are labelled: ``keypoints`` N×K×3 (x, y, visibility) in crop (network input) pixels and ``areas`` N, each
     person's box area in crop pixels² (the OKS scale); both None for a folder of images."""
 
     crops: np.ndarray
     source: str
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    preprocess: Preprocess | None  # None only for an empty set standing in for a calibration cache
     keypoints: np.ndarray | None = None
     areas: np.ndarray | None = None
 
@@ -52,8 +53,7 @@ class CalibrationSet:
     def subset(self, index: slice) -> CalibrationSet:
         """The crops (and labels) at ``index``."""
         pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return CalibrationSet(self.crops[index], self.source, self.mean, self.std, pick(self.keypoints),
-                              pick(self.areas))  # fmt: skip
+        return CalibrationSet(self.crops[index], self.source, self.preprocess, pick(self.keypoints), pick(self.areas))
 
     def batches(self, batch_size: int, drop_last: bool = False, progress: str | None = None) -> Iterator[np.ndarray]:
         """B×3×H×W float32 network inputs, in order; ``progress`` names a tqdm bar."""
@@ -64,11 +64,11 @@ class CalibrationSet:
 
             starts = tqdm(starts, desc=progress, unit="batch", leave=False)
         for i in starts:
-            yield normalize_batch(self.crops[i : i + batch_size], self.mean, self.std)
+            yield self.preprocess.normalize(self.crops[i : i + batch_size])
 
     def inputs(self, limit: int | None = None) -> np.ndarray:
         """The first ``limit`` crops as one N×3×H×W float32 array."""
-        return normalize_batch(self.crops[:limit], self.mean, self.std)
+        return self.preprocess.normalize(self.crops[:limit])
 
 
 def _coco_image_dir(ann: Path, first_file: str) -> Path:
@@ -118,14 +118,9 @@ def _items(source: Path, size: int, seed: int) -> list[tuple[Path, np.ndarray | 
 
 
 def load_calibration_set(
-    source: str | Path,
-    input_size: tuple[int, int],
-    size: int = 256,
-    padding: float = 1.25,
-    seed: int = 0,
-    progress: bool = True,
+    source: str | Path, preprocess: Preprocess, size: int = 256, seed: int = 0, progress: bool = True
 ) -> CalibrationSet:
-    """Read up to ``size`` crops of ``source`` (a folder of images or a COCO JSON) at ``input_size`` (H, W)."""
+    """Read up to ``size`` crops of ``source`` (a folder of images or a COCO JSON), made by ``preprocess``."""
     source = Path(source)
     if not source.exists():
         raise DataError(f"calibration data {source} does not exist; pass a folder of images or a COCO .json")
@@ -137,15 +132,16 @@ def load_calibration_set(
 
         items = tqdm(items, desc="calibration images", unit="img", leave=False)
     crops, keypoints, areas = [], [], []
+    whole_frame = dataclasses.replace(preprocess, box_padding=1.0)
     for file, box, kpts in items:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(f"calibration image {file} cannot be read; remove it or replace it")
         if box is None:  # the frame is the crop: aspect-fixed, no extra context
-            box, pad = np.array([0.0, 0.0, image.shape[1], image.shape[0]]), 1.0
+            box, pre = np.array([0.0, 0.0, image.shape[1], image.shape[0]]), whole_frame
         else:
-            pad = padding
-        crop, matrix = crop_boxes(image, box, input_size, pad)
+            pre = preprocess
+        crop, matrix = pre.crop(image, box)
         crops.append(crop[0])
         if kpts is not None:  # the labels, moved into the crop by the crop's own affine
             a = matrix[0]
@@ -154,11 +150,11 @@ def load_calibration_set(
             areas.append(float(box[2] * box[3]) * abs(np.linalg.det(a[:, :2])))
     logger.info("calibration: %d crops from %s", len(crops), source)
     labelled = len(keypoints) == len(crops)
-    return CalibrationSet(np.stack(crops), str(source), keypoints=np.stack(keypoints) if labelled else None,
+    return CalibrationSet(np.stack(crops), str(source), preprocess, keypoints=np.stack(keypoints) if labelled else None,
                           areas=np.array(areas) if labelled else None)  # fmt: skip
 
 
-def synthetic_set(count: int, input_size: tuple[int, int], padding: float = 1.25, seed: int = 2026) -> CalibrationSet:
+def synthetic_set(count: int, preprocess: Preprocess, seed: int = 2026) -> CalibrationSet:
     """``count`` person crops of rendered synthetic figures (:mod:`swinpose.data.synthetic`, val split, a seed the
     bundled model never trained on): structured inputs for the parity check when no image folder is given."""
     from swinpose.data.synthetic import render_image
@@ -170,5 +166,5 @@ def synthetic_set(count: int, input_size: tuple[int, int], padding: float = 1.25
         index += 1
         if people:
             boxes = np.array([p["bbox"] for p in people][: count - len(crops)])
-            crops.extend(crop_boxes(image, boxes, input_size, padding)[0])
-    return CalibrationSet(np.stack(crops), f"synthetic figures (seed {seed})")
+            crops.extend(preprocess.crop(image, boxes)[0])
+    return CalibrationSet(np.stack(crops), f"synthetic figures (seed {seed})", preprocess)

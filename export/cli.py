@@ -8,7 +8,7 @@ from pathlib import Path
 
 from export.precision import CALIBRATION_METHODS, DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
 from export.trt import TRT_FLAVORS, TRT_MODES
-from runtime._cli import run_guarded
+from runtime.exitcodes import run_guarded
 from runtime.int8_cpu import int8_speed_note
 
 PROG = "swinpose-export"
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-crops", type=int, default=32, help="crops for the parity check (default 32)")
     p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
                    "else rendered synthetic figures)")  # fmt: skip
-    p.add_argument("--batch", default="1:8:32", help="TensorRT profile MIN:OPT:MAX (default 1:8:32)")
+    p.add_argument("--batch", default="1,8,32", help="the batch range MIN,OPT,MAX: TensorRT's profile (default 1,8,32)")
     p.add_argument("--out", type=Path, help="package folder (default: <weights stem>_<precision>/)")
     eng = p.add_mutually_exclusive_group()
     eng.add_argument("--onnx-only", action="store_true", help="skip the TensorRT engine")

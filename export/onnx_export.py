@@ -10,13 +10,13 @@ import contextlib
 import io
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
 
+from runtime.backends.onnxruntime import ort_session
 from runtime.errors import ExportError
 from swinpose.models.pose import SwinPose
 
@@ -45,18 +45,6 @@ _SLIM_TOLERANCE = 1e-5
 def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     """op type → number of nodes in the main graph, most common first."""
     return dict(collections.Counter(n.op_type for n in model.graph.node).most_common())
-
-
-def ort_session(model: onnx.ModelProto | str | Path, threads: int = 0):
-    """A CPU ONNX Runtime session on a model proto or file (``threads`` 0 = ONNX Runtime's default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(model: SwinPose, max_batch: int = 64, simplify: bool = True) -> onnx.ModelProto:

@@ -7,9 +7,9 @@ Every file is made in a staging folder inside ``out`` and moved into place one b
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,13 +38,21 @@ from export.precision import (
     to_fp16,
 )
 from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, TrtFeatures, build_engine, import_tensorrt
-from runtime._io import atomic_path
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
 from runtime.int8_cpu import KERNELS
-from runtime.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINTS, COCO_SIGMAS, COCO_SKELETON
-from runtime.package import PACKAGE_JSON, PACKAGE_SCHEMA_VERSION, PRECISIONS, PackageSpec
-from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD
+from runtime.package import (
+    PACKAGE_JSON,
+    PRECISIONS,
+    BatchRange,
+    Files,
+    InferenceSpec,
+    ModelInfo,
+    PackageSpec,
+    TensorSpec,
+)
+from runtime.transforms import Preprocess
+from swinpose.defaults import inference_from_meta, inference_spec
 from swinpose.models.pose import SwinPose
 from swinpose.models.pose_io import load_pose_file, resolve_weights
 from swinpose.models.registry import create_model
@@ -60,12 +68,12 @@ ENGINE_FILE = "model.engine"
 OPENCV_FILE = "model.opencv.onnx"  # the fp32 graph rewritten for OpenCV DNN (export.opencv_dnn), batch 1
 ORT_CALIB_FILE = "calibration.json"  # ONNX Runtime's calibrated tensor ranges (int8 graph)
 TRT_CALIB_FILE = "calibration.trt.cache"  # TensorRT's legacy calibration table (int8 engine, weak typing)
-_DEFAULT_SIGMA = 2.0
 
 
 def parse_batch(text: str) -> tuple[int, int, int]:
-    """``"1:8:32"`` → (1, 8, 32); ``"8"`` → (8, 8, 8)."""
-    parts = str(text).split(":")
+    """``"1,8,32"`` → (1, 8, 32) (min, opt, max; commas as every swinpose ``--batch`` takes, ``1:8:32`` too);
+    ``"8"`` → (8, 8, 8)."""
+    parts = re.split(r"[,:]", str(text))
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
@@ -73,7 +81,7 @@ def parse_batch(text: str) -> tuple[int, int, int]:
     if len(values) == 1:
         values = values * 3
     if len(values) != 3 or not 1 <= values[0] <= values[1] <= values[2]:
-        raise InputError(f"--batch {text!r} must be MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, e.g. 1:8:32")
+        raise InputError(f"--batch {text!r} must be MIN,OPT,MAX with 1 <= MIN <= OPT <= MAX, e.g. 1,8,32")
     return values
 
 
@@ -116,7 +124,7 @@ class ExportResult:
     """The written package: its folder, its model.json, the parity of each graph, and why the engine was skipped."""
 
     out: Path
-    spec: dict[str, Any]
+    spec: PackageSpec
     parity: dict[str, Parity]
     engine_skipped: str | None = None
     files: list[str] = field(default_factory=list)
@@ -126,7 +134,7 @@ class ExportResult:
         sizes = ", ".join(f"{f} {_size((self.out / f).stat().st_size)}" for f in self.files)
         par = "; ".join(f"{k} {v}" for k, v in self.parity.items())
         engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
-        return f"{self.spec['precision']} package {self.out}/: {sizes}{engine}. Parity vs PyTorch fp32: {par}"
+        return f"{self.spec.precision} package {self.out}/: {sizes}{engine}. Parity vs PyTorch fp32: {par}"
 
 
 def _size(n: int) -> str:
@@ -166,17 +174,6 @@ def _reference(model: SwinPose, inputs: np.ndarray, batch: int = 8) -> np.ndarra
     )
 
 
-def _keypoint_meta(k: int) -> dict[str, Any]:
-    if k == len(COCO_KEYPOINTS):
-        return dict(
-            names=list(COCO_KEYPOINTS),
-            skeleton=[list(p) for p in COCO_SKELETON],
-            flip_pairs=[list(p) for p in COCO_FLIP_PAIRS],
-            oks_sigmas=[float(s) for s in COCO_SIGMAS],
-        )
-    return dict(names=[f"keypoint_{i}" for i in range(k)], skeleton=[], flip_pairs=[], oks_sigmas=[])
-
-
 def _file_meta(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -194,7 +191,7 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--compute-capability names TensorRT-RTX's targets: drop it, or build an RTX engine")
     if o.trt_mode not in TRT_MODES:
         raise InputError(f"TensorRT mode {o.trt_mode!r} is not one of {TRT_MODES}")
-    parse_batch(":".join(str(b) for b in o.batch))
+    parse_batch(",".join(str(b) for b in o.batch))
     if o.precision == "int8" and o.calib_data is None and o.calib_cache is None:
         raise InputError("--int8 needs calibration images: add --calib-data DIR|COCO.json (a few hundred person crops)")
     if o.precision != "int8" and o.calib_cache is not None:
@@ -256,15 +253,17 @@ def _int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, An
 
 
 def _parity_aps(
-    parity_set: CalibrationSet, reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec
+    parity_set: CalibrationSet, reference: np.ndarray, heatmaps: np.ndarray, inference: InferenceSpec
 ) -> tuple[float, float] | None:
-    """(PyTorch's AP, the graph's AP) on a labelled COCO parity set, else None (also without pycocotools, which
-    the export extra does not pull, or for a keypoint set without COCO's OKS sigmas)."""
-    if not parity_set.labelled:
+    """(PyTorch's AP, the graph's AP) on a labelled COCO parity set, with the model's OKS sigmas, else None (also
+    without pycocotools, which the export extra does not pull, or for a keypoint set without OKS sigmas)."""
+    if not parity_set.labelled or not inference.keypoints.oks_sigmas:
         return None
-    keypoints, areas = parity_set.keypoints, parity_set.areas
+    keypoints, areas, codec = parity_set.keypoints, parity_set.areas, inference.codec
+    sigmas = inference.keypoints.sigmas()
     try:
-        return parity_ap(reference, codec, keypoints, areas), parity_ap(heatmaps, codec, keypoints, areas)
+        return (parity_ap(reference, codec, keypoints, areas, sigmas),
+                parity_ap(heatmaps, codec, keypoints, areas, sigmas))  # fmt: skip
     except (MissingDependencyError, InputShapeError) as e:
         logger.info("parity: no ΔAP on the labelled parity crops (%s)", e)
         return None
@@ -326,181 +325,184 @@ RANDOM_WEIGHTS = "random"
 RANDOM_WEIGHTS_NAME = "random init (seed 0)"
 
 
-def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, dict[str, str], str]:
-    """The model to export, its file's metadata, and the weights' name for model.json."""
+def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, InferenceSpec, str]:
+    """The model to export, the inference settings its file records (our training's defaults for random weights
+    and files from before they were recorded), and the weights' name for model.json."""
     if str(weights) == RANDOM_WEIGHTS:
         if model_name is None:
             raise InputError("--weights random needs --model NAME, e.g. --model swinpose_t_256x192")
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
             torch.manual_seed(0)
-            return create_model(model_name).eval(), {}, RANDOM_WEIGHTS_NAME
+            model = create_model(model_name).eval()
+        return model, inference_spec(model.cfg), RANDOM_WEIGHTS_NAME
     path = resolve_weights(weights)
     model, meta = load_pose_file(path, model_name)
-    return model, meta, path.name
+    return model, inference_from_meta(meta, model.cfg, str(path)), path.name
 
 
-def export_package(weights: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
-    """Export ``weights`` (a swinpose ``.safetensors``/``.pth``, ``"bundled"``, or ``"random"`` with
-    ``options.model``) to the package folder ``out``."""
-    o = options
-    _check_options(o)
-    out = Path(out)
-    model, meta, weights_name = _load_model(weights, o.model)
-    cfg = model.cfg
-    h, w = cfg.input_size
-    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, float(meta.get("sigma", _DEFAULT_SIGMA)), True)
-
-    trt, engine_skipped = None, None
+def _engine_builder(o: ExportOptions) -> tuple[Any, str | None]:
+    """The TensorRT module to build the engine with, or None and why the engine is skipped."""
     if o.engine is False:
-        engine_skipped = "--onnx-only"
-    else:
-        try:
-            trt = import_tensorrt(o.trt_flavor)
-        except MissingDependencyError as e:
-            if o.engine:
-                raise
-            engine_skipped = (
-                f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
-            )
-        if trt is not None and TrtFeatures.detect(trt).flavor == "rtx" and not o.compute_capabilities and not o.engine:
-            trt, engine_skipped = (
-                None,
-                (
-                    "TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
-                    "sm86,sm89 (or --engine alone on a machine with an RTX GPU)"
-                ),
-            )
+        return None, "--onnx-only"
+    try:
+        trt = import_tensorrt(o.trt_flavor)
+    except MissingDependencyError as e:
+        if o.engine:
+            raise
+        return None, f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
+    if TrtFeatures.detect(trt).flavor == "rtx" and not o.compute_capabilities and not o.engine:
+        return None, ("TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
+                      "sm86,sm89 (or --engine alone on a machine with an RTX GPU)")  # fmt: skip
+    return trt, None
 
+
+def _data_sets(o: ExportOptions, preprocess: Preprocess) -> tuple[CalibrationSet | None, CalibrationSet]:
+    """The calibration crops (int8) and the parity crops, made by the model's own pre-processing. Parity crops are
+    held out of calibration when ``--calib-data`` has enough of them."""
     calib: CalibrationSet | None = None
     parity_set: CalibrationSet | None = None
     if o.calib_data is not None:
-        # parity is checked on crops held out of calibration when the source has enough of them
-        both = load_calibration_set(o.calib_data, cfg.input_size, o.calib_size + o.parity_crops, progress=o.progress)
+        both = load_calibration_set(o.calib_data, preprocess, o.calib_size + o.parity_crops, progress=o.progress)
         held_out = len(both) >= 2 * o.parity_crops
         calib = both.subset(slice(None, -o.parity_crops) if held_out else slice(None))
         parity_set = both.subset(slice(-o.parity_crops, None))
     if o.parity_data is not None:
-        parity_set = load_calibration_set(o.parity_data, cfg.input_size, o.parity_crops, progress=o.progress)
+        parity_set = load_calibration_set(o.parity_data, preprocess, o.parity_crops, progress=o.progress)
     elif parity_set is None:
-        parity_set = synthetic_set(o.parity_crops, cfg.input_size)
+        parity_set = synthetic_set(o.parity_crops, preprocess)
+    return calib, parity_set
+
+
+def _checked_fp32_graph(model: SwinPose, o: ExportOptions, inputs: np.ndarray, reference: np.ndarray,
+                        codec: HeatmapCodec) -> tuple[onnx.ModelProto, np.ndarray, Parity]:  # fmt: skip
+    """The fp32 ONNX graph, its heatmaps on the parity inputs, and its parity; raises when it misses
+    :data:`FP32_GATE` (then the export itself is wrong)."""
+    t0 = time.perf_counter()
+    fp32 = export_onnx(model, max_batch=o.batch[2])
+    logger.info("ONNX export: %d nodes in %.1f s", len(fp32.graph.node), time.perf_counter() - t0)
+    heatmaps = _run(ort_session(fp32), inputs)
+    parity = compare_heatmaps(reference, heatmaps, codec)
+    if parity.max_abs > FP32_GATE:
+        raise ExportError(
+            f"ONNX Runtime's fp32 heatmaps differ from PyTorch's by {parity.max_abs:.3g} (> {FP32_GATE}) on "
+            f"{len(inputs)} crops; the export is wrong: report it with the checkpoint's config"
+        )
+    return fp32, heatmaps, parity
+
+
+def _precision_graph(
+    fp32: onnx.ModelProto, o: ExportOptions, calib: CalibrationSet | None, staging: Path
+) -> tuple[onnx.ModelProto, dict[str, Any] | None]:
+    """The graph in ``o.precision`` and, for int8, what model.json records of its calibration."""
+    if o.precision == "fp32":
+        return fp32, None
+    if o.precision == "fp16":
+        return to_fp16(fp32), None
+    _calib_cache_files(o.calib_cache, staging)
+    excluded = int8_excluded_nodes(fp32, o.int8_keep_fp32)
+    batches = None if calib is None else calib.batches(8, progress="int8 calibration" if o.progress else None)
+    graph = quantize_int8(fp32, batches, o.calib_method, staging / ORT_CALIB_FILE, excluded,
+                          weight_bits=o.int8_weight_bits)  # fmt: skip
+    meta = {
+        "method": o.calib_method,
+        "images": len(calib) if calib is not None else None,
+        "source": calib.source if calib is not None else f"cache {o.calib_cache}",
+        "quantized_op_types": sorted({n.op_type for n in fp32.graph.node} & set(INT8_OP_TYPES)),
+        "keep_fp32": list(o.int8_keep_fp32),
+        "excluded_nodes": excluded,
+    }
+    meta.update(_int8_accumulation(graph, o.int8_weight_bits))
+    return graph, meta
+
+
+def _engine(
+    trt: Any, graph: onnx.ModelProto, fp32: onnx.ModelProto, o: ExportOptions, calib: CalibrationSet | None,
+    input_chw: tuple[int, int, int], staging: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Build the TensorRT engine from the staged graph (the legacy path calibrates the fp32 graph) into staging."""
+    fp32_path = staging / ONNX_FILE
+    if graph is not fp32:
+        fp32_path = staging / "model.fp32.onnx"
+        onnx.save(fp32, fp32_path)
+    options = EngineOptions(o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode,
+                            o.calib_method, tuple(o.compute_capabilities), o.progress)  # fmt: skip
+    return build_engine(staging / ONNX_FILE, fp32_path, staging / ENGINE_FILE, INPUT_NAME, input_chw, options,
+                        calibration=calib, calib_cache=staging / TRT_CALIB_FILE, trt=trt)  # fmt: skip
+
+
+def _install(staging: Path, out: Path, spec: PackageSpec, files: list[str]) -> None:
+    """Move the staged files into ``out`` (removing optional files an earlier export left), model.json last."""
+    for name in _OPTIONAL_FILES:  # no stale file from an earlier export
+        if name not in files:
+            (out / name).unlink(missing_ok=True)
+    for name in files:
+        os.replace(staging / name, out / name)
+    spec.write(out)
+
+
+_OPTIONAL_FILES = (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE, OPENCV_FILE)
+
+
+def export_package(weights: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
+    """Export ``weights`` (a swinpose ``.safetensors``/``.pth``, ``"bundled"``, or ``"random"`` with
+    ``options.model``) to the package folder ``out``: the checkpoint's inference settings, the parity crops, the
+    fp32 graph (gated), the graph in the asked precision (gated), the optional OpenCV graph and engine, then the
+    package, built in a staging folder and moved into place."""
+    o = options
+    _check_options(o)
+    out = Path(out)
+    model, inference, weights_name = _load_model(weights, o.model)
+    cfg = model.cfg
+    h, w = cfg.input_size
+    codec = inference.codec
+    trt, engine_skipped = _engine_builder(o)
+    calib, parity_set = _data_sets(o, inference.preprocess)
     inputs = parity_set.inputs()
     _writable_folder(out)
     reference = _reference(model, inputs)
 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        t0 = time.perf_counter()
-        fp32 = export_onnx(model, max_batch=o.batch[2])
-        logger.info("ONNX export: %d nodes in %.1f s", len(fp32.graph.node), time.perf_counter() - t0)
-        fp32_heatmaps = _run(ort_session(fp32), inputs)
-        parity = {"fp32": compare_heatmaps(reference, fp32_heatmaps, codec)}
-        if parity["fp32"].max_abs > FP32_GATE:
-            raise ExportError(
-                f"ONNX Runtime's fp32 heatmaps differ from PyTorch's by {parity['fp32'].max_abs:.3g} "
-                f"(> {FP32_GATE}) on {len(inputs)} crops; the export is wrong: report it with the checkpoint's config"
-            )
-        calibration_meta = None
-        if o.precision == "fp32":
-            graph = fp32
-        elif o.precision == "fp16":
-            graph = to_fp16(fp32)
-        else:
-            _calib_cache_files(o.calib_cache, staging)
-            excluded = int8_excluded_nodes(fp32, o.int8_keep_fp32)
-            batches = None if calib is None else calib.batches(8, progress="int8 calibration" if o.progress else None)
-            graph = quantize_int8(
-                fp32, batches, o.calib_method, staging / ORT_CALIB_FILE, excluded, weight_bits=o.int8_weight_bits
-            )
-            calibration_meta = {
-                "method": o.calib_method,
-                "images": len(calib) if calib is not None else None,
-                "source": calib.source if calib is not None else f"cache {o.calib_cache}",
-                "quantized_op_types": sorted({n.op_type for n in fp32.graph.node} & set(INT8_OP_TYPES)),
-                "keep_fp32": list(o.int8_keep_fp32),
-                "excluded_nodes": excluded,
-            }
-            calibration_meta.update(_int8_accumulation(graph, o.int8_weight_bits))
+        fp32, fp32_heatmaps, fp32_parity = _checked_fp32_graph(model, o, inputs, reference, codec)
+        parity = {"fp32": fp32_parity}
+        graph, calibration_meta = _precision_graph(fp32, o, calib, staging)
         gate = None
         if graph is not fp32:
             heatmaps = _run(ort_session(graph), inputs)
             parity[o.precision] = compare_heatmaps(reference, heatmaps, codec)
-            aps = _parity_aps(parity_set, reference, heatmaps, codec)
+            aps = _parity_aps(parity_set, reference, heatmaps, inference)
             gate = parity_gate(o.precision, parity[o.precision], codec, aps, weights_name, o.gate)
         onnx.save(graph, staging / ONNX_FILE)
         opencv_meta = _opencv_graph(fp32, inputs, fp32_heatmaps, staging / OPENCV_FILE) if o.opencv else None
+        engine_meta = None if trt is None else _engine(trt, graph, fp32, o, calib, (3, h, w), staging)
 
-        engine_meta = None
-        if trt is not None:
-            fp32_path = staging / ONNX_FILE
-            if graph is not fp32:
-                fp32_path = staging / "model.fp32.onnx"
-                onnx.save(fp32, fp32_path)
-            engine_meta = build_engine(
-                staging / ONNX_FILE,
-                fp32_path,
-                staging / ENGINE_FILE,
-                INPUT_NAME,
-                (3, h, w),
-                EngineOptions(
-                    o.precision,
-                    o.batch,
-                    o.workspace_gb,
-                    o.dla_core,
-                    o.timing_cache,
-                    o.trt_mode,
-                    o.calib_method,
-                    tuple(o.compute_capabilities),
-                    o.progress,
-                ),
-                calibration=calib,
-                calib_cache=staging / TRT_CALIB_FILE,
-                trt=trt,
-            )
-
-        optional = (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE, OPENCV_FILE)
-        files = [ONNX_FILE] + [f for f in optional if (staging / f).is_file()]
-        spec = {
-            "schema_version": PACKAGE_SCHEMA_VERSION,
-            "model": {"name": cfg.name, "config": cfg.to_dict(), "weights": weights_name},
-            "precision": o.precision,
-            "files": {
-                "onnx": ONNX_FILE,
-                "engine": ENGINE_FILE if ENGINE_FILE in files else None,
-                "calibration": ORT_CALIB_FILE if ORT_CALIB_FILE in files else None,
-                "opencv": OPENCV_FILE if OPENCV_FILE in files else None,
-            },
-            "input": {"name": INPUT_NAME, "shape": [-1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
-            "output": {
-                "name": OUTPUT_NAME,
-                "shape": [-1, cfg.num_keypoints, *cfg.heatmap_size],
-                "dtype": "float32",
-                "layout": "NCHW",
-            },
-            "batch": dict(zip(("min", "opt", "max"), o.batch)),
-            "preprocess": {
-                "color_order": "RGB",
-                "mean": list(IMAGENET_MEAN),
-                "std": list(IMAGENET_STD),
-                "input_size": [h, w],
-                "box_padding": 1.25,
-            },
-            "codec": {
-                "input_size": [h, w],
-                "heatmap_size": list(cfg.heatmap_size),
-                "sigma": codec.sigma,
-                "use_dark": codec.use_dark,
-            },
-            "keypoints": _keypoint_meta(cfg.num_keypoints),
-            "onnx": {
+        files = [ONNX_FILE] + [f for f in _OPTIONAL_FILES if (staging / f).is_file()]
+        spec = PackageSpec(
+            folder=out,
+            precision=o.precision,
+            model=ModelInfo(cfg.name, cfg.to_dict(), weights_name),
+            files=Files(
+                onnx=ONNX_FILE,
+                engine=ENGINE_FILE if ENGINE_FILE in files else None,
+                calibration=ORT_CALIB_FILE if ORT_CALIB_FILE in files else None,
+                opencv=OPENCV_FILE if OPENCV_FILE in files else None,
+            ),
+            input=TensorSpec(INPUT_NAME, (-1, 3, h, w), "float32", "NCHW"),
+            output=TensorSpec(OUTPUT_NAME, (-1, cfg.num_keypoints, *cfg.heatmap_size), "float32", "NCHW"),
+            batch=BatchRange(*o.batch),
+            preprocess=inference.preprocess,
+            codec=codec,
+            keypoints=inference.keypoints,
+            onnx={
                 "opset": OPSET,
                 "nodes": len(graph.graph.node),
                 "op_counts": op_counts(graph),
                 **_file_meta(staging / ONNX_FILE),
             },  # fmt: skip
-            "engine": engine_meta,
-            "opencv": opencv_meta,
-            "calibration": calibration_meta,
-            "parity": {
+            engine=engine_meta,
+            opencv=opencv_meta,
+            calibration=calibration_meta,
+            parity={
                 "reference": "pytorch-fp32",
                 "images": len(inputs),
                 "source": parity_set.source,
@@ -508,17 +510,11 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "gate": gate,
                 **{k: v.to_dict() for k, v in parity.items()},
             },
-            "tools": _versions(engine_meta is not None),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        PackageSpec.from_dict(spec, out)  # what we write must pass what the runtime reads
-        for name in optional:  # no stale file from an earlier export
-            if name not in files:
-                (out / name).unlink(missing_ok=True)
-        for name in files:
-            os.replace(staging / name, out / name)
-        with atomic_path(out / PACKAGE_JSON) as tmp:
-            tmp.write_text(json.dumps(spec, indent=2) + "\n")
+            tools=_versions(engine_meta is not None),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        PackageSpec.from_dict(spec.to_dict(), out)  # what we write must read back as itself
+        _install(staging, out, spec, files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, spec, parity, engine_skipped, files + [PACKAGE_JSON])

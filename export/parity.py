@@ -15,7 +15,16 @@ import numpy as np
 from runtime.codec import HeatmapCodec
 from runtime.errors import InputShapeError
 
-__all__ = ["CONFIDENT", "AP_THRESHOLDS", "SHIFT_LIMITS", "Parity", "compare_heatmaps", "shift_limit", "parity_ap"]
+__all__ = [
+    "CONFIDENT",
+    "AP_THRESHOLDS",
+    "SHIFT_LIMITS",
+    "Parity",
+    "compare_heatmaps",
+    "shift_limit",
+    "parity_ap",
+    "shift_summary",
+]
 
 #: a keypoint counts as confident when PyTorch's heatmap peak reaches this
 CONFIDENT = 0.3
@@ -27,6 +36,22 @@ AP_THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
 #: (within its AP threshold) by well under 1/4. The median, because the argmax of a keypoint with two near-equal
 #: peaks jumps on any rounding and would dominate a mean (export/README.md gives the measured figures)
 SHIFT_LIMITS = {"fp16": 1 / 16, "int8": 1 / 4}
+
+
+def shift_summary(distances: np.ndarray, confident: np.ndarray) -> dict[str, float | int | None]:
+    """Keypoint distances (any shape) to a reference, summarised: mean and max over all of them, and mean, median and
+    max over the ``confident`` ones (the reference's score ≥ :data:`CONFIDENT`; same shape), None where none is.
+    The export's :class:`Parity` and ``swinpose-bench parity`` both report through it."""
+    d = np.asarray(distances, np.float64)
+    sure = d[np.asarray(confident, bool)]
+    return {
+        "mean_px": float(d.mean()),
+        "max_px": float(d.max()),
+        "confident_mean_px": float(sure.mean()) if sure.size else None,
+        "confident_median_px": float(np.median(sure)) if sure.size else None,
+        "confident_max_px": float(sure.max()) if sure.size else None,
+        "confident": int(sure.size),
+    }
 
 
 @dataclass(frozen=True)
@@ -64,15 +89,17 @@ def shift_limit(precision: str, codec: HeatmapCodec) -> float:
     return SHIFT_LIMITS[precision] * stride
 
 
-def parity_ap(heatmaps: np.ndarray, codec: HeatmapCodec, keypoints: np.ndarray, areas: np.ndarray) -> float:
+def parity_ap(
+    heatmaps: np.ndarray, codec: HeatmapCodec, keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray
+) -> float:
     """COCO keypoint AP (0-100, pycocotools) of N×K×h×w ``heatmaps`` against labelled crops: N×K×3 ``keypoints``
     (x, y, visibility) in input pixels and N OKS ``areas`` in input pixels². Each crop is its own image and the
-    score of a detection is its mean keypoint score, so runners are compared on exactly the same boxes."""
-    from runtime.keypoints import COCO_SIGMAS
+    score of a detection is its mean keypoint score, so runners are compared on exactly the same boxes. ``sigmas``:
+    the keypoint set's K OKS sigmas (the package's)."""
     from swinpose.evaluation import coco_keypoint_eval
 
-    if keypoints.shape[1] != len(COCO_SIGMAS):
-        raise InputShapeError(f"parity AP needs COCO's {len(COCO_SIGMAS)} keypoints, got {keypoints.shape[1]}")
+    if keypoints.shape[1] != len(sigmas):
+        raise InputShapeError(f"parity AP needs one OKS sigma per keypoint: {len(sigmas)} for {keypoints.shape[1]}")
     xy, score = codec.decode(heatmaps)
     xy = codec.heatmap_to_input(xy)
     h, w = codec.input_size
@@ -86,7 +113,7 @@ def parity_ap(heatmaps: np.ndarray, codec: HeatmapCodec, keypoints: np.ndarray, 
         pred = np.concatenate([xy[i], score[i][:, None]], 1)
         results.append({"image_id": i, "category_id": 1, "keypoints": [float(v) for v in pred.ravel()],
                         "score": float(score[i].mean())})  # fmt: skip
-    return 100 * coco_keypoint_eval(gt, results)["AP"]
+    return 100 * coco_keypoint_eval(gt, results, sigmas)["AP"]
 
 
 def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec) -> Parity:
@@ -99,15 +126,15 @@ def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: Heatmap
     ref_xy, ref_score = codec.decode(ref)
     got_xy, _ = codec.decode(got)
     shift = np.linalg.norm(codec.heatmap_to_input(ref_xy) - codec.heatmap_to_input(got_xy), axis=-1)
-    sure = shift[ref_score >= CONFIDENT]
+    s = shift_summary(shift, ref_score >= CONFIDENT)
     return Parity(
         max_abs=float(diff.max()),
         mean_abs=float(diff.mean()),
-        max_kpt_px=float(sure.max()) if sure.size else None,
-        mean_kpt_px=float(sure.mean()) if sure.size else None,
-        max_kpt_px_all=float(shift.max()),
-        mean_kpt_px_all=float(shift.mean()),
-        confident_keypoints=int(sure.size),
+        max_kpt_px=s["confident_max_px"],
+        mean_kpt_px=s["confident_mean_px"],
+        max_kpt_px_all=s["max_px"],
+        mean_kpt_px_all=s["mean_px"],
+        confident_keypoints=s["confident"],
         crops=len(ref),
-        median_kpt_px=float(np.median(sure)) if sure.size else None,
+        median_kpt_px=s["confident_median_px"],
     )

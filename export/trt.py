@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from export.calibration import CalibrationSet
-from runtime._io import atomic_path
 from runtime.backends.cuda import DeviceBuffer
 from runtime.backends.tensorrt import TRT_FLAVOR_INSTALL, TRT_FLAVOR_MODULES
 from runtime.errors import EngineBuildError, MissingDependencyError
+from runtime.files import atomic_path
 
 __all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
            "layer_precisions"]  # fmt: skip
@@ -361,7 +361,7 @@ def build_engine(
                 raise EngineBuildError(
                     "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
                 )
-            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache))
+            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache), None)
         cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
         calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
         calib_profile = builder.create_optimization_profile()

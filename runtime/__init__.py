@@ -23,14 +23,19 @@ from runtime.errors import (
     SaturatingInt8Error,
     SwinPoseError,
 )
-from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+from runtime.keypoints import KeypointSpec
+from runtime.package import InferenceSpec, PackageSpec, read_package
+from runtime.transforms import Preprocess, normalize_batch
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "BackendError",
     "CheckpointError",
     "HeatmapCodec",
+    "InferenceSpec",
+    "KeypointSpec",
+    "PackageSpec",
+    "Preprocess",
+    "read_package",
     "PoseEngine",
     "PoseResult",
     "ConfigError",

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime._cli import run_guarded
-from runtime._io import IMAGE_SUFFIXES, atomic_path, write_json_atomic
 from runtime.errors import DataError, InputError
+from runtime.exitcodes import run_guarded
+from runtime.files import IMAGE_SUFFIXES, atomic_path, write_json_atomic
 from runtime.transforms import xyxy_to_xywh
 
 PROG = "swinpose-infer"
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     boxes = load_boxes(args.boxes, args.det_score_thr)
     results: list[dict] = []
     with PoseEngine(args.package, backend=args.backend, device=args.device, flip_test=args.flip_test) as engine:
-        skeleton = [tuple(p) for p in engine.spec.data["keypoints"]["skeleton"]]
+        skeleton = list(engine.keypoints.skeleton)
 
         def pose(image: np.ndarray, name: str, index: int) -> np.ndarray:
             image = prepare_image(image)  # gray, BGRA and 16-bit files become the BGR the overlay is drawn on

@@ -10,10 +10,13 @@ that MMPose's legacy codec needs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from runtime.contract import fields_from_dict
 from runtime.errors import ConfigError, InputShapeError
 
 __all__ = ["HeatmapCodec", "gaussian_blur", "decode_argmax", "refine_dark"]
@@ -30,22 +33,45 @@ class HeatmapCodec:
         use_dark: decode with DARK (Taylor refinement on the blurred log heatmap) instead of the quarter offset.
     """
 
-    input_size: tuple[int, int] = (256, 192)
-    heatmap_size: tuple[int, int] = (64, 48)
-    sigma: float = 2.0
+    input_size: tuple[int, int]
+    heatmap_size: tuple[int, int]
+    sigma: float
     use_dark: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
-        object.__setattr__(self, "heatmap_size", tuple(int(v) for v in self.heatmap_size))
+        for name in ("input_size", "heatmap_size"):
+            size = getattr(self, name)
+            if (
+                isinstance(size, (str, bytes))
+                or not hasattr(size, "__len__")
+                or len(size) != 2
+                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+            ):
+                raise ConfigError(f"{name} must be two integers (H, W), got {size!r}")
+            object.__setattr__(self, name, tuple(int(v) for v in size))
+        if not isinstance(self.use_dark, bool):
+            raise ConfigError(f"use_dark must be true or false, got {self.use_dark!r}")
         (ih, iw), (hh, hw) = self.input_size, self.heatmap_size
         if min(ih, iw, hh, hw) <= 0 or ih % hh or iw % hw or ih // hh != iw // hw:
             raise ConfigError(
                 f"input_size {self.input_size} must be the same integer multiple of heatmap_size {self.heatmap_size} "
                 "on both axes (e.g. 256x192 with 64x48)"
             )
-        if not self.sigma > 0:
-            raise ConfigError(f"sigma must be positive, got {self.sigma}")
+        if (
+            isinstance(self.sigma, bool)
+            or not isinstance(self.sigma, (int, float, np.floating))
+            or not (math.isfinite(self.sigma) and self.sigma > 0)
+        ):
+            raise ConfigError(f"sigma must be a positive number, got {self.sigma!r}")
+        object.__setattr__(self, "sigma", float(self.sigma))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size), "sigma": self.sigma,
+                "use_dark": self.use_dark}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HeatmapCodec:
+        return fields_from_dict(cls, d)
 
     @property
     def stride(self) -> int:

@@ -26,10 +26,9 @@ import numpy as np
 from runtime.backends import BACKENDS, Backend, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import int8_kernel
-from runtime.keypoints import flip_index
-from runtime.package import PackageSpec, read_package
+from runtime.package import PACKAGE_JSON, PackageSpec, read_package
 from runtime.results import Predictions, to_coco_results
-from runtime.transforms import crop_boxes, flip_heatmaps, normalize_batch, xyxy_to_xywh
+from runtime.transforms import flip_heatmaps, xyxy_to_xywh
 
 __all__ = ["PoseEngine", "PoseResult", "prepare_image", "prepare_boxes"]
 
@@ -117,7 +116,8 @@ class PoseEngine:
         device: ``"cpu"`` or ``"cuda:N"``.
         flip_test: also run the mirrored crops and average their flipped heatmaps in.
         refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
-        threads: intra-op threads for CPU backends (0 = the library's default).
+        threads: intra-op threads for CPU backends (0 = the library's default); GPU-only backends (tensorrt) take
+            none.
         backend_options: more keyword arguments for the backend (see :func:`runtime.backends.open_backend`), e.g.
             ``{"io_binding": True}`` for onnxruntime or ``{"cuda_graph": True}`` for tensorrt.
         allow_int8_saturation: run an int8 graph on ONNX Runtime's CPU kernels even where some of its int16 pair
@@ -141,7 +141,7 @@ class PoseEngine:
         path = Path(path)
         self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
         if isinstance(backend, Backend):
-            self.backend, model_file = backend, Path(getattr(backend, "path", backend.name))
+            self.backend, model_file = backend, backend.path or Path(backend.name)
         else:
             if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
                 on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
@@ -149,45 +149,48 @@ class PoseEngine:
                 backend = backend or ("tensorrt" if on_gpu else "onnxruntime")
             if backend not in BACKENDS:
                 raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
-            model_file = path if path.suffix else self.spec.folder / self.spec.data["files"][BACKENDS[backend].file_key]
-            options = {"threads": threads, **(backend_options or {})}
-            if backend == "tensorrt" and self.spec.data.get("engine"):  # the module that built it runs it
-                options.setdefault("flavor", self.spec.data["engine"].get("flavor", "standard"))
+            model_file = path if path.suffix else self.spec.file_path(BACKENDS[backend].file_key)
+            if model_file is None:
+                key = BACKENDS[backend].file_key
+                raise PackageError(f"{self.spec.folder / PACKAGE_JSON} lists no {key} file for the {backend} backend; "
+                                   "re-export the package with it, or pick another backend")  # fmt: skip
+            options = {"threads": threads} if BACKENDS[backend].cpu_threads else {}
+            options.update(backend_options or {})
+            if backend == "tensorrt":  # the module of the flavour that built it runs it
+                options.setdefault("flavor", self.spec.engine_flavor)
             self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
         if not allow_int8_saturation:
             self._check_int8_kernels()
-        self.codec = dataclasses.replace(self.spec.codec(), use_dark=refine == "dark")
-        pre = self.spec.data["preprocess"]
-        self.mean, self.std = tuple(pre["mean"]), tuple(pre["std"])
-        self.bgr_to_rgb = pre["color_order"] == "RGB"
-        self.padding = float(pre["box_padding"])
+        self.codec = dataclasses.replace(self.spec.codec, use_dark=refine == "dark")
+        self.keypoints = self.spec.keypoints
+        self.padding = self.spec.preprocess.box_padding
         self.flip_test = flip_test
-        self.num_keypoints = len(self.spec.data["keypoints"]["names"])
-        pairs = tuple(tuple(p) for p in self.spec.data["keypoints"]["flip_pairs"])
-        self.flip_perm = flip_index(self.num_keypoints, pairs)
+        self.num_keypoints = self.keypoints.num_keypoints
+        self.flip_perm = self.keypoints.flip_perm()
 
     def _check_io(self, model_file: Path) -> None:
-        d = self.spec.data
-        want = [(d["input"]["name"], d["input"]["shape"][1:]), (d["output"]["name"], d["output"]["shape"][1:])]
+        spec = self.spec
+        want = [(t.name, list(t.shape[1:])) for t in (spec.input, spec.output)]
         have = [(s.name, list(s.shape[1:])) for s in (*self.backend.inputs, *self.backend.outputs)]
         problem = None
         if have != want:
             problem = f"describes {want} but {model_file.name} has {have}"
-        profile = getattr(self.backend, "profile", {}).get(d["input"]["name"])  # engines fix their batch range
-        if profile is not None and (profile[0][0], profile[2][0]) != (d["batch"]["min"], d["batch"]["max"]):
-            problem = f"says batch {d['batch']} but {model_file.name} was built for {profile[0][0]}..{profile[2][0]}"
+        profile = self.backend.profile.get(spec.input_name)  # engines fix their batch range
+        if profile is not None and (profile[0][0], profile[2][0]) != (spec.batch.min, spec.batch.max):
+            problem = (f"says batch {spec.batch.to_dict()} but {model_file.name} was built for "
+                       f"{profile[0][0]}..{profile[2][0]}")  # fmt: skip
         if problem:
             self.backend.close()
             raise PackageError(
-                f"{self.spec.folder / 'model.json'} {problem}; the JSON and the model come from different exports: "
+                f"{spec.folder / PACKAGE_JSON} {problem}; the JSON and the model come from different exports: "
                 "re-export the package"
             )
 
     def _check_int8_kernels(self) -> None:
         """Refuse an int8 graph that ONNX Runtime's CPU kernels on this CPU may sum wrongly (int16 saturation)."""
         pair = self.spec.int8_max_weight_pair
-        if pair is None or self.backend.name != "onnxruntime" or getattr(self.backend, "device", "cpu") != "cpu":
+        if pair is None or self.backend.name != "onnxruntime" or self.backend.device != "cpu":
             return
         kernel = int8_kernel()
         if kernel.saturates(pair):
@@ -224,11 +227,11 @@ class PoseEngine:
         for image, image_boxes in zip(images, boxes_per_image):
             image = prepare_image(image)
             xyxy, scores = prepare_boxes(image_boxes, image.shape)
-            c, m = crop_boxes(image, xyxy_to_xywh(xyxy), self.spec.input_size, self.padding)
+            c, m = self.spec.preprocess.crop(image, xyxy_to_xywh(xyxy))
             crops.append(c)
             matrices.append(m)
             boxes.append((xyxy, scores))
-        inputs = normalize_batch(np.concatenate(crops), self.mean, self.std, self.bgr_to_rgb)
+        inputs = self.spec.preprocess.normalize(np.concatenate(crops))
         return inputs, np.concatenate(matrices), boxes
 
     def heatmaps(self, inputs: np.ndarray) -> np.ndarray:

@@ -1,139 +1,370 @@
 """The model package: ``model.onnx`` (+ ``model.engine``) and ``model.json``, which carries everything a runtime needs.
 
-``swinpose-export`` writes packages; :func:`read_package` reads and validates them. Nothing downstream hard-codes
-tensor names, shapes, normalisation, codec settings or the keypoint topology: they all come from ``model.json``.
+This module owns the package. :class:`PackageSpec` is ``model.json`` as frozen, typed parts, one per concern, each
+validated when it is made: the tensors, the batch range, the pre-processing (:class:`runtime.transforms.Preprocess`),
+the codec (:class:`runtime.codec.HeatmapCodec`), the keypoints (:class:`runtime.keypoints.KeypointSpec`), the files,
+and the provenance written at export (the graph's and engine's build facts, calibration, parity, tool versions).
+``swinpose-export`` makes one and calls :meth:`PackageSpec.write`; every reader calls :func:`read_package` and uses
+attributes. Nothing downstream hard-codes tensor names, shapes, normalisation, codec settings or the keypoint
+topology. The C++ runtime's ``PackageConfig`` (runtime/cpp) mirrors these parts field for field.
 
-``model.json`` (schema version 1)::
+``model.json`` (format version 2)::
 
-    schema_version  1
-    model           {name, config}                       the PoseModelConfig that was exported
+    format_version  2
+    model           {name, config, weights}              the PoseModelConfig that was exported, the weights' name
     precision       "fp32" | "fp16" | "int8"             of model.onnx (and of the engine)
-    files           {onnx, engine|null, calibration|null} file names inside the package folder
-    input, output   {name, shape, dtype, layout}          shape with -1 for the dynamic batch axis, NCHW
-    batch           {min, opt, max}                       the TensorRT optimisation profile
-    preprocess      {color_order, mean, std, input_size, box_padding}   mean/std on the 0..255 scale
-    codec           {input_size, heatmap_size, sigma, use_dark}         :class:`runtime.codec.HeatmapCodec`
-    keypoints       {names, skeleton, flip_pairs, oks_sigmas}
+    files           {onnx, engine, calibration, opencv}  file names inside the package folder (null: absent)
+    input, output   {name, shape, dtype, layout}         shape with -1 for the dynamic batch axis, NCHW, float32
+    batch           {min, opt, max}                      the TensorRT optimisation profile
+    preprocess      {input_size, color_order, mean, std, pixel_scale, box_padding, aspect}   Preprocess
+    codec           {input_size, heatmap_size, sigma, use_dark}                              HeatmapCodec
+    keypoints       {names, skeleton, flip_pairs, oks_sigmas}                                KeypointSpec
     onnx            {opset, nodes, op_counts, bytes, sha256}
     engine          null | {tensorrt_version, flavor ("standard" | "rtx"), compute_capabilities, mode, io,
                             profile, layers, bytes, sha256, ...}
+    opencv          null | {batch, nodes, max_abs_vs_onnx, bytes, sha256}
     calibration     null | {method, images, source, quantized_op_types, excluded_nodes,
                             weight_bits, max_weight_pair, saturates_on}   int8 (runtime.int8_cpu)
     parity          {reference, images, source, fp32: {...}, <precision>: {...}}
     tools           {package: version}
+    created         "YYYY-MM-DDTHH:MM:SSZ"
+
+Format version 1 (``schema_version: 1``) packages are migrated when read: their pre-processing was our own
+training's, mean/std on the 0..255 scale with the aspect fixed, which is what version 2 spells out.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runtime.codec import HeatmapCodec
-from runtime.errors import PackageError
+from runtime.contract import fields_from_dict
+from runtime.errors import ConfigError, PackageError
+from runtime.files import atomic_path
+from runtime.keypoints import KeypointSpec
+from runtime.transforms import Preprocess
 
-__all__ = ["PACKAGE_SCHEMA_VERSION", "PACKAGE_JSON", "PRECISIONS", "PackageSpec", "read_package"]
+__all__ = [
+    "PACKAGE_FORMAT_VERSION",
+    "PACKAGE_JSON",
+    "PRECISIONS",
+    "TRT_FLAVORS",
+    "TensorSpec",
+    "BatchRange",
+    "Files",
+    "ModelInfo",
+    "InferenceSpec",
+    "PackageSpec",
+    "read_package",
+]
 
-PACKAGE_SCHEMA_VERSION = 1
+PACKAGE_FORMAT_VERSION = 2
 PACKAGE_JSON = "model.json"
 PRECISIONS = ("fp32", "fp16", "int8")
+TRT_FLAVORS = ("standard", "rtx")
 #: int8 packages from before ``calibration.max_weight_pair``: symmetric 8-bit weights, two of 127 in a channel
 LEGACY_INT8_WEIGHT_PAIR = 254
+_REEXPORT = "re-export the package with swinpose-export"
 
-# key → required type(s) of each top-level entry, and of the entries of the nested objects a runtime reads
-_SCHEMA: dict[str, Any] = {
-    "schema_version": int,
-    "model": {"name": str, "config": dict},
-    "precision": str,
-    "files": {"onnx": str, "engine": (str, type(None)), "calibration": (str, type(None))},
-    "input": {"name": str, "shape": list, "dtype": str, "layout": str},
-    "output": {"name": str, "shape": list, "dtype": str, "layout": str},
-    "batch": {"min": int, "opt": int, "max": int},
-    "preprocess": {"color_order": str, "mean": list, "std": list, "input_size": list, "box_padding": (int, float)},
-    "codec": {"input_size": list, "heatmap_size": list, "sigma": (int, float), "use_dark": bool},
-    "keypoints": {"names": list, "skeleton": list, "flip_pairs": list, "oks_sigmas": list},
-    "onnx": {"opset": int, "nodes": int},
-    "engine": (dict, type(None)),
-    "calibration": (dict, type(None)),
-    "parity": {"reference": str, "images": int},
-    "tools": dict,
+
+def _int(value: Any, field: str, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        raise ConfigError(f"{field} must be an integer{'' if low is None else f' >= {low}'}, got {value!r}")
+    return value
+
+
+def _str(value: Any, field: str, optional: bool = False) -> str | None:
+    if (value is None and optional) or (isinstance(value, str) and value):
+        return value
+    raise ConfigError(f"{field} must be a non-empty string{' or null' if optional else ''}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A network input or output: its name, NCHW shape with -1 for the dynamic batch axis, and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str
+
+    def __post_init__(self) -> None:
+        _str(self.name, "name")
+        if isinstance(self.shape, (str, bytes)) or not hasattr(self.shape, "__len__") or len(self.shape) != 4:
+            raise ConfigError(f"shape must be 4 integers [-1, C, H, W], got {self.shape!r}")
+        shape = tuple(_int(v, "shape") for v in self.shape)
+        if shape[0] != -1 or min(shape[1:]) <= 0:
+            raise ConfigError(f"shape must be [-1, C, H, W] with a dynamic batch and positive sizes, got {list(shape)}")
+        object.__setattr__(self, "shape", shape)
+        if self.dtype != "float32":
+            raise ConfigError(f"dtype must be float32 (every precision keeps float32 I/O), got {self.dtype!r}")
+        if self.layout != "NCHW":
+            raise ConfigError(f"layout must be NCHW, got {self.layout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+
+
+@dataclass(frozen=True)
+class BatchRange:
+    """The batch sizes the graph and engine take: TensorRT's optimisation profile, 1 <= min <= opt <= max."""
+
+    min: int
+    opt: int
+    max: int
+
+    def __post_init__(self) -> None:
+        for name in ("min", "opt", "max"):
+            _int(getattr(self, name), name, 1)
+        if not self.min <= self.opt <= self.max:
+            raise ConfigError(f"must satisfy 1 <= min <= opt <= max, got {self.to_dict()}")
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return self.min, self.opt, self.max
+
+    def to_dict(self) -> dict[str, int]:
+        return {"min": self.min, "opt": self.opt, "max": self.max}
+
+
+@dataclass(frozen=True)
+class Files:
+    """File names inside the package folder; None where the package has no such file."""
+
+    onnx: str
+    engine: str | None = None
+    calibration: str | None = None
+    opencv: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            name = _str(getattr(self, f.name), f.name, optional=f.name != "onnx")
+            if name is not None and (Path(name).name != name or name in (".", "..")):
+                raise ConfigError(f"{f.name} must be a file name inside the package folder, got {name!r}")
+
+    def to_dict(self) -> dict[str, str | None]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was exported: the registered model's name, its full PoseModelConfig, and the weights' name."""
+
+    name: str
+    config: dict[str, Any]
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        _str(self.name, "name")
+        if not isinstance(self.config, dict):
+            raise ConfigError(f"config must be an object (a PoseModelConfig), got {type(self.config).__name__}")
+        _str(self.weights, "weights", optional=True)
+        object.__setattr__(self, "config", copy.deepcopy(self.config))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "config": copy.deepcopy(self.config), "weights": self.weights}
+
+
+def _part(cls: Any, data: Any, where: str, source: str) -> Any:
+    try:
+        return cls.from_dict(data) if hasattr(cls, "from_dict") else fields_from_dict(cls, data)
+    except (ConfigError, TypeError) as e:
+        raise PackageError(f"{source}: '{where}' {e}; {_REEXPORT}") from e
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """The settings inference must repeat exactly as training used them: pre-processing, the codec and the
+    keypoints. Training records them in every checkpoint; export builds the package's parts from them."""
+
+    preprocess: Preprocess
+    codec: HeatmapCodec
+    keypoints: KeypointSpec
+
+    def __post_init__(self) -> None:
+        if self.preprocess.input_size != self.codec.input_size:
+            raise ConfigError(f"preprocess.input_size {list(self.preprocess.input_size)} and codec.input_size "
+                              f"{list(self.codec.input_size)} differ")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preprocess": self.preprocess.to_dict(), "codec": self.codec.to_dict(),
+                "keypoints": self.keypoints.to_dict()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "inference settings") -> InferenceSpec:
+        if not isinstance(d, dict) or sorted(d) != ["codec", "keypoints", "preprocess"]:
+            raise PackageError(f"{source}: must be an object of preprocess, codec and keypoints, got {d!r:.200}")
+        parts = {k: _part(t, d[k], k, source) for k, t in
+                 (("preprocess", Preprocess), ("codec", HeatmapCodec), ("keypoints", KeypointSpec))}  # fmt: skip
+        try:
+            return cls(**parts)
+        except ConfigError as e:
+            raise PackageError(f"{source}: {e}") from e
+
+
+#: model.json's parts: key → (type, optional); provenance sections are plain JSON objects
+_PARTS: dict[str, tuple[Any, bool]] = {
+    "model": (ModelInfo, False),
+    "files": (Files, False),
+    "input": (TensorSpec, False),
+    "output": (TensorSpec, False),
+    "batch": (BatchRange, False),
+    "preprocess": (Preprocess, False),
+    "codec": (HeatmapCodec, False),
+    "keypoints": (KeypointSpec, False),
 }
-
-
-def _check(obj: Any, schema: Any, where: str, source: str) -> None:
-    if isinstance(schema, dict):
-        if not isinstance(obj, dict):
-            raise PackageError(f"{source}: '{where}' must be an object; re-export the package with swinpose-export")
-        for key, sub in schema.items():
-            if key not in obj:
-                raise PackageError(f"{source}: '{where}{key}' is missing; re-export the package with swinpose-export")
-            _check(obj[key], sub, f"{where}{key}.", source)
-    elif not isinstance(obj, schema) or (schema is int and isinstance(obj, bool)):
-        names = "/".join(t.__name__ for t in (schema if isinstance(schema, tuple) else (schema,)))
-        raise PackageError(
-            f"{source}: '{where.rstrip('.')}' must be {names}, got {type(obj).__name__}; "
-            "re-export the package with swinpose-export"
-        )
+_PROVENANCE = {"onnx": False, "engine": True, "opencv": True, "calibration": True, "parity": False, "tools": False}
 
 
 @dataclass(frozen=True)
 class PackageSpec:
-    """A validated ``model.json``; ``folder`` is the package folder its file names are relative to."""
+    """A validated ``model.json``; ``folder`` is the package folder its file names are relative to.
+
+    Its parts agree with each other by construction: the input is B×3×H×W with (H, W) the pre-processing's and
+    the codec's input size, and the output B×K×h×w with K the keypoints' count and (h, w) the codec's heatmap size.
+    """
 
     folder: Path
-    data: dict[str, Any]
+    precision: str
+    model: ModelInfo
+    files: Files
+    input: TensorSpec
+    output: TensorSpec
+    batch: BatchRange
+    preprocess: Preprocess
+    codec: HeatmapCodec
+    keypoints: KeypointSpec
+    onnx: dict[str, Any]
+    parity: dict[str, Any]
+    tools: dict[str, Any]
+    engine: dict[str, Any] | None = None
+    opencv: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    created: str | None = None
+    format_version: int = PACKAGE_FORMAT_VERSION
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], folder: str | Path, source: str = PACKAGE_JSON) -> PackageSpec:
-        """Validate ``data`` against schema version 1 (raises :class:`PackageError` naming the bad entry)."""
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        if isinstance(version, int) and version > PACKAGE_SCHEMA_VERSION:
-            raise PackageError(
-                f"{source} has schema version {version}, newer than this swinpose reads "
-                f"({PACKAGE_SCHEMA_VERSION}); upgrade swinpose: pip install -U swinpose"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folder", Path(self.folder))
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {PRECISIONS}")
+        h, w = self.preprocess.input_size
+        checks = [
+            (self.codec.input_size == (h, w), f"codec.input_size {list(self.codec.input_size)}"),
+            (self.input.shape == (-1, 3, h, w), f"input.shape {list(self.input.shape)}"),
+            (self.output.shape == (-1, self.keypoints.num_keypoints, *self.codec.heatmap_size),
+             f"output.shape {list(self.output.shape)}"),
+        ]  # fmt: skip
+        bad = [what for ok, what in checks if not ok]
+        if bad:
+            raise ConfigError(
+                f"{' and '.join(bad)} disagree with preprocess.input_size {[h, w]}, "
+                f"{self.keypoints.num_keypoints} keypoint names and codec.heatmap_size {list(self.codec.heatmap_size)}"
             )
-        _check(data, _SCHEMA, "", source)
-        if version != PACKAGE_SCHEMA_VERSION:
-            raise PackageError(f"{source}: schema_version {version} is not {PACKAGE_SCHEMA_VERSION}; re-export it")
-        if data["precision"] not in PRECISIONS:
-            raise PackageError(f"{source}: precision {data['precision']!r} is not one of {PRECISIONS}")
-        b = data["batch"]
-        if not 1 <= b["min"] <= b["opt"] <= b["max"]:
-            raise PackageError(f"{source}: batch range {b} must satisfy 1 <= min <= opt <= max")
-        return cls(Path(folder), data)
+        if self.engine is not None and self.engine.get("flavor", "standard") not in TRT_FLAVORS:
+            raise ConfigError(f"engine.flavor {self.engine.get('flavor')!r} is not one of {TRT_FLAVORS}; upgrade "
+                              "swinpose or re-export the engine")  # fmt: skip
+        for name in _PROVENANCE:
+            object.__setattr__(self, name, copy.deepcopy(getattr(self, name)))
+
+    # -- reading and writing -------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, folder: str | Path, source: str = PACKAGE_JSON) -> PackageSpec:
+        """Validate ``data`` (a parsed model.json of format version 2, or 1, which is migrated); raises
+        :class:`PackageError` naming the bad field and the fix."""
+        if not isinstance(data, dict):
+            raise PackageError(f"{source} must hold a JSON object; {_REEXPORT}")
+        data = _migrate(data, source)
+        known = {"format_version", "precision", "created", *_PARTS, *_PROVENANCE}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PackageError(f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
+                               "(pip install -U swinpose) or re-export the package")  # fmt: skip
+        missing = sorted(k for k in ("precision", *_PARTS, "onnx", "parity", "tools") if k not in data)
+        if missing:
+            raise PackageError(f"{source}: {missing} missing; {_REEXPORT}")
+        parts = {k: _part(t, data[k], k, source) for k, (t, _) in _PARTS.items()}
+        for key, optional in _PROVENANCE.items():
+            value = data.get(key)
+            if not isinstance(value, dict) and not (optional and value is None):
+                raise PackageError(f"{source}: '{key}' must be an object{' or null' if optional else ''}; {_REEXPORT}")
+        created = data.get("created")
+        if created is not None and not isinstance(created, str):
+            raise PackageError(f"{source}: 'created' must be a date string; {_REEXPORT}")
+        try:
+            return cls(folder=Path(folder), precision=data["precision"], created=created,
+                       **parts, **{k: data.get(k) for k in _PROVENANCE})  # fmt: skip
+        except ConfigError as e:
+            raise PackageError(f"{source}: {e}; {_REEXPORT}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        """model.json's content (format version 2); :meth:`from_dict` of it gives this spec back."""
+        out: dict[str, Any] = {"format_version": self.format_version, "precision": self.precision}
+        for key in _PARTS:
+            out[key] = getattr(self, key).to_dict()
+        for key in _PROVENANCE:
+            out[key] = copy.deepcopy(getattr(self, key))
+        out["created"] = self.created
+        return out
+
+    def write(self, folder: str | Path | None = None) -> Path:
+        """Write model.json into ``folder`` (default: this spec's folder) atomically; returns its path."""
+        path = Path(folder if folder is not None else self.folder) / PACKAGE_JSON
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        return path
+
+    def replace(self, **changes: Any) -> PackageSpec:
+        """A copy with ``changes`` (validated like any other spec)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def inference(self) -> InferenceSpec:
+        return InferenceSpec(self.preprocess, self.codec, self.keypoints)
 
     # -- what a runtime reads ------------------------------------------------------------------------------------
     @property
-    def precision(self) -> str:
-        return self.data["precision"]
-
-    @property
     def input_name(self) -> str:
-        return self.data["input"]["name"]
+        return self.input.name
 
     @property
     def output_name(self) -> str:
-        return self.data["output"]["name"]
+        return self.output.name
 
     @property
     def input_size(self) -> tuple[int, int]:
         """(H, W) of the network input in pixels."""
-        return tuple(self.data["preprocess"]["input_size"])
+        return self.preprocess.input_size
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.keypoints.num_keypoints
 
     @property
     def batch_range(self) -> tuple[int, int, int]:
-        b = self.data["batch"]
-        return b["min"], b["opt"], b["max"]
+        return self.batch.as_tuple()
 
     @property
     def onnx_path(self) -> Path:
-        return self.folder / self.data["files"]["onnx"]
+        return self.folder / self.files.onnx
 
     @property
     def engine_path(self) -> Path | None:
-        name = self.data["files"]["engine"]
+        return None if self.files.engine is None else self.folder / self.files.engine
+
+    def file_path(self, key: str) -> Path | None:
+        """The path of ``files.<key>`` (``onnx``, ``engine``, ``calibration``, ``opencv``), None when absent."""
+        name = getattr(self.files, key)
         return None if name is None else self.folder / name
+
+    @property
+    def engine_flavor(self) -> str:
+        """The TensorRT flavour that built the engine (``standard`` for engines recorded before flavours)."""
+        return (self.engine or {}).get("flavor", "standard")
 
     @property
     def int8_max_weight_pair(self) -> int | None:
@@ -142,15 +373,40 @@ class PackageSpec:
         fp32/fp16."""
         if self.precision != "int8":
             return None
-        pair = (self.data.get("calibration") or {}).get("max_weight_pair", LEGACY_INT8_WEIGHT_PAIR)
+        pair = (self.calibration or {}).get("max_weight_pair", LEGACY_INT8_WEIGHT_PAIR)
         if isinstance(pair, bool) or not isinstance(pair, int) or pair < 0:
             raise PackageError(f"{self.folder / PACKAGE_JSON}: calibration.max_weight_pair must be an integer >= 0, "
                                f"got {pair!r}; re-export the package")  # fmt: skip
         return pair
 
-    def codec(self) -> HeatmapCodec:
-        c = self.data["codec"]
-        return HeatmapCodec(tuple(c["input_size"]), tuple(c["heatmap_size"]), float(c["sigma"]), bool(c["use_dark"]))
+
+def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Format version 1 → 2 (cheap: version 1's pre-processing was implicit in these two fields); any other version
+    gives the error that says what to do."""
+    version = data.get("format_version", data.get("schema_version"))
+    if isinstance(version, int) and not isinstance(version, bool) and version > PACKAGE_FORMAT_VERSION:
+        raise PackageError(f"{source} has format version {version}, newer than this swinpose reads "
+                           f"({PACKAGE_FORMAT_VERSION}); upgrade swinpose: pip install -U swinpose")  # fmt: skip
+    if version == PACKAGE_FORMAT_VERSION and "schema_version" not in data:
+        return data
+    if version != 1 or "format_version" in data:
+        raise PackageError(f"{source}: format version {version!r} is not one this swinpose reads (1 or "
+                           f"{PACKAGE_FORMAT_VERSION}); {_REEXPORT}")  # fmt: skip
+    data = copy.deepcopy(data)
+    del data["schema_version"]
+    data["format_version"] = PACKAGE_FORMAT_VERSION
+    pre = data.get("preprocess")
+    if isinstance(pre, dict):
+        pre.setdefault("pixel_scale", 255.0)
+        pre.setdefault("aspect", "fixed")
+    data.setdefault("opencv", None)
+    files = data.get("files")
+    if isinstance(files, dict):
+        files.setdefault("opencv", None)
+    model = data.get("model")
+    if isinstance(model, dict):
+        model.setdefault("weights", None)
+    return data
 
 
 def read_package(folder: str | Path) -> PackageSpec:
@@ -161,10 +417,15 @@ def read_package(folder: str | Path) -> PackageSpec:
     if not path.is_file():
         raise PackageError(f"{path} does not exist; make a model package with: swinpose-export --weights W --out DIR")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(path.read_text(), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
         raise PackageError(f"{path} is not valid JSON ({e}); re-export the package") from e
     spec = PackageSpec.from_dict(data, path.parent, str(path))
     if not spec.onnx_path.is_file():
         raise PackageError(f"{path} names {spec.onnx_path.name}, which is not in {path.parent}; re-export the package")
     return spec
+
+
+def _no_constant(name: str) -> float:
+    """model.json is strict JSON: NaN and Infinity are refused where they are read, not turned into floats."""
+    raise ValueError(f"{name} is not a JSON value (model.json must be strict JSON)")

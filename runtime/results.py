@@ -26,17 +26,23 @@ class Predictions:
     areas: np.ndarray
 
 
-def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+def oks_nms(
+    keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = 0.9,
+    sigmas: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Greedy non-maximum suppression by OKS between predictions of one image.
 
     Args:
         keypoints: N×K×2 (x, y) image pixels; scores: (N,) instance scores; areas: (N,) object areas.
+        sigmas: (K,) OKS sigmas of the keypoint set (the package's); None: COCO's for K = 17, else 0.05 each.
 
     Returns:
         indices of the kept instances, highest score first.
     """
     k = keypoints.shape[1]
-    sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
+    if sigmas is None:
+        sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
+    sigmas = np.asarray(sigmas, np.float64)
     var = (2 * sigmas) ** 2
     d2 = ((keypoints[:, None] - keypoints[None]) ** 2).sum(-1)  # N×N×K
     area = np.maximum(0.5 * (areas[:, None] + areas[None]), np.spacing(1))
@@ -52,12 +58,14 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thresh
 
 
 def to_coco_results(
-    pred: Predictions, rescore: bool = True, keypoint_thr: float = 0.2, nms_thr: float | None = None
-) -> list[dict]:
+    pred: Predictions, rescore: bool = True, keypoint_thr: float = 0.2, nms_thr: float | None = None,
+    sigmas: np.ndarray | None = None,
+) -> list[dict]:  # fmt: skip
     """COCO keypoint results: ``[{image_id, category_id, keypoints: [x, y, score]*K, score}]``.
 
     ``rescore`` multiplies the box score by the mean of the keypoint scores above ``keypoint_thr`` (MMPose's
-    rescoring); ``nms_thr`` applies OKS-NMS per image (use it for detector boxes, which overlap).
+    rescoring); ``nms_thr`` applies OKS-NMS per image (use it for detector boxes, which overlap), with the keypoint
+    set's OKS ``sigmas`` (see :func:`oks_nms`).
     """
     n = len(pred.image_ids)
     inst_scores = pred.box_scores.astype(np.float64).copy()
@@ -70,7 +78,7 @@ def to_coco_results(
         kept = []
         for image_id in np.unique(pred.image_ids):
             idx = np.nonzero(pred.image_ids == image_id)[0]
-            kept.append(idx[oks_nms(pred.keypoints[idx], inst_scores[idx], pred.areas[idx], nms_thr)])
+            kept.append(idx[oks_nms(pred.keypoints[idx], inst_scores[idx], pred.areas[idx], nms_thr, sigmas)])
         keep = np.sort(np.concatenate(kept))
     results = []
     for i in keep:

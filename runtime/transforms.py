@@ -10,14 +10,19 @@ Shape legend: B batch, N boxes, H×W input height/width in pixels, C=3 colour ch
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 import cv2
 import numpy as np
 
-from runtime.errors import InputError, InputShapeError
+from runtime.contract import fields_from_dict
+from runtime.errors import ConfigError, InputError, InputShapeError
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
+    "Preprocess",
+    "COLOR_ORDERS",
     "normalize_batch",
     "box_to_center_scale",
     "get_warp_matrix",
@@ -30,16 +35,9 @@ __all__ = [
     "flip_heatmaps",
 ]
 
-#: ImageNet statistics in RGB order, on the 0..255 pixel scale.
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-
 
 def normalize_batch(
-    images: np.ndarray,
-    mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD,
-    bgr_to_rgb: bool = True,
+    images: np.ndarray, mean: tuple[float, float, float], std: tuple[float, float, float], bgr_to_rgb: bool
 ) -> np.ndarray:
     """Turn uint8 images into the network's input tensor.
 
@@ -64,13 +62,13 @@ def normalize_batch(
     return out
 
 
-def box_to_center_scale(boxes: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
+def box_to_center_scale(boxes: np.ndarray, aspect_ratio: float, padding: float) -> tuple[np.ndarray, np.ndarray]:
     """Boxes → crop centre and size with the model's aspect ratio.
 
     Args:
         boxes: N×4 (x, y, w, h) in image pixels, COCO's bbox format (or one box of shape (4,)).
         aspect_ratio: model input width / height (e.g. 192/256).
-        padding: context factor applied after the aspect fix (1.25 as in SimpleBaseline/MMPose).
+        padding: context factor applied after the aspect fix (:attr:`Preprocess.box_padding`).
 
     Returns:
         center: N×2 (x, y) in image pixels; scale: N×2 (width, height) of the crop in image pixels.
@@ -160,7 +158,7 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_boxes(
-    image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int], padding: float = 1.25
+    image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int], padding: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-down pre-processing of one image: one crop per person box, as evaluation and inference make them.
 
@@ -201,3 +199,89 @@ def flip_keypoints(
 def flip_heatmaps(heatmaps: np.ndarray, flip_perm: np.ndarray) -> np.ndarray:
     """Heatmaps of a flipped input mapped back to the unflipped frame: B×K×h×w, mirrored and left/right swapped."""
     return np.ascontiguousarray(heatmaps[:, flip_perm, :, ::-1])
+
+
+#: the channel orders a network can take; images arrive in OpenCV's BGR
+COLOR_ORDERS = ("RGB", "BGR")
+#: how a box becomes a crop: "fixed" extends the box to the input's aspect ratio (W/H), then pads it
+ASPECTS = ("fixed",)
+
+
+def _floats(value: Any, n: int, field: str) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
+        raise ConfigError(f"{field} must be {n} numbers, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+            raise ConfigError(f"{field} must be {n} finite numbers, got {value!r}")
+        out.append(float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a person box becomes the network's input: the settings inference must repeat exactly as training made
+    them. Training, export calibration and every runtime crop and normalise through this one class.
+
+    Args:
+        input_size: (H, W) of the network input in pixels.
+        color_order: ``"RGB"`` or ``"BGR"``, the channel order the network takes (images arrive BGR from OpenCV).
+        mean, std: per-channel statistics in that order, on the 0..``pixel_scale`` scale.
+        pixel_scale: the value of a white pixel when mean/std apply: 255 (mean/std in uint8 units, as MMPose and
+            swinpose write them) or 1 (torchvision's 0.485/0.229 style).
+        box_padding: context factor around each box, after the aspect fix (1.25 in SimpleBaseline and MMPose).
+        aspect: ``"fixed"``: the box is extended to the input's aspect ratio W/H, keeping its centre.
+    """
+
+    input_size: tuple[int, int]
+    color_order: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    pixel_scale: float
+    box_padding: float
+    aspect: str = "fixed"
+
+    def __post_init__(self) -> None:
+        size = self.input_size
+        if (
+            isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size)
+        ):  # fmt: skip
+            raise ConfigError(f"input_size must be two positive integers (H, W), got {size!r}")
+        object.__setattr__(self, "input_size", (int(size[0]), int(size[1])))
+        if self.color_order not in COLOR_ORDERS:
+            raise ConfigError(f"color_order must be one of {COLOR_ORDERS}, got {self.color_order!r}")
+        object.__setattr__(self, "mean", _floats(self.mean, 3, "mean"))
+        object.__setattr__(self, "std", _floats(self.std, 3, "std"))
+        if min(self.std) <= 0:
+            raise ConfigError(f"std must be positive, got {self.std}")
+        for name in ("pixel_scale", "box_padding"):
+            (value,) = _floats([getattr(self, name)], 1, name)
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+            object.__setattr__(self, name, value)
+        if self.aspect not in ASPECTS:
+            raise ConfigError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
+
+    def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """H×W×3 uint8 image and N×4 (x, y, w, h) boxes → N×H×W×3 uint8 crops and N×2×3 image → crop affines."""
+        return crop_boxes(image, boxes, self.input_size, self.box_padding)
+
+    def normalize(self, crops: np.ndarray) -> np.ndarray:
+        """B×H×W×3 BGR uint8 crops → B×3×H×W float32 network input."""
+        to_255 = 255.0 / self.pixel_scale  # mean/std in uint8 units; exact (×1) for pixel_scale 255
+        mean = tuple(m * to_255 for m in self.mean)
+        std = tuple(s * to_255 for s in self.std)
+        return normalize_batch(crops, mean, std, self.color_order == "RGB")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_size": list(self.input_size), "color_order": self.color_order, "mean": list(self.mean),
+            "std": list(self.std), "pixel_scale": self.pixel_scale, "box_padding": self.box_padding,
+            "aspect": self.aspect,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        """The inverse of :meth:`to_dict`; a missing, unknown or invalid field raises :class:`ConfigError`."""
+        return fields_from_dict(cls, d)

@@ -6,6 +6,7 @@ Shape legend: N instances, K keypoints, h×w heatmaps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -87,12 +88,16 @@ def predict(
     return Predictions(*(np.concatenate(v) for v in (kps, scores, ids, box_scores, areas)))
 
 
-def coco_keypoint_eval(gt: str | Path | dict, results: list[dict] | str | Path) -> dict[str, float]:
+def coco_keypoint_eval(
+    gt: str | Path | dict, results: list[dict] | str | Path, sigmas: np.ndarray | None = None
+) -> dict[str, float]:
     """COCO keypoint AP/AR of ``results`` against ground truth, computed by pycocotools.
 
     Args:
         gt: a person_keypoints JSON file or its parsed dict.
         results: COCO results (a list, or a JSON file of one).
+        sigmas: (K,) OKS sigmas of the keypoint set (:meth:`runtime.keypoints.KeypointSpec.sigmas`, the package's
+            or checkpoint's); None: COCO's, for K = 17.
 
     Returns:
         ``{name: value}`` for the names in :data:`STAT_NAMES`.
@@ -107,8 +112,10 @@ def coco_keypoint_eval(gt: str | Path | dict, results: list[dict] | str | Path) 
     if not results:
         raise DataError("no predictions to evaluate; the model produced no results")
     k = len(results[0]["keypoints"]) // 3
-    if k != len(COCO_SIGMAS):
-        raise DataError(f"results have {k} keypoints; COCO keypoint evaluation needs 17 (COCO's OKS sigmas)")
+    sigmas = np.asarray(COCO_SIGMAS if sigmas is None else sigmas, np.float64)
+    if k != len(sigmas):
+        raise DataError(f"results have {k} keypoints but there are {len(sigmas)} OKS sigmas; pass the keypoint "
+                        "set's sigmas (model.json's keypoints.oks_sigmas)")  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = json.loads(Path(gt).read_text()) if isinstance(gt, (str, Path)) else gt
@@ -116,6 +123,7 @@ def coco_keypoint_eval(gt: str | Path | dict, results: list[dict] | str | Path) 
         dt = coco.loadRes(results)
         ev = COCOeval(coco, dt, "keypoints")
         ev.params.useSegm = None
+        ev.params.kpt_oks_sigmas = sigmas
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -157,14 +165,18 @@ def evaluate_weights(
     are rescored and OKS-NMS'ed at ``nms_thr``.
     """
     from swinpose.data.coco import CocoKeypoints, load_coco_instances
+    from swinpose.defaults import inference_from_meta
     from swinpose.models.pose_io import load_pose_file
 
     model, meta = load_pose_file(weights)
     cfg = model.cfg
-    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma or float(meta.get("sigma", 2.0)))
+    inference = inference_from_meta(meta, cfg, str(weights))
+    if sigma is not None:
+        inference = dataclasses.replace(inference, codec=dataclasses.replace(inference.codec, sigma=sigma))
     instances, gt = load_coco_instances(ann_file, image_dir, cfg.num_keypoints, detections, det_score_thr)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dataset = CocoKeypoints(instances, codec)
-    pred = predict(model.to(device), dataset, codec, batch_size, flip_test, device, progress=progress)
-    results = to_coco_results(pred, nms_thr=nms_thr if detections else None)
-    return EvalRun(coco_keypoint_eval(gt, results), results, pred, len(instances))
+    dataset = CocoKeypoints(instances, inference)
+    pred = predict(model.to(device), dataset, inference.codec, batch_size, flip_test, device, progress=progress)
+    sigmas = inference.keypoints.sigmas()
+    results = to_coco_results(pred, nms_thr=nms_thr if detections else None, sigmas=sigmas)
+    return EvalRun(coco_keypoint_eval(gt, results, sigmas), results, pred, len(instances))

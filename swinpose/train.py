@@ -18,12 +18,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from runtime._io import atomic_path, write_json_atomic
-from runtime.codec import HeatmapCodec
 from runtime.errors import CheckpointError, ConfigError
+from runtime.files import atomic_path, write_json_atomic
+from runtime.package import InferenceSpec
+from swinpose import defaults
 from swinpose.data.coco import Augmentation, CocoKeypoints, find_split, load_coco_instances
 from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
 from swinpose.models import create_model, load_pretrained_backbone
+from swinpose.models.pose_io import INFERENCE_META_KEY
 
 __all__ = ["TrainConfig", "heatmap_mse", "lr_factor", "train"]
 
@@ -37,7 +39,13 @@ class TrainConfig:
     model: str = "swinpose_nano_128x96"
     model_overrides: dict = field(default_factory=dict)  # e.g. {"fusion": "concat"}
     pretrained: str | None = None  # ImageNet Swin backbone file (timm / official / MMPose layout)
-    sigma: float = 2.0
+    # what inference must repeat (swinpose.defaults; recorded in every checkpoint and so in every package)
+    sigma: float = defaults.SIGMA
+    color_order: str = defaults.COLOR_ORDER
+    mean: tuple[float, float, float] = defaults.IMAGENET_MEAN
+    std: tuple[float, float, float] = defaults.IMAGENET_STD
+    pixel_scale: float = defaults.PIXEL_SCALE
+    box_padding: float = defaults.BOX_PADDING
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
@@ -57,6 +65,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        object.__setattr__(self, "mean", tuple(self.mean))
+        object.__setattr__(self, "std", tuple(self.std))
         if isinstance(self.augmentation, dict):
             object.__setattr__(self, "augmentation", Augmentation(**self.augmentation))
         if self.schedule not in ("cosine", "step"):
@@ -67,7 +77,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
+
+    def inference(self, model_cfg: Any) -> InferenceSpec:
+        """The inference settings a model with ``model_cfg`` trained by this config needs (raises
+        :class:`ConfigError` for invalid ones, before any training starts)."""
+        return defaults.inference_spec(
+            model_cfg, color_order=self.color_order, mean=self.mean, std=self.std, pixel_scale=self.pixel_scale,
+            box_padding=self.box_padding, sigma=self.sigma,
+        )  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -108,7 +127,7 @@ def _dist_info() -> tuple[int, int, int]:
 def evaluate_model(model: nn.Module, val: CocoKeypoints, gt: dict, cfg: TrainConfig, device: torch.device) -> dict:
     """COCO keypoint stats of ``model`` on a GT-box validation set."""
     pred = predict(model, val, val.codec, batch_size=cfg.batch_size, flip_test=cfg.flip_test, device=device)
-    return coco_keypoint_eval(gt, to_coco_results(pred))
+    return coco_keypoint_eval(gt, to_coco_results(pred), val.keypoints.sigmas())
 
 
 def train(
@@ -144,13 +163,14 @@ def train(
         report = load_pretrained_backbone(model, cfg.pretrained)
         if main:
             logger.info("backbone from %s: %s", cfg.pretrained, report)
-    codec = HeatmapCodec(model.cfg.input_size, model.cfg.heatmap_size, cfg.sigma)
+    inference = cfg.inference(model.cfg)
     train_ann, train_img = find_split(data, "train")
     val_ann, val_img = find_split(data, "val")
     k = model.cfg.num_keypoints
-    train_set = CocoKeypoints(load_coco_instances(train_ann, train_img, k)[0], codec, cfg.augmentation, seed=cfg.seed)
+    train_set = CocoKeypoints(load_coco_instances(train_ann, train_img, k)[0], inference, cfg.augmentation,
+                              seed=cfg.seed)  # fmt: skip
     val_instances, val_gt = load_coco_instances(val_ann, val_img, k)
-    val_set = CocoKeypoints(val_instances, codec)
+    val_set = CocoKeypoints(val_instances, inference)
 
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -248,6 +268,7 @@ def train(
             state = dict(
                 model=model.state_dict(), optimizer=opt.state_dict(), scaler=scaler.state_dict(), epoch=epoch,
                 iteration=it, best_ap=best_ap, model_config=model.cfg.to_dict(), train_config=cfg.to_dict(),
+                **{INFERENCE_META_KEY: json.dumps(inference.to_dict())},
             )  # fmt: skip
             _save_atomic(state, out / "last.pth")
             if record.get("best"):

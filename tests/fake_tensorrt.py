@@ -23,6 +23,7 @@ capturing stream is recorded, not run, with the shapes and addresses it had then
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import enum
 import json
 import types
@@ -605,6 +606,4 @@ def add_fake_engine(package, generation: str = "11.4", cudart: FakeCudart | None
     builder = make_fake_tensorrt(generation, cudart or FakeCudart())
     build_engine(spec.onnx_path, spec.onnx_path, package / "model.engine", spec.input_name, (3, *spec.input_size),
                  options, trt=builder)  # fmt: skip
-    meta = json.loads((package / "model.json").read_text())
-    meta["files"]["engine"] = "model.engine"
-    (package / "model.json").write_text(json.dumps(meta))
+    spec.replace(files=dataclasses.replace(spec.files, engine="model.engine")).write()

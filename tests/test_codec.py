@@ -55,7 +55,7 @@ def test_encode_single_instance_and_shape_errors():
     with pytest.raises(InputShapeError, match="B×K×64×48"):
         CODEC.decode(np.zeros((1, 17, 32, 24)))
     with pytest.raises(ConfigError, match="integer multiple"):
-        HeatmapCodec((256, 192), (60, 48))
+        HeatmapCodec((256, 192), (60, 48), 2.0)
 
 
 def test_argmax_quarter_offset_golden():

@@ -9,8 +9,10 @@ installs. Without them the tests are skipped locally and fail on CI (CI=true), w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +23,8 @@ import pytest
 from fake_tensorrt import add_fake_engine
 
 from runtime import PoseEngine
+from runtime.errors import PackageError
+from runtime.package import PackageSpec, read_package
 
 CPP = Path(__file__).resolve().parents[1] / "runtime" / "cpp"
 GOLDEN = CPP / "tests" / "golden"
@@ -143,3 +147,88 @@ def test_pose_app_errors_name_the_fix(cpp_build, bundled_packages, tmp_path):
     truncated = subprocess.run([str(cpp_build / "pose_app"), str(tmp_path), str(image), "0", "0", "10", "10"],
                                capture_output=True, text=True)  # fmt: skip
     assert truncated.returncode == 1 and "re-export the package" in truncated.stderr
+
+
+def _cpp_reads(cpp_build: Path, package: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(cpp_build / "pose_app"), "--print-package", str(package)], capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def _python_reads(spec: PackageSpec) -> dict:
+    """The parts PackageConfig mirrors, as runtime.package reads them (mean/std in float32, as C++ keeps them)."""
+    mirrored = ("format_version", "precision", "model", "files", "input", "output", "batch", "preprocess", "codec",
+                "keypoints")  # fmt: skip
+    d = {k: v for k, v in spec.to_dict().items() if k in mirrored}
+    d["engine"] = {
+        "flavor": spec.engine_flavor,
+        "compute_capabilities": (spec.engine or {}).get("compute_capabilities") or [],
+    }
+    return d
+
+
+def _float32_stats(d: dict) -> dict:
+    for key in ("mean", "std"):
+        d["preprocess"][key] = [float(np.float32(v)) for v in d["preprocess"][key]]
+    return d
+
+
+def test_cpp_and_python_read_the_same_package(cpp_build, bundled_packages, tmp_path):
+    """The C++ PackageConfig mirrors runtime.package's parts: the same values from the same files, for a package of
+    each precision, an RTX-flavoured one, a format-1 one (both migrate it), and BGR / 0..1-scale pre-processing."""
+    packages = [bundled_packages[p] for p in ("fp32", "fp16", "int8")]
+    base = read_package(bundled_packages["fp32"])
+    variants = {
+        "rtx": base.replace(engine={"flavor": "rtx", "compute_capabilities": ["sm86", "sm89"]}),
+        "bgr_unit": base.replace(
+            preprocess=dataclasses.replace(
+                base.preprocess,
+                color_order="BGR",
+                mean=(0.4, 0.5, 0.6),
+                std=(0.2, 0.25, 0.3),
+                pixel_scale=1.0,
+                box_padding=1.5,
+            )
+        ),  # fmt: skip
+    }
+    for name, spec in variants.items():
+        (tmp_path / name).mkdir()
+        shutil.copy(base.onnx_path, tmp_path / name)
+        spec.write(tmp_path / name)
+        packages.append(tmp_path / name)
+    v1 = base.to_dict()
+    v1["schema_version"] = v1.pop("format_version")
+    v1["schema_version"] = 1
+    del v1["preprocess"]["pixel_scale"], v1["preprocess"]["aspect"], v1["opencv"], v1["files"]["opencv"]
+    (tmp_path / "v1").mkdir()
+    shutil.copy(base.onnx_path, tmp_path / "v1")
+    (tmp_path / "v1" / "model.json").write_text(json.dumps(v1))
+    packages.append(tmp_path / "v1")
+    for package in packages:
+        done = _cpp_reads(cpp_build, package)
+        assert done.returncode == 0, done.stderr
+        assert _float32_stats(json.loads(done.stdout)) == _float32_stats(_python_reads(read_package(package))), package
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("preprocess.std", [0, 1, 1], "'preprocess.std' must be positive"),
+        ("preprocess.color_order", "XYZ", "'preprocess.color_order' must be RGB or BGR"),
+        ("keypoints.flip_pairs", [[1]], "'keypoints.flip_pairs' entry \\[1\\] must be two keypoint indices"),
+        ("codec.input_size", [256, 192], "disagree with preprocess.input_size"),
+        ("format_version", 3, "newer than this swinpose reads \\(2\\); upgrade swinpose"),
+    ],
+)
+def test_cpp_refuses_what_python_refuses(cpp_build, bundled_packages, tmp_path, path, value, message):
+    data = json.loads((bundled_packages["fp32"] / "model.json").read_text())
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    with pytest.raises(PackageError):
+        PackageSpec.from_dict(data, tmp_path)
+    done = _cpp_reads(cpp_build, tmp_path)
+    assert done.returncode == 1
+    assert re.search(message, done.stderr), done.stderr

@@ -12,9 +12,10 @@ import pytest
 
 from runtime.codec import HeatmapCodec
 from runtime.errors import DataError
-from runtime.transforms import apply_affine, flip_keypoints, invert_affine, normalize_batch, warp_crop
+from runtime.transforms import apply_affine, flip_keypoints, invert_affine, warp_crop
 from swinpose.data.coco import Augmentation, CocoKeypoints, find_split, load_coco_instances, read_image
 from swinpose.data.synthetic import render_image, write_dataset
+from swinpose.defaults import inference_for_codec
 from swinpose.evaluation import Predictions, coco_keypoint_eval, oks_nms, to_coco_results
 
 DATA = Path(__file__).parent / "data"
@@ -28,7 +29,7 @@ def test_real_coco_loads_and_counts_what_it_skips(caplog):
         instances, gt = load_coco_instances(COCO / "test_coco.json", COCO)
     assert len(instances) == 12 and len(gt["annotations"]) == 14
     assert "12 person instances; skipped 0 crowd and 2 without keypoints or box" in caplog.text
-    sample = CocoKeypoints(instances, CODEC)[0]
+    sample = CocoKeypoints(instances, inference_for_codec(CODEC))[0]
     assert sample["image"].shape == (3, 256, 192) and sample["image"].dtype == np.float32
     assert sample["target"].shape == (17, 64, 48) and sample["target_weight"].shape == (17,)
     labelled = instances[0].keypoints[:, 2] > 0
@@ -49,7 +50,7 @@ def test_crowd_instances_are_skipped_and_counted(tmp_path, caplog):
 )
 def test_gt_keypoints_encoded_then_decoded_give_ap_1_on_real_poses(codec):
     instances, gt = load_coco_instances(COCO / "test_coco.json", COCO)
-    ds = CocoKeypoints(instances, codec)
+    ds = CocoKeypoints(instances, inference_for_codec(codec))
     samples = [ds[i] for i in range(len(ds))]
     xy_hm, _ = codec.decode(np.stack([s["target"] for s in samples]))
     inverse = invert_affine(np.stack([s["matrix"] for s in samples]))
@@ -102,7 +103,7 @@ def test_bad_files_name_the_file_and_id(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     instances, _ = load_coco_instances(COCO / "test_coco.json", images)
-    ds = CocoKeypoints(instances, CODEC)
+    ds = CocoKeypoints(instances, inference_for_codec(CODEC))
     with pytest.raises(
         DataError, match=rf"{instances[0].file.name} \(image_id {instances[0].image_id}\) does not exist"
     ):
@@ -120,13 +121,14 @@ def test_augmented_samples_are_exact_flipped_affine_crops(tmp_path):
     ann, images = find_split(tmp_path, "train")
     instances, _ = load_coco_instances(ann, images)
     codec = HeatmapCodec((128, 96), (32, 24), sigma=1.5)
-    ds = CocoKeypoints(instances, codec, Augmentation(flip_prob=1.0, rotation_prob=1.0, half_body_prob=0), seed=0)
+    augment = Augmentation(flip_prob=1.0, rotation_prob=1.0, half_body_prob=0)
+    ds = CocoKeypoints(instances, inference_for_codec(codec), augment, seed=0)
     perm = ds.flip_perm
     checked = 0
     for i, inst in enumerate(instances):
         s = ds[i]
         # the crop is the mirrored affine warp of the image under the sample's matrix
-        expected = normalize_batch(warp_crop(read_image(inst), s["matrix"], (96, 128))[None, :, ::-1].copy())[0]
+        expected = ds.preprocess.normalize(warp_crop(read_image(inst), s["matrix"], (96, 128))[None, :, ::-1].copy())[0]
         np.testing.assert_allclose(s["image"], expected, atol=1e-5)
         # decoding the targets, un-mirroring and inverting the matrix lands on the annotated keypoints
         xy_hm, _ = codec.decode(s["target"])

@@ -35,7 +35,8 @@ def _compare_with_pytorch(engine, ann: Path, images: Path, flip: bool) -> float:
     GT boxes of a COCO file."""
     model, _ = load_pose_file(BUNDLED_WEIGHTS)
     instances, _ = load_coco_instances(ann, images)
-    reference = predict(model, CocoKeypoints(instances, engine.codec), engine.codec, flip_test=flip, progress=False)
+    dataset = CocoKeypoints(instances, engine.spec.inference)
+    reference = predict(model, dataset, engine.codec, flip_test=flip, progress=False)
     engine.flip_test = flip
     worst = 0.0
     for image_id in sorted({i.image_id for i in instances}):
@@ -128,8 +129,12 @@ def test_package_problems_are_refused(bundled_packages, tmp_path):
     meta = json.loads((broken / "model.json").read_text())
     meta["output"]["shape"] = [-1, 17, 64, 48]
     (broken / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PackageError, match=r"output.shape \[-1, 17, 64, 48\] disagree with .* codec.heatmap_size"):
+        PoseEngine(broken)  # the JSON disagrees with itself
+    meta["codec"]["heatmap_size"] = [64, 48]
+    (broken / "model.json").write_text(json.dumps(meta))
     with pytest.raises(PackageError, match="different exports"):
-        PoseEngine(broken)
+        PoseEngine(broken)  # the JSON agrees with itself, not with the graph
     shutil.copy(bundled_packages["fp32"] / "model.json", broken / "model.json")
     data = (broken / "model.onnx").read_bytes()
     (broken / "model.onnx").write_bytes(data[: len(data) // 3])

@@ -20,13 +20,16 @@ from export.calibration import load_calibration_set
 from export.cli import main
 from export.onnx_export import FORBIDDEN_OPS, ort_session
 from export.package import ExportOptions, export_package
-from runtime.errors import ExportError, PackageError
+from runtime.codec import HeatmapCodec
+from runtime.errors import ExportError
 from runtime.keypoints import COCO_KEYPOINTS
-from runtime.package import PackageSpec, read_package
-from runtime.transforms import crop_boxes, normalize_batch
+from runtime.package import read_package
+from swinpose.defaults import inference_for_codec
 from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file
 
 PHOTOS = Path(__file__).parent / "data" / "coco-val2017-sample"
+#: the bundled model's pre-processing (our training's, at 128×96)
+PRE = inference_for_codec(HeatmapCodec((128, 96), (32, 24), 1.5)).preprocess
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,8 @@ def photo_inputs():
     crops = []
     for ann in data["annotations"][:8]:
         image = cv2.imread(str(files[ann["image_id"]]))
-        crops.append(crop_boxes(image, ann["bbox"], (128, 96))[0][0])
-    return normalize_batch(np.stack(crops))
+        crops.append(PRE.crop(image, ann["bbox"])[0][0])
+    return PRE.normalize(np.stack(crops))
 
 
 def _producers(graph: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
@@ -89,7 +92,7 @@ def test_package_matches_pytorch_on_real_photos(bundled_packages, bundled, photo
 def test_int8_package_matches_pytorch_on_held_out_synthetic_crops(bundled_packages, bundled, synthetic_root):
     """int8 is checked in the bundled model's own domain (synthetic figures), on the val split it was not calibrated
     on: a broken scale moves keypoints by tens of pixels, int8 rounding by under one."""
-    val = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", (128, 96), 100,
+    val = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 100,
                                progress=False).inputs()  # fmt: skip
     assert len(val) >= 12
     _check_against_pytorch(bundled, bundled_packages["int8"], val, max_abs=0.4, mean_px=1.5)
@@ -130,10 +133,10 @@ def test_int8_graph_quantizes_matmul_and_conv_except_the_head(bundled_packages):
     assert head.op_type == "Conv" and not any(from_dq(i) for i in head.input)
     attention = [n for n in graph.graph.node if n.op_type == "MatMul" and not set(n.input) & set(inits)
                  and not any(from_dq(i) for i in n.input)]  # fmt: skip
-    depths = spec.data["model"]["config"]["backbone"]["depths"]
+    depths = spec.model.config["backbone"]["depths"]
     assert len(attention) == 2 * sum(depths)  # q·kᵀ and attn·v of every block stay fp32
-    assert spec.data["calibration"]["excluded_nodes"] == [head.name] + [n.name for n in attention]
-    assert spec.data["calibration"]["keep_fp32"] == ["head", "attention"]
+    assert spec.calibration["excluded_nodes"] == [head.name] + [n.name for n in attention]
+    assert spec.calibration["keep_fp32"] == ["head", "attention"]
     fp32_nodes = {head.name} | {n.name for n in attention}
     for node in graph.graph.node:
         if node.op_type in ("MatMul", "Conv") and node.name not in fp32_nodes:
@@ -168,14 +171,16 @@ def test_int8_graph_quantizes_matmul_and_conv_except_the_head(bundled_packages):
 
 def test_model_json_carries_what_a_runtime_needs(bundled_packages):
     spec = read_package(bundled_packages["fp32"])
-    d = spec.data
-    assert d["schema_version"] == 1 and d["precision"] == "fp32"
+    d = json.loads((bundled_packages["fp32"] / "model.json").read_text())  # the file itself: the contract on disk
+    assert d["format_version"] == 2 and d["precision"] == "fp32"
     assert d["input"] == {"name": "input", "shape": [-1, 3, 128, 96], "dtype": "float32", "layout": "NCHW"}
     assert d["output"] == {"name": "heatmaps", "shape": [-1, 17, 32, 24], "dtype": "float32", "layout": "NCHW"}
     assert d["batch"] == {"min": 1, "opt": 8, "max": 32}
-    assert d["preprocess"]["color_order"] == "RGB" and d["preprocess"]["input_size"] == [128, 96]
+    assert d["preprocess"] == {"input_size": [128, 96], "color_order": "RGB", "mean": [123.675, 116.28, 103.53],
+                               "std": [58.395, 57.12, 57.375], "pixel_scale": 255.0, "box_padding": 1.25,
+                               "aspect": "fixed"}  # fmt: skip
     assert d["codec"] == {"input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 1.5, "use_dark": True}
-    assert spec.codec().sigma == 1.5  # the bundled file's training sigma, from its metadata
+    assert spec.codec.sigma == 1.5  # the bundled file's training sigma, from its metadata
     assert d["keypoints"]["names"] == list(COCO_KEYPOINTS) and len(d["keypoints"]["skeleton"]) == 19
     assert d["model"]["config"]["name"] == "swinpose_nano_128x96"
     graph = onnx.load(str(spec.onnx_path))
@@ -189,11 +194,11 @@ def test_model_json_carries_what_a_runtime_needs(bundled_packages):
     assert {"torch", "onnx", "onnxruntime"} <= set(d["tools"])
     files = ["model.json", "model.onnx", "model.opencv.onnx"]
     assert sorted(p.name for p in bundled_packages["fp32"].iterdir()) == files
-    assert read_package(bundled_packages["fp16"]).data["files"]["opencv"] is None
-    int8 = read_package(bundled_packages["int8"]).data
-    assert int8["files"]["calibration"] == "calibration.json" and int8["calibration"]["method"] == "minmax"
-    assert int8["calibration"]["images"] == 48 and int8["parity"]["images"] == 16
-    assert read_package(bundled_packages["fp16"]).data["parity"]["source"] == str(PHOTOS)
+    assert read_package(bundled_packages["fp16"]).files.opencv is None
+    int8 = read_package(bundled_packages["int8"])
+    assert int8.files.calibration == "calibration.json" and int8.calibration["method"] == "minmax"
+    assert int8.calibration["images"] == 48 and int8.parity["images"] == 16
+    assert read_package(bundled_packages["fp16"]).parity["source"] == str(PHOTOS)
 
 
 def test_cli_prints_one_summary_line(bundled_packages):
@@ -203,26 +208,10 @@ def test_cli_prints_one_summary_line(bundled_packages):
     assert any(f"engine skipped: {why}" in lines[0] for why in ("TensorRT is not installed", "TensorRT-RTX builds"))
 
 
-def test_package_schema_errors_name_the_entry(bundled_packages):
-    data = json.loads((bundled_packages["fp32"] / "model.json").read_text())
-    PackageSpec.from_dict(data, ".")
-    broken = {k: v for k, v in data.items() if k != "codec"}
-    with pytest.raises(PackageError, match="'codec' is missing"):
-        PackageSpec.from_dict(broken, ".")
-    with pytest.raises(PackageError, match="'batch.max' must be int"):
-        PackageSpec.from_dict({**data, "batch": {"min": 1, "opt": 8, "max": "32"}}, ".")
-    with pytest.raises(PackageError, match="upgrade swinpose"):
-        PackageSpec.from_dict({**data, "schema_version": 2}, ".")
-    with pytest.raises(PackageError, match="min <= opt <= max"):
-        PackageSpec.from_dict({**data, "batch": {"min": 4, "opt": 2, "max": 8}}, ".")
-    with pytest.raises(PackageError, match="swinpose-export"):
-        read_package(bundled_packages["fp32"] / "nothing-here")
-
-
 def test_int8_from_calibration_cache_reproduces_the_graph(bundled_packages, cached_onnx, tmp_path):
     out = tmp_path / "again"
     result = export_package("bundled", out, ExportOptions("int8", calib_cache=bundled_packages["int8"], progress=False))
-    assert result.spec["calibration"]["source"].startswith("cache")
+    assert result.spec.calibration["source"].startswith("cache")
 
     def scales(folder: Path) -> list[float]:
         graph = onnx.load(str(folder / "model.onnx"))
@@ -241,11 +230,11 @@ def test_parity_gate_fails_the_export_and_writes_nothing(bundled_packages, cache
 
 
 def test_calibration_sets_from_a_folder_and_a_coco_json(synthetic_root):
-    folder = load_calibration_set(PHOTOS, (128, 96), size=3, progress=False)
+    folder = load_calibration_set(PHOTOS, PRE, size=3, progress=False)
     assert folder.crops.shape == (3, 128, 96, 3) and folder.crops.dtype == np.uint8
-    again = load_calibration_set(PHOTOS, (128, 96), size=3, progress=False)
+    again = load_calibration_set(PHOTOS, PRE, size=3, progress=False)
     assert np.array_equal(folder.crops, again.crops)  # a seeded sample
-    coco = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", (128, 96), 1000,
+    coco = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 1000,
                                 progress=False)  # fmt: skip
     ann = json.loads((synthetic_root / "annotations" / "person_keypoints_val.json").read_text())["annotations"]
     assert len(coco) == sum(1 for a in ann if a["num_keypoints"] > 0 and not a.get("iscrowd"))
@@ -317,7 +306,7 @@ def test_entropy_calibration_searches_a_clipping_threshold(bundled_packages, syn
     from export.precision import calibrate_ranges
 
     graph = bundled_packages["fp32"] / "model.onnx"
-    data = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", (128, 96), 16,
+    data = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", PRE, 16,
                                 progress=False)  # fmt: skip
     ranges = {}
     for method in ("minmax", "entropy"):
@@ -365,7 +354,7 @@ def test_opencv_graph_runs_in_opencv_dnn_and_matches_model_onnx(bundled_packages
     done = subprocess.run([*run, str(tmp_path / "y.npy")], capture_output=True, text=True)
     assert done.returncode == 0, f"OpenCV {cv2.__version__} failed on the --opencv graph: {done.stderr[-2000:]}"
     assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-5
-    assert read_package(package).data["files"]["opencv"] == "model.opencv.onnx"
+    assert read_package(package).files.opencv == "model.opencv.onnx"
 
 
 def test_random_weights_export_a_package_to_time(tmp_path):
@@ -374,20 +363,20 @@ def test_random_weights_export_a_package_to_time(tmp_path):
     result = export_package("random", tmp_path / "pk", ExportOptions(model="swinpose_nano_128x96", engine=False,
                                                                      progress=False))  # fmt: skip
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert result.spec["model"]["weights"] == "random init (seed 0)" and result.parity["fp32"].max_abs <= 1e-3
+    assert result.spec.model.weights == "random init (seed 0)" and result.parity["fp32"].max_abs <= 1e-3
     from benchmarks.torch_backend import package_weights
 
     assert package_weights(read_package(tmp_path / "pk"), None) is None  # benchmarks time it with random weights
 
 
 def test_int8_package_records_its_gate_verdict_on_labelled_held_out_crops(bundled_packages):
-    gate = read_package(bundled_packages["int8"]).data["parity"]["gate"]
+    gate = read_package(bundled_packages["int8"]).parity["gate"]
     assert gate["passed"] is True and gate["delta_ap_limit"] == 0.5
     assert gate["delta_ap_judged"] is False  # 16 crops cannot resolve 0.5 AP (export.package.MIN_AP_CROPS)
     assert gate["median_confident_shift_limit_px"] == 1.0  # a quarter of the 4-pixel heatmap stride
     assert gate["ap_pytorch"] > 50 and gate["ap"] > 50  # the held-out crops of the synthetic train split
-    assert read_package(bundled_packages["fp16"]).data["parity"]["gate"]["passed"] is True  # photos: shift only
-    assert read_package(bundled_packages["fp32"]).data["parity"]["gate"] is None  # fp32 has its 1e-3 gate
+    assert read_package(bundled_packages["fp16"]).parity["gate"]["passed"] is True  # photos: shift only
+    assert read_package(bundled_packages["fp32"]).parity["gate"] is None  # fp32 has its 1e-3 gate
 
 
 @pytest.mark.parametrize("what", ["shift", "ap"])
@@ -406,13 +395,13 @@ def test_int8_parity_gate_refuses_the_package_unless_no_gate(bundled_packages, c
         export_package("bundled", tmp_path / "pk", options)
     assert list((tmp_path / "pk").iterdir()) == []
     result = export_package("bundled", tmp_path / "pk", dataclasses.replace(options, gate=False))
-    assert result.spec["parity"]["gate"]["passed"] is False and (tmp_path / "pk" / "model.json").is_file()
+    assert result.spec.parity["gate"]["passed"] is False and (tmp_path / "pk" / "model.json").is_file()
 
 
 def test_int8_weight_bits_reach_the_graph_and_model_json(bundled_packages, cached_onnx, tmp_path, capsys):
     assert main(["--weights", "bundled", "--int8", "--int8-weight-bits", "8", "--calib-cache",
                  str(bundled_packages["int8"]), "--out", str(tmp_path / "pk8"), "--quiet"]) == 0  # fmt: skip
-    calibration = read_package(tmp_path / "pk8").data["calibration"]
+    calibration = read_package(tmp_path / "pk8").calibration
     assert calibration["weight_bits"] == 8 and calibration["max_weight_pair"] > 128
     assert calibration["saturates_on"] == ["x86-avx2"]
     graph = onnx.load(str(tmp_path / "pk8" / "model.onnx"))

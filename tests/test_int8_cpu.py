@@ -25,8 +25,13 @@ from export.int8_check import isolate_quantized_ops, max_weight_pair, quantized_
 from export.onnx_export import ort_session
 from export.precision import int8_excluded_nodes, quantize_int8
 from runtime import PoseEngine
+from runtime.codec import HeatmapCodec
 from runtime.errors import PackageError, SaturatingInt8Error
 from runtime.int8_cpu import INT16_MAX, KERNELS, int8_kernel, int8_speed_note
+from swinpose.defaults import inference_for_codec
+
+#: the bundled model's pre-processing (our training's, at 128×96)
+BUNDLED_PRE = inference_for_codec(HeatmapCodec((128, 96), (32, 24), 1.5)).preprocess
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-x86_64") is None or platform.machine() not in ("x86_64", "AMD64"),
@@ -140,7 +145,7 @@ def _op_by_op(graph: onnx.ModelProto, folder) -> tuple[dict, dict, dict]:
     capture.CopyFrom(graph)
     capture.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
                                 for n in feeds.values())  # fmt: skip
-    inputs = synthetic_set(8, (128, 96)).inputs()
+    inputs = synthetic_set(8, BUNDLED_PRE).inputs()
     values = dict(zip(feeds.values(), ort_session(capture).run(list(feeds.values()), {"input": inputs})))
     forced_feeds = {"input": inputs, **{new: values[old] for new, old in feeds.items()}}
     path = folder / "forced.onnx"

@@ -14,6 +14,7 @@ from runtime.codec import HeatmapCodec
 from runtime.errors import ConfigError
 from swinpose.data.coco import Augmentation, CocoKeypoints, find_split, load_coco_instances
 from swinpose.data.synthetic import write_dataset
+from swinpose.defaults import inference_for_codec
 from swinpose.models import create_model
 from swinpose.models.pose_io import load_pose_model
 from swinpose.train import TrainConfig, heatmap_mse, lr_factor, train
@@ -43,7 +44,7 @@ def _dataset_loss(model: torch.nn.Module, root) -> float:
     """
     ann, images = find_split(root, "train")
     codec = HeatmapCodec(model.cfg.input_size, model.cfg.heatmap_size, 1.5)
-    ds = CocoKeypoints(load_coco_instances(ann, images)[0], codec)
+    ds = CocoKeypoints(load_coco_instances(ann, images)[0], inference_for_codec(codec))
     batch = default_collate([ds[i] for i in range(len(ds))])
     with torch.no_grad():
         return heatmap_mse(model.train()(batch["image"]), batch["target"], batch["target_weight"]).item()
@@ -158,3 +159,44 @@ def test_model_files_round_trip_and_refuse_foreign_files(tmp_path):
         load_pose_model(tmp_path / "none.safetensors")
     with pytest.raises(CheckpointError, match="use that suffix"):
         save_pose_model(model, tmp_path / "m.pth")
+
+
+def test_training_preprocessing_travels_to_the_package_and_the_engine(synthetic, tmp_path):
+    """Changing the box padding and mean/std in the training config changes what the checkpoint records, the
+    exported package, and PoseEngine's crops, with no other code touched."""
+    import cv2
+    import numpy as np
+
+    from export.package import ExportOptions, export_package
+    from runtime import PoseEngine
+    from runtime.transforms import box_to_center_scale, get_warp_matrix, warp_crop
+
+    mean, std = (100.0, 110.0, 120.0), (50.0, 60.0, 70.0)
+    cfg = _cfg(epochs=1, box_padding=1.5, mean=mean, std=std, color_order="BGR")
+    train(cfg, synthetic, tmp_path / "run", device="cpu", max_iters=1, progress=False)
+    package = export_package(tmp_path / "run" / "last.pth", tmp_path / "pk",
+                             ExportOptions(engine=False, parity_crops=4, progress=False)).spec  # fmt: skip
+    pre = package.preprocess
+    assert (pre.box_padding, pre.mean, pre.std, pre.color_order) == (1.5, mean, std, "BGR")
+    assert package.codec.sigma == 1.5
+    image = cv2.imread(str(next((synthetic / "val").iterdir())))
+    box = np.array([[20.0, 10.0, 70.0, 110.0]])  # xyxy
+    with PoseEngine(tmp_path / "pk") as engine:
+        inputs, matrices, _ = engine.preprocess([image], [box])
+    # by hand: the crop of a 1.5-padded box, normalised in BGR order with the training mean/std
+    center, scale = box_to_center_scale(np.array([20.0, 10.0, 50.0, 100.0]), 96 / 128, 1.5)
+    want = get_warp_matrix(center, scale, (96, 128))
+    np.testing.assert_allclose(matrices[0], want, rtol=1e-12)
+    crop = warp_crop(image, want, (96, 128)).astype(np.float32)
+    expected = ((crop - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
+    np.testing.assert_allclose(inputs[0], expected, rtol=1e-6, atol=1e-6)
+    # the defaults give another crop: the padding really moved it
+    default = export_package("bundled", tmp_path / "bundled", ExportOptions(engine=False, parity_crops=4,
+                                                                           progress=False)).spec  # fmt: skip
+    assert default.preprocess.box_padding == 1.25 and default.preprocess.mean != mean
+
+
+def test_invalid_inference_settings_fail_before_training(synthetic, tmp_path):
+    with pytest.raises(ConfigError, match="std must be positive"):
+        train(_cfg(std=(0.0, 1.0, 1.0)), synthetic, tmp_path / "run", device="cpu", max_iters=1, progress=False)
+    assert not (tmp_path / "run").exists()

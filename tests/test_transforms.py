@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.errors import InputError, InputShapeError
-from runtime.keypoints import COCO_FLIP_PAIRS, flip_index
+from runtime.errors import ConfigError, InputError, InputShapeError
+from runtime.keypoints import COCO_FLIP_PAIRS, KeypointSpec, flip_index
 from runtime.transforms import (
+    Preprocess,
     apply_affine,
     box_to_center_scale,
     flip_heatmaps,
@@ -20,13 +21,13 @@ from runtime.transforms import (
 
 def test_box_to_center_scale_golden():
     # a 50x100 box: too narrow for 3:4, so its width grows to 75; then 1.25 padding
-    c, s = box_to_center_scale(np.array([10.0, 20.0, 50.0, 100.0]), aspect_ratio=0.75)
+    c, s = box_to_center_scale(np.array([10.0, 20.0, 50.0, 100.0]), aspect_ratio=0.75, padding=1.25)
     assert c.tolist() == [35.0, 70.0] and s.tolist() == [93.75, 125.0]
     # a wide box keeps its width and grows in height
     c, s = box_to_center_scale(np.array([[0.0, 0.0, 90.0, 60.0]]), aspect_ratio=0.75, padding=1.0)
     assert c.tolist() == [[45.0, 30.0]] and s.tolist() == [[90.0, 120.0]]
     with pytest.raises(InputShapeError, match="N×4"):
-        box_to_center_scale(np.zeros((2, 3)), 0.75)
+        box_to_center_scale(np.zeros((2, 3)), 0.75, 1.25)
 
 
 def test_warp_matrix_golden_without_rotation():
@@ -88,3 +89,78 @@ def test_flip_heatmaps_is_an_involution_and_swaps_sides():
     once = flip_heatmaps(hm, perm)
     np.testing.assert_array_equal(once[:, 5], hm[:, 6, :, ::-1])
     np.testing.assert_array_equal(flip_heatmaps(once, perm), hm)
+
+
+def _preprocess(**changes) -> Preprocess:
+    fields = dict(input_size=(8, 6), color_order="RGB", mean=(10.0, 20.0, 30.0), std=(2.0, 4.0, 5.0),
+                  pixel_scale=255.0, box_padding=1.25)  # fmt: skip
+    return Preprocess(**{**fields, **changes})
+
+
+def test_preprocess_normalises_by_hand():
+    crop = np.zeros((1, 8, 6, 3), np.uint8)
+    crop[..., 0], crop[..., 1], crop[..., 2] = 50, 100, 200  # B, G, R as OpenCV reads them
+    x = _preprocess().normalize(crop)
+    assert x.shape == (1, 3, 8, 6) and x.dtype == np.float32
+    # RGB order: R=200 first: (200-10)/2, (100-20)/4, (50-30)/5
+    assert x[0, :, 0, 0].tolist() == [95.0, 20.0, 4.0]
+    bgr = _preprocess(color_order="BGR").normalize(crop)
+    assert bgr[0, :, 0, 0].tolist() == [20.0, 20.0, 34.0]  # (50-10)/2, (100-20)/4, (200-30)/5
+    # the same statistics on the 0..1 scale (torchvision style) give the same tensor
+    unit = _preprocess(mean=(10 / 255, 20 / 255, 30 / 255), std=(2 / 255, 4 / 255, 5 / 255), pixel_scale=1.0)
+    np.testing.assert_allclose(unit.normalize(crop), x, rtol=1e-6)
+
+
+def test_preprocess_crops_with_its_padding():
+    image = np.zeros((100, 100, 3), np.uint8)
+    box = np.array([[10.0, 20.0, 30.0, 40.0]])  # 30×40 is already 6:8, so only the padding scales it
+    for padding in (1.0, 1.25, 1.5):
+        _, m = _preprocess(box_padding=padding).crop(image, box)
+        center, scale = box_to_center_scale(box, 6 / 8, padding)
+        np.testing.assert_allclose(m, get_warp_matrix(center, scale, (6, 8)).reshape(-1, 2, 3))
+        np.testing.assert_allclose(m[0, 0, 0], 6 / (30 * padding))
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        (dict(std=(0.0, 1.0, 1.0)), "std must be positive"),
+        (dict(std=(58.0,)), "std must be 3 numbers"),
+        (dict(mean=("a", "b", "c")), "mean must be 3 finite numbers"),
+        (dict(mean=(float("nan"), 1.0, 1.0)), "mean must be 3 finite numbers"),
+        (dict(box_padding=float("nan")), "box_padding must be 1 finite"),
+        (dict(box_padding=0.0), "box_padding must be positive"),
+        (dict(color_order="XYZ"), "color_order must be one of"),
+        (dict(pixel_scale=-1.0), "pixel_scale must be positive"),
+        (dict(input_size=(8,)), "input_size must be two positive integers"),
+        (dict(aspect="stretch"), "aspect must be one of"),
+    ],
+)
+def test_preprocess_refuses_what_would_give_nan_or_wrong_crops(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        _preprocess(**changes)
+
+
+def test_preprocess_round_trips_and_names_bad_fields():
+    pre = _preprocess()
+    assert Preprocess.from_dict(pre.to_dict()) == pre
+    with pytest.raises(ConfigError, match=r"lacks \['box_padding'\]"):
+        Preprocess.from_dict({k: v for k, v in pre.to_dict().items() if k != "box_padding"})
+    with pytest.raises(ConfigError, match="unknown fields"):
+        Preprocess.from_dict({**pre.to_dict(), "padding": 1.2})
+
+
+def test_keypoint_spec_validates_against_its_own_count():
+    coco = KeypointSpec.coco()
+    assert coco.num_keypoints == 17 and KeypointSpec.from_dict(coco.to_dict()) == coco
+    assert coco.flip_perm().tolist() == flip_index(17, COCO_FLIP_PAIRS).tolist()
+    with pytest.raises(ConfigError, match="flip_pairs entry"):
+        KeypointSpec(coco.names, (), ((1,),), ())
+    with pytest.raises(ConfigError, match="skeleton entry"):
+        KeypointSpec(coco.names, ((0, 17),), (), ())
+    with pytest.raises(ConfigError, match="oks_sigmas must be 17"):
+        KeypointSpec(coco.names, (), (), (0.1,) * 16)
+    with pytest.raises(ConfigError, match="each in one pair"):
+        KeypointSpec(coco.names, (), ((1, 2), (2, 3)), ())
+    with pytest.raises(ConfigError, match="no OKS sigmas"):
+        KeypointSpec.generic(5).sigmas()

@@ -17,8 +17,13 @@ import runtime.backends.cuda
 from export.calibration import CalibrationSet, load_calibration_set
 from export.package import ExportOptions, export_package
 from export.trt import EngineOptions, TrtFeatures, build_engine
+from runtime.codec import HeatmapCodec
 from runtime.errors import EngineBuildError
 from runtime.package import read_package
+from swinpose.defaults import inference_for_codec
+
+#: the bundled model's pre-processing (our training's, at 128×96)
+BUNDLED_PRE = inference_for_codec(HeatmapCodec((128, 96), (32, 24), 1.5)).preprocess
 
 # what "auto" picks: weak typing where it is the platform's way (8.6, JetPack's 10.3), strong typing from 10.12 on
 AUTO_MODE = {"8.6": "legacy", "10.3": "legacy", "10.13": "typed", "11.4": "typed"}
@@ -34,7 +39,7 @@ def cudart(monkeypatch):
 
 @pytest.fixture(scope="module")
 def calib(synthetic_root):
-    return load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", (128, 96), 20,
+    return load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", BUNDLED_PRE, 20,
                                 progress=False)  # fmt: skip
 
 
@@ -182,9 +187,9 @@ def test_export_package_with_tensorrt_writes_engine_and_calibration_cache(
     spec = read_package(tmp_path / "pk")
     assert spec.engine_path == tmp_path / "pk" / "model.engine"
     assert spec.engine_path.read_bytes().startswith(ENGINE_MAGIC)
-    assert spec.data["engine"]["mode"] == "legacy" and spec.data["engine"]["tensorrt_version"] == "10.3.0"
-    assert spec.data["engine"]["source_onnx"] == "model.fp32.onnx"
-    assert spec.data["batch"] == {"min": 1, "opt": 2, "max": 8}
+    assert spec.engine["mode"] == "legacy" and spec.engine["tensorrt_version"] == "10.3.0"
+    assert spec.engine["source_onnx"] == "model.fp32.onnx"
+    assert spec.batch.to_dict() == {"min": 1, "opt": 2, "max": 8}
     assert len(trt.record.calibration_batches) == 24 // 2  # the same 24 calibration crops as the int8 graph
     assert sorted(result.files) == ["calibration.json", "calibration.trt.cache", "model.engine", "model.json",
                                     "model.onnx"]  # fmt: skip
@@ -193,6 +198,6 @@ def test_export_package_with_tensorrt_writes_engine_and_calibration_cache(
 
 
 def test_empty_calibration_set_is_refused(bundled_packages, cudart, tmp_path):
-    empty = CalibrationSet(np.zeros((0, 128, 96, 3), np.uint8), "nothing")
+    empty = CalibrationSet(np.zeros((0, 128, 96, 3), np.uint8), "nothing", BUNDLED_PRE)
     with pytest.raises(EngineBuildError, match="needs calibration images"):
         _build(bundled_packages, make_fake_tensorrt("10.3", cudart), tmp_path, "int8", empty)

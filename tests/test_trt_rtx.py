@@ -42,16 +42,13 @@ def test_the_rtx_module_is_found_by_its_features():
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_rtx_builds_each_precision_ahead_of_time_with_the_package_io(bundled_packages, tmp_path, precision):
     info = _build(bundled_packages, precision, tmp_path)
-    spec = read_package(bundled_packages[precision]).data
+    spec = read_package(bundled_packages[precision])
     engine = tmp_path / "model.engine"
     assert info["flavor"] == "rtx" and info["compute_capabilities"] == ["sm86"] and info["mode"] == "typed"
     assert info["bytes"] == engine.stat().st_size > 1_000_000 and info["source_onnx"] == "model.onnx"
     # what TensorRT parsed is what model.json describes: names, dtypes, shapes and the batch profile
-    assert info["io"] == {
-        spec["input"]["name"]: {"dtype": spec["input"]["dtype"], "shape": spec["input"]["shape"]},
-        spec["output"]["name"]: {"dtype": spec["output"]["dtype"], "shape": spec["output"]["shape"]},
-    }
-    assert info["profile"] == {k: [spec["batch"][k], *CHW] for k in ("min", "opt", "max")}
+    assert info["io"] == {t.name: {"dtype": t.dtype, "shape": list(t.shape)} for t in (spec.input, spec.output)}
+    assert info["profile"] == {k: [v, *CHW] for k, v in spec.batch.to_dict().items()}
     gemm = info["layers"]["gemm_layers"]
     graph = onnx.load(str(bundled_packages[precision] / "model.onnx"))
     gemm_nodes = sum(n.op_type in ("MatMul", "Conv") for n in graph.graph.node)
@@ -99,7 +96,7 @@ def test_one_command_writes_a_swint_int8_package_with_an_rtx_engine(tmp_path, sy
             "sm86,sm89", "--out", str(tmp_path / "pk"), "--quiet"]  # fmt: skip
     assert main(argv) == 0
     spec = read_package(tmp_path / "pk")
-    engine = spec.data["engine"]
+    engine = spec.engine
     assert engine["flavor"] == "rtx" and engine["compute_capabilities"] == ["sm86", "sm89"]
     assert engine["tensorrt_version"] == trt.__version__ and engine["mode"] == "typed"
     assert spec.engine_path.stat().st_size == engine["bytes"] > 10_000_000
@@ -116,5 +113,5 @@ def test_auto_export_with_only_rtx_installed_skips_the_engine_with_the_command(b
     else:
         pytest.skip("standard TensorRT is installed here, and auto picks it")
     result = export_package("bundled", tmp_path / "pk", ExportOptions(progress=False))
-    assert "--compute-capability" in result.engine_skipped and result.spec["engine"] is None
+    assert "--compute-capability" in result.engine_skipped and result.spec.engine is None
     json.loads((tmp_path / "pk" / "model.json").read_text())

@@ -40,7 +40,11 @@ def trt_package(bundled_packages, cudart, monkeypatch, tmp_path):
     return package, runtime_trt
 
 
-def test_pose_engine_on_tensorrt_matches_onnxruntime(trt_package, cudart):
+def test_tensorrt_backend_buffer_plumbing_is_exact_and_freed(trt_package, cudart):
+    """The fake engine computes with ONNX Runtime, so this tests the TensorRT backend's plumbing, not TensorRT's
+    numerics: host → device copies, tensor addresses, shapes within the profile, split runs, flip-test batches and
+    device → host copies must give ONNX Runtime's results bit for bit, and close() must free every buffer. (Real
+    engines' numerics are tests/test_trt_real.py's, on a GPU.)"""
     package, trt = trt_package
     image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     boxes = np.array([[10, 20, 120, 230], [150, 5, 300, 200], [0, 0, 320, 240]], np.float64)
@@ -129,5 +133,7 @@ def test_an_engine_is_run_by_the_module_of_its_flavour(trt_package, monkeypatch)
         PoseEngine(package, device="cuda:0")
     meta["engine"]["flavor"] = "tensorrt-99"
     (package / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(BackendError, match="flavour 'tensorrt-99'"):
-        PoseEngine(package, device="cuda:0")
+    with pytest.raises(PackageError, match="engine.flavor 'tensorrt-99' is not one of .* upgrade swinpose"):
+        PoseEngine(package, device="cuda:0")  # refused when the package is read, before any backend
+    with pytest.raises(BackendError, match="flavour 'tensorrt-99'"):  # and by the backend opened directly
+        runtime.backends.tensorrt.TrtBackend(package / "model.engine", flavor="tensorrt-99")

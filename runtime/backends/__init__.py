@@ -15,32 +15,24 @@ from pathlib import Path
 from runtime.backends.base import Backend, TensorSpec
 from runtime.errors import ConfigError
 
-__all__ = ["BACKENDS", "BackendEntry", "Backend", "TensorSpec", "open_backend", "backend_for_file"]
+__all__ = ["BACKENDS", "BackendEntry", "Backend", "TensorSpec", "open_backend"]
 
 
 @dataclass(frozen=True)
 class BackendEntry:
-    """A backend: the package file key it runs, that file's suffix, and ``module:Class`` of its implementation."""
+    """A backend: the package file key it runs, that file's suffix, ``module:Class`` of its implementation, and
+    whether it takes CPU ``threads`` (GPU-only backends have none to set)."""
 
     file_key: str
     suffix: str
     target: str
+    cpu_threads: bool
 
 
 BACKENDS = {
-    "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend"),
-    "tensorrt": BackendEntry("engine", ".engine", "runtime.backends.tensorrt:TrtBackend"),
+    "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend", cpu_threads=True),
+    "tensorrt": BackendEntry("engine", ".engine", "runtime.backends.tensorrt:TrtBackend", cpu_threads=False),
 }
-
-
-def backend_for_file(path: str | Path) -> str:
-    """The backend that runs a model file, by its suffix."""
-    suffix = Path(path).suffix
-    for name, entry in BACKENDS.items():
-        if entry.suffix == suffix:
-            return name
-    known = {e.suffix: n for n, e in BACKENDS.items()}
-    raise ConfigError(f"no backend runs '{suffix}' files ({path}); this swinpose runs {known}")
 
 
 def open_backend(name: str, path: str | Path, device: str = "cpu", **options) -> Backend:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -33,13 +34,20 @@ class TensorSpec:
 
 
 class Backend(ABC):
-    """An inference session over one model file. Subclasses set ``inputs``/``outputs`` and implement ``_infer``."""
+    """An inference session over one model file. Subclasses set ``inputs``/``outputs`` and implement ``_infer``.
+
+    Every backend has: ``path`` (the model file, None for one built in memory), ``device`` (``"cpu"`` or
+    ``"cuda:N"``), and ``profile``: input name → (min, opt, max) shapes for backends whose model fixes a range
+    (TensorRT engines), empty for the others."""
 
     name: str = "backend"
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | Path | None = None, device: str = "cpu") -> None:
+        self.path: Path | None = None if path is None else Path(path)
+        self.device = device
         self.inputs: list[TensorSpec] = []
         self.outputs: list[TensorSpec] = []
+        self.profile: dict[str, tuple[tuple[int, ...], ...]] = {}
         self._closed = False
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

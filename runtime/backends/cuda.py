@@ -59,14 +59,6 @@ class DeviceBuffer:
         kind = self._cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         cuda_call(self._cudart.cudaMemcpy(self.ptr, host.ctypes.data, host.nbytes, kind), "cudaMemcpy", self._cudart)
 
-    def copy_to(self, host: np.ndarray) -> np.ndarray:
-        """Fill a C-contiguous host array from the start of the buffer (synchronous) and return it."""
-        if self.ptr is None or host.nbytes > self.nbytes or not host.flags.c_contiguous:
-            raise BackendError("copy from a freed or too small device buffer into a non-contiguous array")
-        kind = self._cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        cuda_call(self._cudart.cudaMemcpy(host.ctypes.data, self.ptr, host.nbytes, kind), "cudaMemcpy", self._cudart)
-        return host
-
     def free(self) -> None:
         if self.ptr is not None:
             ptr, self.ptr = self.ptr, None

@@ -16,9 +16,39 @@ import numpy as np
 from runtime.backends.base import Backend, TensorSpec
 from runtime.errors import BackendError
 
-__all__ = ["OrtBackend"]
+__all__ = ["OrtBackend", "ort_session"]
 
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64"}
+
+
+def ort_session(model: Any, device: str = "cpu", threads: int = 0, profile_prefix: str | None = None) -> Any:
+    """The one way swinpose opens an ONNX Runtime session: on a ``.onnx`` path, serialized bytes or an
+    ``onnx.ModelProto``; ``device`` ``"cpu"`` or ``"cuda:N"``; ``threads`` 0 = ONNX Runtime's default; quiet logs;
+    ``profile_prefix`` turns ONNX Runtime's op profiler on (files start with it)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise BackendError("the ONNX Runtime backend needs onnxruntime: pip install onnxruntime") from e
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    if device == "cpu":
+        providers: list = ["CPUExecutionProvider"]
+    elif device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendError(
+                f"device {device!r} needs ONNX Runtime's CUDA provider, which this install lacks "
+                f"(has {ort.get_available_providers()}); pip install onnxruntime-gpu, or use device='cpu'"
+            )
+        providers = [("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)})]
+    else:
+        raise BackendError(f"unknown device {device!r}; use 'cpu' or 'cuda:N'")
+    source = model.SerializeToString() if hasattr(model, "SerializeToString") else model
+    return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=providers)
 
 
 class OrtBackend(Backend):
@@ -28,32 +58,17 @@ class OrtBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0, io_binding: bool | None = None) -> None:
-        super().__init__()
+        super().__init__(path, device)
         try:
             import onnxruntime as ort
         except ImportError as e:
             raise BackendError("the ONNX Runtime backend needs onnxruntime: pip install onnxruntime") from e
         self._ort = ort
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        if device == "cpu":
-            providers: list = ["CPUExecutionProvider"]
-            self._device = ("cpu", 0)
-        elif device.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendError(
-                    f"device {device!r} needs ONNX Runtime's CUDA provider, which this install lacks "
-                    f"(has {ort.get_available_providers()}); pip install onnxruntime-gpu, or use device='cpu'"
-                )
-            index = int(device.partition(":")[2] or 0)
-            providers = [("CUDAExecutionProvider", {"device_id": index})]
-            self._device = ("cuda", index)
-        else:
-            raise BackendError(f"unknown device {device!r}; use 'cpu' or 'cuda:N'")
+        self._device = ("cpu", 0) if device == "cpu" else ("cuda", int(device.partition(":")[2] or 0))
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort_session(path, device, threads)
+        except BackendError:
+            raise
         except Exception as e:  # ORT raises its own Fail/InvalidProtobuf/NoSuchFile types
             raise BackendError(
                 f"ONNX Runtime cannot load {path} ({type(e).__name__}: {str(e)[:300]}); the file is truncated or not "
@@ -61,7 +76,6 @@ class OrtBackend(Backend):
             ) from e
         self.inputs = [self._spec(v) for v in self.session.get_inputs()]
         self.outputs = [self._spec(v) for v in self.session.get_outputs()]
-        self.device = device
         self.io_binding = device != "cpu" if io_binding is None else bool(io_binding)
         self._bound: dict[tuple, tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # input shapes → binding, values
 

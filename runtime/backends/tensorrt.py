@@ -59,10 +59,9 @@ class TrtBackend(Backend):
     name = "tensorrt"
 
     def __init__(
-        self, path: str | Path, device: str = "cuda:0", threads: int = 0, cuda_graph: bool = False,
-        flavor: str = "standard",
-    ) -> None:  # fmt: skip
-        super().__init__()
+        self, path: str | Path, device: str = "cuda:0", cuda_graph: bool = False, flavor: str = "standard"
+    ) -> None:
+        super().__init__(path, device)
         if not device.startswith("cuda"):
             raise BackendError(f"TensorRT runs on a GPU: pass device='cuda:N', not {device!r} (or use onnxruntime)")
         self.trt = _import_tensorrt(flavor)
@@ -72,7 +71,6 @@ class TrtBackend(Backend):
         self.engine = self.context = None
         self._device: dict[str, DeviceBuffer] = {}
         self._host: dict[str, PinnedBuffer] = {}
-        self.profile: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.cuda_graph = cuda_graph
         self._graphs: dict[tuple, tuple[Any, Any]] = {}  # input shapes → (cudaGraph_t, cudaGraphExec_t)
         try:

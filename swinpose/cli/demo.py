@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 import torch
 
-from runtime._cli import run_guarded
-from runtime._io import atomic_path
 from runtime.errors import InputError
-from runtime.transforms import normalize_batch
+from runtime.exitcodes import run_guarded
+from runtime.files import atomic_path
+from swinpose.defaults import inference_spec
 from swinpose.models import create_model, get_config, list_models, measure_complexity
 from swinpose.models.neck import FUSIONS
 
@@ -117,7 +117,7 @@ def _random_weights(args: argparse.Namespace) -> None:
     c = measure_complexity(cfg)
     h, w = cfg.input_size
     crop = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-    x = torch.from_numpy(normalize_batch(crop[np.newaxis]))
+    x = torch.from_numpy(inference_spec(cfg).preprocess.normalize(crop[np.newaxis]))
     times = []
     with torch.inference_mode():
         heatmaps = model(x)  # warm-up

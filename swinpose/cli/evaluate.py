@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from runtime._cli import run_guarded
+from runtime.exitcodes import run_guarded
 
 PROG = "swinpose-eval"
 
@@ -38,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runtime._io import write_json_atomic
     from runtime.errors import InputError
+    from runtime.files import write_json_atomic
     from swinpose.data.coco import find_split
     from swinpose.evaluation import evaluate_weights, format_table
     from swinpose.models.pose_io import resolve_weights

@@ -16,8 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime._cli import run_guarded
-from runtime._io import atomic_path
+from runtime.exitcodes import run_guarded
+from runtime.files import atomic_path
+from swinpose.defaults import BOX_PADDING
 
 PROG = "python -m swinpose.cli.pack"
 
@@ -38,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from swinpose.data.coco import find_split
     from swinpose.evaluation import evaluate_weights
-    from swinpose.models.pose_io import build_pose_model, save_pose_model
+    from swinpose.models.pose_io import INFERENCE_META_KEY, build_pose_model, save_pose_model
 
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     train_cfg = ckpt["train_config"]
@@ -47,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     seconds = _training_seconds(log)
     model = build_pose_model(ckpt["model"], ckpt["model_config"], args.checkpoint)
     meta = dict(sigma=str(train_cfg["sigma"]))
+    if INFERENCE_META_KEY in ckpt:  # the pre-processing, codec and keypoints the package will carry
+        meta[INFERENCE_META_KEY] = str(ckpt[INFERENCE_META_KEY])
     hardware = args.hardware or ("CUDA" if torch.cuda.is_available() else "CPU")
     training = dict(
         seed=train_cfg["seed"], epochs=ckpt["epoch"] + 1, iterations=ckpt["iteration"], seconds=seconds,
@@ -84,6 +87,7 @@ def _card(weights: Path, cfg: dict, training: dict, ev: dict) -> str:
     minutes = f"{training['seconds'] / 60:.1f} min" if training["seconds"] else "unknown"
     rows = "\n".join(f"| {n} | {ev[n]:.4f} |" for n in STAT_NAMES)
     bb, tc = cfg["backbone"], training["config"]
+    padding = tc.get("box_padding", BOX_PADDING)
     (h, w), win = bb["img_size"], bb["window_size"]
     arch = f"Swin (embed {bb['embed_dim']}, depths {bb['depths']}, heads {bb['num_heads']}, window {win})"
     recipe = f"batch {tc['batch_size']}, AdamW lr {tc['lr']} {tc['schedule']}"
@@ -97,7 +101,7 @@ demonstrated and tested with a model whose heatmaps mean something, without down
 | | |
 |---|---|
 | architecture | `{cfg["name"]}`: {arch} + FPN fusion `{cfg["fusion"]}` + heatmap head |
-| input | {h}×{w} RGB crop (1.25 × box), heatmaps {h // 4}×{w // 4}, Gaussian sigma {tc["sigma"]} |
+| input | {h}×{w} RGB crop ({padding} × box), heatmaps {h // 4}×{w // 4}, Gaussian sigma {tc["sigma"]} |
 | weights | float16 safetensors; config, sigma, training record and evaluation in its metadata |
 | training data | `swinpose-synth` train split, seed {training["seed"]} |
 | training | {training["epochs"]} epochs, {training["iterations"]} iterations of {recipe}, seed {training["seed"]} |

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from runtime._cli import run_guarded
+from runtime.exitcodes import run_guarded
 
 PROG = "swinpose-synth"
 

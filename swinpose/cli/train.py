@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from runtime._cli import run_guarded
+from runtime.exitcodes import run_guarded
 
 PROG = "swinpose-train"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

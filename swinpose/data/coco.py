@@ -14,17 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.codec import HeatmapCodec
 from runtime.errors import DataError
-from runtime.keypoints import COCO_FLIP_PAIRS, flip_index
-from runtime.transforms import (
-    apply_affine,
-    box_to_center_scale,
-    flip_keypoints,
-    get_warp_matrix,
-    normalize_batch,
-    warp_crop,
-)
+from runtime.package import InferenceSpec
+from runtime.transforms import apply_affine, box_to_center_scale, flip_keypoints, get_warp_matrix, warp_crop
 
 __all__ = ["Augmentation", "CocoInstance", "CocoKeypoints", "load_coco_instances", "find_split", "UPPER_BODY"]
 
@@ -46,6 +38,7 @@ class Augmentation:
     shift_prob: float = 0.3
     half_body_prob: float = 0.3
     half_body_min_keypoints: int = 8
+    half_body_padding: float = 1.5  # context around a half-body box (MMPose's)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -203,6 +196,10 @@ def read_image(inst: CocoInstance) -> np.ndarray:
 class CocoKeypoints:
     """Top-down samples: an affine crop per person box, normalised, with Gaussian targets from the shared codec.
 
+    ``inference`` is the model's pre-processing, codec and keypoints (:class:`runtime.package.InferenceSpec`), the
+    settings every checkpoint records and every package carries: training and evaluation crop exactly as a runtime
+    will.
+
     A sample is a dict of numpy arrays (the default torch collate stacks them):
         image: 3×H×W float32 normalised crop; target: K×h×w float32; target_weight: K float32;
         matrix: 2×3 image → input affine; image_id, ann_id: int; score: float box score.
@@ -211,20 +208,25 @@ class CocoKeypoints:
     def __init__(
         self,
         instances: list[CocoInstance],
-        codec: HeatmapCodec,
+        inference: InferenceSpec,
         augmentation: Augmentation | None = None,
-        flip_pairs: tuple[tuple[int, int], ...] = COCO_FLIP_PAIRS,
-        padding: float = 1.25,
         seed: int | None = None,
     ) -> None:
         self.instances = instances
-        self.codec = codec
+        self.inference = inference
+        self.codec = inference.codec
+        self.preprocess = inference.preprocess
+        self.keypoints = inference.keypoints
+        self.padding = inference.preprocess.box_padding
         self.aug = augmentation
-        self.padding = padding
         self.seed = seed
         self.epoch = 0
-        k = instances[0].keypoints.shape[0] if instances else 17
-        self.flip_perm = flip_index(k, flip_pairs)
+        k = instances[0].keypoints.shape[0] if instances else self.keypoints.num_keypoints
+        if k != self.keypoints.num_keypoints:
+            want = self.keypoints.num_keypoints
+            raise DataError(f"the annotations have {k} keypoints per person but the model's keypoint set has {want}; "
+                            f"load them with num_keypoints={want}")  # fmt: skip
+        self.flip_perm = self.keypoints.flip_perm()
 
     def set_epoch(self, epoch: int) -> None:
         """Augmentations are a function of (seed, epoch, index): reproducible and distinct across loader workers."""
@@ -261,7 +263,7 @@ class CocoKeypoints:
             if (kps[:, 2] > 0).sum() > a.half_body_min_keypoints and rng.random() < a.half_body_prob:
                 half = self._half_body(kps, rng)
                 if half is not None:
-                    bbox, padding = half, 1.5
+                    bbox, padding = half, a.half_body_padding
             if rng.random() < a.rotation_prob:
                 rot = float(np.clip(rng.normal(0, a.rotation / 2), -a.rotation, a.rotation))
             if rng.random() < a.shift_prob:
@@ -279,7 +281,7 @@ class CocoKeypoints:
             xy, vis = flip_keypoints(xy, vis, w_in, self.flip_perm)
         target, weight = self.codec.encode(xy, vis)
         return dict(
-            image=normalize_batch(np.ascontiguousarray(crop)[None])[0],
+            image=self.preprocess.normalize(np.ascontiguousarray(crop)[None])[0],
             target=target,
             target_weight=weight,
             matrix=matrix.astype(np.float64),

@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime._io import atomic_path, write_json_atomic
 from runtime.errors import ConfigError
+from runtime.files import atomic_path, write_json_atomic
 from runtime.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 
 __all__ = ["SyntheticConfig", "render_image", "write_dataset", "SPLITS"]

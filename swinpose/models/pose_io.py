@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from runtime._io import atomic_path
 from runtime.errors import CheckpointError, MissingDependencyError
+from runtime.files import atomic_path
 from swinpose.models.checkpoint import read_safetensors
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose import SwinPose
@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 _META_KEY = "swinpose_config"
+#: the metadata key of the JSON-encoded inference settings (runtime.package.InferenceSpec; swinpose.defaults)
+INFERENCE_META_KEY = "swinpose_inference"
 
 
 def save_pose_model(
@@ -83,6 +85,8 @@ def read_pose_file(
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
         sigma = obj.get("train_config", {}).get("sigma")
         meta = {} if sigma is None else {"sigma": str(sigma)}
+        if INFERENCE_META_KEY in obj:  # written by swinpose.train as a JSON string
+            meta[INFERENCE_META_KEY] = str(obj[INFERENCE_META_KEY])
         return _check_name(path, obj["model"], obj["model_config"], meta, model_name)
     bare = obj.get("state_dict", obj.get("model", obj)) if isinstance(obj, dict) else None
     if isinstance(bare, dict) and bare and all(isinstance(v, torch.Tensor) for v in bare.values()):
@@ -114,8 +118,9 @@ def load_pose_model(path: str | Path) -> SwinPose:
 def load_pose_file(path: str | Path, model_name: str | None = None) -> tuple[SwinPose, dict[str, str]]:
     """The model a file describes, with its weights (float32, eval mode), and the file's metadata.
 
-    The metadata holds ``sigma`` (the codec sigma it was trained with) when the file records it. ``model_name`` as
-    in :func:`read_pose_file`.
+    The metadata holds the inference settings it was trained with (``swinpose_inference``, read by
+    :func:`swinpose.defaults.inference_from_meta`) or, in older files, the codec ``sigma``. ``model_name`` as in
+    :func:`read_pose_file`.
     """
     sd, cfg_dict, meta = read_pose_file(path, model_name)
     return build_pose_model(sd, cfg_dict, path), meta

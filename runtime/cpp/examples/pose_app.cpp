@@ -1,4 +1,5 @@
 // pose_app [--backend NAME] [--threads N] [--repeat N] PACKAGE IMAGE x1 y1 x2 y2 [...]
+// pose_app --print-package PACKAGE      what this runtime reads of model.json, as one line of JSON
 // Keypoints of each box (xyxy image pixels), one "person N KEYPOINT x y score" line each, then the time per crop of
 // each stage averaged over --repeat runs. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 #include <cstdio>
@@ -24,12 +25,22 @@ static int usage(const char* prog) {
   for (const auto& n : swinpose::backend_names()) names += " " + n;
   std::fprintf(stderr,
                "usage: %s [--backend NAME] [--threads N] [--repeat N] PACKAGE IMAGE x1 y1 x2 y2 [x1 y1 x2 y2 ...]\n"
+               "       %s --print-package PACKAGE\n"
                "backends in this build:%s\n",
-               prog, names.empty() ? " none" : names.c_str());
+               prog, prog, names.empty() ? " none" : names.c_str());
   return 2;
 }
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--print-package") {
+    try {
+      std::printf("%s\n", swinpose::package_summary_json(swinpose::read_package(argv[2])).c_str());
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
   const auto names = swinpose::backend_names();
   std::string backend = names.empty() ? "" : names.front();
   int threads = 0, repeat = 1, i = 1;
@@ -55,7 +66,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeat; ++r) poses = engine(image, boxes);
     for (size_t n = 0; n < poses.size(); ++n)
       for (size_t k = 0; k < poses[n].size(); ++k)
-        std::printf("person %zu %s %.9g %.9g %.9g\n", n, cfg.keypoint_names[k].c_str(), poses[n][k].x, poses[n][k].y,
+        std::printf("person %zu %s %.9g %.9g %.9g\n", n, cfg.keypoints.names[k].c_str(), poses[n][k].x, poses[n][k].y,
                     double(poses[n][k].score));
     const auto& t = engine.times();
     const double per = t.crops ? 1.0 / t.crops : 0.0;

@@ -43,7 +43,7 @@ std::vector<double> blur(const float* map, int h, int w, const std::vector<doubl
 }  // namespace
 
 void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConfig& cfg, Keypoint* out) {
-  const int kernel = 2 * static_cast<int>(std::nearbyint(2.5 * cfg.sigma)) + 1;  // Python's round: half to even
+  const int kernel = 2 * static_cast<int>(std::nearbyint(2.5 * cfg.codec.sigma)) + 1;  // Python's round: half to even
   const int r = kernel / 2;
   const auto taps = blur_taps(kernel);
   for (int m = 0; m < n * k; ++m) {
@@ -55,7 +55,7 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
     if (x > 0 && x < w - 1) qx += 0.25 * sign(at(y, x + 1) - at(y, x - 1));
     if (y > 0 && y < h - 1) qy += 0.25 * sign(at(y + 1, x) - at(y - 1, x));
     double rx = qx, ry = qy;
-    if (cfg.use_dark) {
+    if (cfg.codec.use_dark) {
       const bool near_border = x < r + 1 || x > w - 2 - r || y < r + 1 || y > h - 2 - r;
       const int xs = std::clamp(x, 1, w - 2), ys = std::clamp(y, 1, h - 2);
       double values[3][3];  // the raw (near the border) or blurred 3×3 neighbourhood of (xs, ys)
@@ -94,7 +94,7 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
         }
       }
     }
-    const int stride = cfg.stride();
+    const int stride = cfg.codec.stride();
     out[m] = {(rx + 0.5) * stride - 0.5, (ry + 0.5) * stride - 0.5, map[idx]};
   }
 }

@@ -21,14 +21,14 @@ PoseEngine::PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend)
 }
 
 std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, const std::vector<Box>& boxes) {
-  const int k = cfg_.num_keypoints, hm = cfg_.heatmap_h * cfg_.heatmap_w;
-  const size_t in_size = 3ull * cfg_.input_h * cfg_.input_w;
+  const int k = cfg_.num_keypoints(), hm = cfg_.codec.heatmap_size[0] * cfg_.codec.heatmap_size[1];
+  const size_t in_size = 3ull * cfg_.preprocess.input_size[0] * cfg_.preprocess.input_size[1];
   std::vector<std::vector<Keypoint>> result;
-  for (size_t start = 0; start < boxes.size(); start += cfg_.batch_max) {
+  for (size_t start = 0; start < boxes.size(); start += cfg_.batch.max) {
     auto t = std::chrono::steady_clock::now();
     const std::vector<Box> chunk(boxes.begin() + start,
-                                 boxes.begin() + std::min(boxes.size(), start + size_t(cfg_.batch_max)));
-    const int n = static_cast<int>(chunk.size()), batch = std::max(n, cfg_.batch_min);
+                                 boxes.begin() + std::min(boxes.size(), start + size_t(cfg_.batch.max)));
+    const int n = static_cast<int>(chunk.size()), batch = std::max(n, cfg_.batch.min);
     std::vector<float> input(batch * in_size), heatmaps(static_cast<size_t>(batch) * k * hm);
     std::vector<Affine> affines;
     preprocess(bgr, chunk, cfg_, input.data(), affines);
@@ -38,7 +38,7 @@ std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, co
     backend_->infer(input.data(), batch, heatmaps.data());
     times_.infer_ms += ms_since(t);
     std::vector<Keypoint> kps(static_cast<size_t>(n) * k);
-    decode(heatmaps.data(), n, k, cfg_.heatmap_h, cfg_.heatmap_w, cfg_, kps.data());
+    decode(heatmaps.data(), n, k, cfg_.codec.heatmap_size[0], cfg_.codec.heatmap_size[1], cfg_, kps.data());
     for (int i = 0; i < n; ++i) {
       to_image(kps.data() + i * k, k, affines[i]);
       result.emplace_back(kps.begin() + i * k, kps.begin() + (i + 1) * k);

@@ -13,9 +13,9 @@ namespace {
 class OpenCvDnnBackend : public Backend {
  public:
   explicit OpenCvDnnBackend(const PackageConfig& cfg) : cfg_(cfg) {
-    if (cfg.opencv_file.empty())
+    if (cfg.files.opencv.empty())
       throw Error(cfg.folder + "/model.json lists no OpenCV graph; re-export with swinpose-export --opencv");
-    const std::string path = cfg.folder + "/" + cfg.opencv_file;
+    const std::string path = cfg.folder + "/" + cfg.files.opencv;
     try {
       net_ = cv::dnn::readNetFromONNX(path);
     } catch (const cv::Exception& e) {
@@ -28,9 +28,9 @@ class OpenCvDnnBackend : public Backend {
   }
 
   void infer(const float* input, int batch, float* output) override {
-    const int in_shape[] = {1, 3, cfg_.input_h, cfg_.input_w};
-    const size_t in_size = 3ull * cfg_.input_h * cfg_.input_w;
-    const size_t out_size = size_t(cfg_.num_keypoints) * cfg_.heatmap_h * cfg_.heatmap_w;
+    const int in_shape[] = {1, 3, cfg_.preprocess.input_size[0], cfg_.preprocess.input_size[1]};
+    const size_t in_size = 3ull * cfg_.preprocess.input_size[0] * cfg_.preprocess.input_size[1];
+    const size_t out_size = size_t(cfg_.num_keypoints()) * cfg_.codec.heatmap_size[0] * cfg_.codec.heatmap_size[1];
     for (int i = 0; i < batch; ++i) {
       // a view of the caller's crop: setInput copies it into the network's own blob
       const cv::Mat blob(4, in_shape, CV_32F, const_cast<float*>(input + i * in_size));
@@ -39,12 +39,12 @@ class OpenCvDnnBackend : public Backend {
       try {
         out = net_.forward();
       } catch (const cv::Exception& e) {
-        throw Error(std::string("OpenCV DNN failed on ") + cfg_.opencv_file + ": " + e.what());
+        throw Error(std::string("OpenCV DNN failed on ") + cfg_.files.opencv + ": " + e.what());
       }
       if (out.type() != CV_32F || out.total() != out_size || !out.isContinuous())
-        throw Error(cfg_.opencv_file + " gives " + std::to_string(out.total()) + " values per crop but model.json " +
-                    "describes " + std::to_string(cfg_.num_keypoints) + "x" + std::to_string(cfg_.heatmap_h) + "x" +
-                    std::to_string(cfg_.heatmap_w) + "; the JSON and the graph come from different exports: "
+        throw Error(cfg_.files.opencv + " gives " + std::to_string(out.total()) + " values per crop but model.json " +
+                    "describes " + std::to_string(cfg_.num_keypoints()) + "x" + std::to_string(cfg_.codec.heatmap_size[0]) + "x" +
+                    std::to_string(cfg_.codec.heatmap_size[1]) + "; the JSON and the graph come from different exports: "
                     "re-export the package");
       std::memcpy(output + i * out_size, out.ptr<float>(), out_size * sizeof(float));
     }

@@ -14,20 +14,28 @@ Affine box_affine(Box b, int image_w, int image_h, const PackageConfig& cfg) {
   b.y1 = std::clamp(b.y1, 0.0, double(image_h));
   b.y2 = std::clamp(b.y2, 0.0, double(image_h));
   if (b.x2 <= b.x1 || b.y2 <= b.y1) throw Error("a box has no area inside the image (xyxy, x2 > x1, y2 > y1)");
-  const double aspect = double(cfg.input_w) / cfg.input_h;
+  const double aspect = double(cfg.preprocess.input_size[1]) / cfg.preprocess.input_size[0];
   double w = b.x2 - b.x1, h = b.y2 - b.y1;
   const double cx = b.x1 + w * 0.5, cy = b.y1 + h * 0.5;
   if (!(w > aspect * h)) w = h * aspect;
   h = w / aspect;
-  const double sw = w * cfg.box_padding, sh = h * cfg.box_padding;
-  const double sx = cfg.input_w / sw, sy = cfg.input_h / sh;
-  return {sx, 0.0, (cfg.input_w - 1) * 0.5 - sx * cx, 0.0, sy, (cfg.input_h - 1) * 0.5 - sy * cy};
+  const double sw = w * cfg.preprocess.box_padding, sh = h * cfg.preprocess.box_padding;
+  const double sx = cfg.preprocess.input_size[1] / sw, sy = cfg.preprocess.input_size[0] / sh;
+  return {sx, 0.0, (cfg.preprocess.input_size[1] - 1) * 0.5 - sx * cx, 0.0, sy, (cfg.preprocess.input_size[0] - 1) * 0.5 - sy * cy};
 }
 
 void preprocess(const cv::Mat& bgr, const std::vector<Box>& boxes, const PackageConfig& cfg, float* out,
                 std::vector<Affine>& affines) {
   if (bgr.empty() || bgr.type() != CV_8UC3) throw Error("preprocess needs a non-empty 8-bit BGR image (CV_8UC3)");
-  const int H = cfg.input_h, W = cfg.input_w, plane = H * W;
+  const int H = cfg.preprocess.input_size[0], W = cfg.preprocess.input_size[1], plane = H * W;
+  const bool to_rgb = cfg.preprocess.color_order == "RGB";
+  // mean/std apply on 0..pixel_scale; in uint8 units (×1 for pixel_scale 255) as runtime.transforms.Preprocess does
+  const double to_255 = 255.0 / cfg.preprocess.pixel_scale;
+  std::array<float, 3> mean{}, std{};
+  for (int c = 0; c < 3; ++c) {
+    mean[c] = static_cast<float>(cfg.preprocess.mean[c] * to_255);
+    std[c] = static_cast<float>(cfg.preprocess.std[c] * to_255);
+  }
   affines.clear();
   cv::Mat crop;
   for (size_t n = 0; n < boxes.size(); ++n) {
@@ -40,8 +48,8 @@ void preprocess(const cv::Mat& bgr, const std::vector<Box>& boxes, const Package
       const uint8_t* row = crop.ptr<uint8_t>(y);
       for (int x = 0; x < W; ++x)
         for (int c = 0; c < 3; ++c) {
-          const float v = row[3 * x + (cfg.bgr_to_rgb ? 2 - c : c)];
-          dst[c * plane + y * W + x] = (v - cfg.mean[c]) / cfg.std[c];
+          const float v = row[3 * x + (to_rgb ? 2 - c : c)];
+          dst[c * plane + y * W + x] = (v - mean[c]) / std[c];
         }
     }
   }

@@ -33,13 +33,13 @@ const char* flavor_name(const std::string& flavor) {
 // An engine is run only by the flavour that built it; the error says both ways out.
 void check_flavor(const PackageConfig& cfg) {
   const std::string linked = SWINPOSE_TRT_FLAVOR;
-  if (cfg.engine_flavor != "standard" && cfg.engine_flavor != "rtx")
-    throw Error(cfg.folder + "/model.json names the TensorRT flavour '" + cfg.engine_flavor +
+  if (cfg.engine.flavor != "standard" && cfg.engine.flavor != "rtx")
+    throw Error(cfg.folder + "/model.json names the TensorRT flavour '" + cfg.engine.flavor +
                 "', which this swinpose does not know (standard, rtx); upgrade swinpose or re-export the engine");
-  if (cfg.engine_flavor == linked) return;
-  throw Error(cfg.folder + "/" + cfg.engine_file + " was built by " + flavor_name(cfg.engine_flavor) +
+  if (cfg.engine.flavor == linked) return;
+  throw Error(cfg.folder + "/" + cfg.files.engine + " was built by " + flavor_name(cfg.engine.flavor) +
               ", and this swinpose build links " + flavor_name(linked) + "; rebuild swinpose_cpp with -DSWINPOSE_TRT_FLAVOR=" +
-              cfg.engine_flavor + " (" + (cfg.engine_flavor == "rtx" ? "the TensorRT-RTX SDK" : "TensorRT") +
+              cfg.engine.flavor + " (" + (cfg.engine.flavor == "rtx" ? "the TensorRT-RTX SDK" : "TensorRT") +
               " installed), or re-export the engine for this build with swinpose-export --engine --trt-flavor " + linked);
 }
 
@@ -65,10 +65,10 @@ std::string dims_text(const nvinfer1::Dims& d) {
 class TrtBackend : public Backend {
  public:
   explicit TrtBackend(const PackageConfig& cfg) : cfg_(cfg) {
-    if (cfg.engine_file.empty())
+    if (cfg.files.engine.empty())
       throw Error(cfg.folder + "/model.json lists no engine; build one with swinpose-export --engine");
     check_flavor(cfg);
-    const std::string path = cfg.folder + "/" + cfg.engine_file;
+    const std::string path = cfg.folder + "/" + cfg.files.engine;
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error("cannot read " + path + "; rebuild it with swinpose-export --engine");
     const std::vector<char> blob{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
@@ -77,7 +77,7 @@ class TrtBackend : public Backend {
     engine_.reset(runtime_->deserializeCudaEngine(blob.data(), blob.size()));
     if (!engine_) {
       std::string built_for;
-      for (const auto& cc : cfg.engine_compute_capabilities) built_for += (built_for.empty() ? "" : ",") + cc;
+      for (const auto& cc : cfg.engine.compute_capabilities) built_for += (built_for.empty() ? "" : ",") + cc;
       throw Error(path + " was built by another TensorRT version or for another GPU" +
                   (built_for.empty() ? "" : " (it holds code for " + built_for + ")") +
                   ", or it is truncated; rebuild it here with swinpose-export --engine" +
@@ -88,25 +88,25 @@ class TrtBackend : public Backend {
     if (!context_) throw Error("createExecutionContext failed (out of GPU memory?)");
     try {
       check_cuda(cudaStreamCreate(&stream_), "cudaStreamCreate");
-      check_cuda(cudaMalloc(&input_, sizeof(float) * cfg.batch_max * in_size()), "cudaMalloc");
-      check_cuda(cudaMalloc(&output_, sizeof(float) * cfg.batch_max * out_size()), "cudaMalloc");
+      check_cuda(cudaMalloc(&input_, sizeof(float) * cfg.batch.max * in_size()), "cudaMalloc");
+      check_cuda(cudaMalloc(&output_, sizeof(float) * cfg.batch.max * out_size()), "cudaMalloc");
     } catch (...) {
       release();
       throw;
     }
-    if (!context_->setTensorAddress(cfg.input_name.c_str(), input_) ||
-        !context_->setTensorAddress(cfg.output_name.c_str(), output_)) {
+    if (!context_->setTensorAddress(cfg.input.name.c_str(), input_) ||
+        !context_->setTensorAddress(cfg.output.name.c_str(), output_)) {
       release();
-      throw Error("TensorRT refused the tensor addresses of '" + cfg.input_name + "'/'" + cfg.output_name + "'");
+      throw Error("TensorRT refused the tensor addresses of '" + cfg.input.name + "'/'" + cfg.output.name + "'");
     }
   }
   ~TrtBackend() override { release(); }
 
   void infer(const float* input, int batch, float* output) override {
-    if (batch < cfg_.batch_min || batch > cfg_.batch_max)
+    if (batch < cfg_.batch.min || batch > cfg_.batch.max)
       throw Error("batch " + std::to_string(batch) + " is outside the engine's profile " +
-                  std::to_string(cfg_.batch_min) + ".." + std::to_string(cfg_.batch_max));
-    if (!context_->setInputShape(cfg_.input_name.c_str(), nvinfer1::Dims4{batch, 3, cfg_.input_h, cfg_.input_w}))
+                  std::to_string(cfg_.batch.min) + ".." + std::to_string(cfg_.batch.max));
+    if (!context_->setInputShape(cfg_.input.name.c_str(), nvinfer1::Dims4{batch, 3, cfg_.preprocess.input_size[0], cfg_.preprocess.input_size[1]}))
       throw Error("TensorRT refused the input shape of batch " + std::to_string(batch));
     check_cuda(cudaMemcpyAsync(input_, input, sizeof(float) * batch * in_size(), cudaMemcpyHostToDevice, stream_),
                "cudaMemcpyAsync");
@@ -117,31 +117,31 @@ class TrtBackend : public Backend {
   }
 
  private:
-  size_t in_size() const { return 3ull * cfg_.input_h * cfg_.input_w; }
-  size_t out_size() const { return size_t(cfg_.num_keypoints) * cfg_.heatmap_h * cfg_.heatmap_w; }
+  size_t in_size() const { return 3ull * cfg_.preprocess.input_size[0] * cfg_.preprocess.input_size[1]; }
+  size_t out_size() const { return size_t(cfg_.num_keypoints()) * cfg_.codec.heatmap_size[0] * cfg_.codec.heatmap_size[1]; }
 
   // The engine must have model.json's input and output, in float32, built for model.json's batch range.
   void check_io() const {
-    const char* in = cfg_.input_name.c_str();
-    const char* out = cfg_.output_name.c_str();
+    const char* in = cfg_.input.name.c_str();
+    const char* out = cfg_.output.name.c_str();
     std::string problem;
     if (engine_->getTensorIOMode(in) != nvinfer1::TensorIOMode::kINPUT ||
         engine_->getTensorIOMode(out) != nvinfer1::TensorIOMode::kOUTPUT)
-      problem = "has no input '" + cfg_.input_name + "' and output '" + cfg_.output_name + "'";
+      problem = "has no input '" + cfg_.input.name + "' and output '" + cfg_.output.name + "'";
     else if (engine_->getTensorDataType(in) != nvinfer1::DataType::kFLOAT ||
              engine_->getTensorDataType(out) != nvinfer1::DataType::kFLOAT)
       problem = "does not take and give float32";
     else {
       const auto lo = engine_->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMIN);
       const auto hi = engine_->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMAX);
-      if (lo.nbDims != 4 || lo.d[0] != cfg_.batch_min || hi.d[0] != cfg_.batch_max || hi.d[1] != 3 ||
-          hi.d[2] != cfg_.input_h || hi.d[3] != cfg_.input_w)
+      if (lo.nbDims != 4 || lo.d[0] != cfg_.batch.min || hi.d[0] != cfg_.batch.max || hi.d[1] != 3 ||
+          hi.d[2] != cfg_.preprocess.input_size[0] || hi.d[3] != cfg_.preprocess.input_size[1])
         problem = "was built for inputs " + dims_text(lo) + ".." + dims_text(hi) + ", not batch " +
-                  std::to_string(cfg_.batch_min) + ".." + std::to_string(cfg_.batch_max) + " of 3x" +
-                  std::to_string(cfg_.input_h) + "x" + std::to_string(cfg_.input_w);
+                  std::to_string(cfg_.batch.min) + ".." + std::to_string(cfg_.batch.max) + " of 3x" +
+                  std::to_string(cfg_.preprocess.input_size[0]) + "x" + std::to_string(cfg_.preprocess.input_size[1]);
     }
     if (!problem.empty())
-      throw Error(cfg_.folder + "/" + cfg_.engine_file + " " + problem +
+      throw Error(cfg_.folder + "/" + cfg_.files.engine + " " + problem +
                   " as model.json says; the JSON and the engine come from different exports: re-export the package");
   }
 

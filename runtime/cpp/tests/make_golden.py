@@ -24,7 +24,7 @@ import numpy as np
 from runtime.backends import open_backend
 from runtime.engine import prepare_boxes
 from runtime.package import read_package
-from runtime.transforms import crop_boxes, normalize_batch, xyxy_to_xywh
+from runtime.transforms import xyxy_to_xywh
 
 ROOT = Path(__file__).resolve().parents[3]
 PHOTO = ROOT / "tests" / "data" / "coco-val2017-sample" / "000000196141.jpg"
@@ -45,9 +45,8 @@ def main() -> None:
                       for a in ann if a["image_id"] == 196141][:3]) * 0.5  # fmt: skip
     boxes = np.concatenate([boxes, [[-15.0, 150.0, 60.25, 230.0]]])  # one box partly outside: clipped
     xyxy, _ = prepare_boxes(boxes, image.shape)
-    crops, affines = crop_boxes(image, xyxy_to_xywh(xyxy), spec.input_size, spec.data["preprocess"]["box_padding"])
-    pre = spec.data["preprocess"]
-    inputs = normalize_batch(crops, tuple(pre["mean"]), tuple(pre["std"]), pre["color_order"] == "RGB")
+    crops, affines = spec.preprocess.crop(image, xyxy_to_xywh(xyxy))
+    inputs = spec.preprocess.normalize(crops)
     with open_backend("onnxruntime", spec.onnx_path) as backend:
         heatmaps = backend.infer({spec.input_name: inputs})[spec.output_name]
     np.savetxt(args.out / "boxes.txt", boxes, fmt="%.6f")
@@ -55,16 +54,16 @@ def main() -> None:
     inputs.astype("<f4").tofile(args.out / "inputs.f32")
     heatmaps.astype("<f4").tofile(args.out / "heatmaps.f32")
     for name, dark in (("dark", True), ("quarter", False)):
-        codec = dataclasses.replace(spec.codec(), use_dark=dark)
+        codec = dataclasses.replace(spec.codec, use_dark=dark)
         xy, scores = codec.decode_to_image(heatmaps, affines)
         rows = np.concatenate([xy.reshape(-1, 2), scores.reshape(-1, 1)], 1)
         np.savetxt(args.out / f"keypoints_{name}.txt", rows, fmt="%.17g")
     rng = np.random.default_rng(0)
-    h, w = spec.codec().heatmap_size
+    h, w = spec.codec.heatmap_size
     noisy = rng.normal(0, 0.3, (3, len(ann[0]["keypoints"]) // 3, h, w)).astype(np.float32)
     noisy[0] = -np.abs(noisy[0])
     noisy.astype("<f4").tofile(args.out / "noisy_heatmaps.f32")
-    codec = spec.codec()
+    codec = spec.codec
     xy, scores = codec.decode(noisy)
     rows = np.concatenate([codec.heatmap_to_input(xy).reshape(-1, 2), scores.reshape(-1, 1)], 1)
     np.savetxt(args.out / "noisy_keypoints.txt", rows, fmt="%.17g")

@@ -45,10 +45,10 @@ int main(int argc, char** argv) {
     const auto b = numbers(dir + "/boxes.txt");
     std::vector<Box> boxes;
     for (size_t i = 0; i + 3 < b.size(); i += 4) boxes.push_back({b[i], b[i + 1], b[i + 2], b[i + 3]});
-    const int n = static_cast<int>(boxes.size()), k = cfg.num_keypoints;
+    const int n = static_cast<int>(boxes.size()), k = cfg.num_keypoints();
 
     // pre-processing: affines and normalised crops
-    const size_t in_size = 3ull * cfg.input_h * cfg.input_w;
+    const size_t in_size = 3ull * cfg.preprocess.input_size[0] * cfg.preprocess.input_size[1];
     std::vector<float> input(n * in_size);
     std::vector<Affine> affines;
     preprocess(image, boxes, cfg, input.data(), affines);
@@ -77,9 +77,9 @@ int main(int argc, char** argv) {
     const auto heatmaps = floats(dir + "/heatmaps.f32");
     for (const bool dark : {true, false}) {
       PackageConfig c = cfg;
-      c.use_dark = dark;
+      c.codec.use_dark = dark;
       std::vector<Keypoint> kps(n * k);
-      decode(heatmaps.data(), n, k, c.heatmap_h, c.heatmap_w, c, kps.data());
+      decode(heatmaps.data(), n, k, c.codec.heatmap_size[0], c.codec.heatmap_size[1], c, kps.data());
       for (int i = 0; i < n; ++i) to_image(kps.data() + i * k, k, affines[i]);
       const auto want = numbers(dir + (dark ? "/keypoints_dark.txt" : "/keypoints_quarter.txt"));
       double err = 0, score_err = 0;
@@ -94,9 +94,9 @@ int main(int argc, char** argv) {
     // DARK on noisy and negative maps, where the whole-map blur and its rescale decide (input pixels)
     {
       const auto noisy = floats(dir + "/noisy_heatmaps.f32");
-      const int m = static_cast<int>(noisy.size() / (size_t(k) * cfg.heatmap_h * cfg.heatmap_w));
+      const int m = static_cast<int>(noisy.size() / (size_t(k) * cfg.codec.heatmap_size[0] * cfg.codec.heatmap_size[1]));
       std::vector<Keypoint> kps(m * k);
-      decode(noisy.data(), m, k, cfg.heatmap_h, cfg.heatmap_w, cfg, kps.data());
+      decode(noisy.data(), m, k, cfg.codec.heatmap_size[0], cfg.codec.heatmap_size[1], cfg, kps.data());
       const auto want = numbers(dir + "/noisy_keypoints.txt");
       double err = 0;
       for (int i = 0; i < m * k; ++i)
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < got.size(); ++i) hm_err = std::max(hm_err, double(std::abs(got[i] - heatmaps[i])));
       check(hm_err < 1e-4, "OpenCV DNN heatmaps vs ONNX Runtime (max abs)", hm_err);
       std::vector<Keypoint> kps(n * k);
-      decode(got.data(), n, k, cfg.heatmap_h, cfg.heatmap_w, cfg, kps.data());
+      decode(got.data(), n, k, cfg.codec.heatmap_size[0], cfg.codec.heatmap_size[1], cfg, kps.data());
       for (int i = 0; i < n; ++i) to_image(kps.data() + i * k, k, affines[i]);
       const auto want = numbers(dir + "/keypoints_dark.txt");
       double err = 0;

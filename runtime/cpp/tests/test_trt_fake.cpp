@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     std::vector<Box> boxes;
     for (size_t i = 0; i + 3 < b.size(); i += 4) boxes.push_back({b[i], b[i + 1], b[i + 2], b[i + 3]});
     std::vector<Box> many;  // more boxes than the engine's batch maximum
-    while (static_cast<int>(many.size()) < cfg.batch_max + 8) many.push_back(boxes[many.size() % boxes.size()]);
+    while (static_cast<int>(many.size()) < cfg.batch.max + 8) many.push_back(boxes[many.size() % boxes.size()]);
 
     PoseEngine reference(cfg, make_backend("opencv", cfg));
     const auto want = reference(image, boxes);
@@ -76,10 +76,10 @@ int main(int argc, char** argv) {
             double(copied.bytes_to_device));
 
       auto backend = make_backend("tensorrt", cfg);
-      std::vector<float> in(3ull * cfg.input_h * cfg.input_w * (cfg.batch_max + 1)), out(1);
+      std::vector<float> in(3ull * cfg.preprocess.input_size[0] * cfg.preprocess.input_size[1] * (cfg.batch.max + 1)), out(1);
       bool refused = false;
       try {
-        backend->infer(in.data(), cfg.batch_max + 1, out.data());
+        backend->infer(in.data(), cfg.batch.max + 1, out.data());
       } catch (const Error& e) {
         refused = std::string(e.what()).find("outside the engine's profile") != std::string::npos;
       }
@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
           !batch.empty());
     const auto other_flavor = read_package(argv[5]);
     const std::string flavor = refusal(argv[5]);
-    check(other_flavor.engine_flavor == "rtx" && other_flavor.engine_compute_capabilities.size() == 2,
-          "model.json's engine flavour and compute capabilities are read", other_flavor.engine_compute_capabilities.size());
+    check(other_flavor.engine.flavor == "rtx" && other_flavor.engine.compute_capabilities.size() == 2,
+          "model.json's engine flavour and compute capabilities are read", other_flavor.engine.compute_capabilities.size());
     check(flavor.find("built by TensorRT for RTX") != std::string::npos &&
               flavor.find("-DSWINPOSE_TRT_FLAVOR=rtx") != std::string::npos &&
               flavor.find("--trt-flavor standard") != std::string::npos,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -17,25 +18,66 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// What model.json says; nothing here is hard-coded.
-struct PackageConfig {
-  std::string folder, input_name, output_name, onnx_file, engine_file, opencv_file;  // files: "" when absent
-  // The engine's TensorRT flavour ("standard" TensorRT or "rtx", TensorRT for RTX; model.json's engine.flavor,
-  // "standard" for packages written before it) and the GPU architectures it was built for ("sm86" …; empty: the
-  // GPU it was built on).
-  std::string engine_flavor = "standard";
-  std::vector<std::string> engine_compute_capabilities;
-  int input_h = 0, input_w = 0, heatmap_h = 0, heatmap_w = 0, num_keypoints = 0, batch_min = 1, batch_max = 1;
+// model.json (format version 2; version 1 is migrated), part for part and field for field as runtime/package.py's
+// dataclasses: nothing here is hard-coded. Sizes are (H, W); files are "" when absent.
+struct TensorSpec {  // TensorSpec
+  std::string name;
+  std::vector<int64_t> shape;  // [-1, C, H, W]
+  std::string dtype, layout;
+};
+struct BatchRange {  // BatchRange
+  int min = 1, opt = 1, max = 1;
+};
+struct Files {  // Files
+  std::string onnx, engine, calibration, opencv;
+};
+struct ModelInfo {  // ModelInfo (its config stays JSON text)
+  std::string name, config_json, weights;
+};
+struct Preprocess {  // runtime.transforms.Preprocess
+  std::array<int, 2> input_size{};
+  std::string color_order;  // "RGB" or "BGR": the order the network takes; images arrive BGR
   std::array<float, 3> mean{}, std{};
-  bool bgr_to_rgb = true, use_dark = true;
-  double box_padding = 1.25, sigma = 2.0;
-  std::vector<std::array<int, 2>> flip_pairs, skeleton;
-  std::vector<std::string> keypoint_names;
-  int stride() const { return input_h / heatmap_h; }
+  double pixel_scale = 255.0;  // mean/std apply to pixels on 0..pixel_scale
+  double box_padding = 0.0;
+  std::string aspect;  // "fixed"
+};
+struct Codec {  // runtime.codec.HeatmapCodec
+  std::array<int, 2> input_size{}, heatmap_size{};
+  double sigma = 0.0;
+  bool use_dark = true;
+  int stride() const { return input_size[0] / heatmap_size[0]; }
+};
+struct Keypoints {  // runtime.keypoints.KeypointSpec
+  std::vector<std::string> names;
+  std::vector<std::array<int, 2>> skeleton, flip_pairs;
+  std::vector<double> oks_sigmas;  // empty: the set has none
+};
+struct EngineInfo {  // the engine provenance a runtime reads: who built it, for which GPUs
+  std::string flavor = "standard";  // "standard" TensorRT or "rtx" (TensorRT for RTX)
+  std::vector<std::string> compute_capabilities;  // "sm86" …; empty: the GPU it was built on
 };
 
-// Reads and checks <folder>/model.json (schema version 1); throws Error naming the problem.
+struct PackageConfig {  // PackageSpec
+  std::string folder;
+  int format_version = 2;
+  std::string precision;
+  ModelInfo model;
+  Files files;
+  TensorSpec input, output;
+  BatchRange batch;
+  Preprocess preprocess;
+  Codec codec;
+  Keypoints keypoints;
+  EngineInfo engine;  // defaults when model.json's engine is null
+  int num_keypoints() const { return static_cast<int>(keypoints.names.size()); }
+};
+
+// Reads and checks <folder>/model.json as runtime.package.read_package does; throws Error naming the field and the fix.
 PackageConfig read_package(const std::string& folder);
+
+// The parts a runtime reads, as model.json spells them (one line of JSON): what tests compare with Python's reading.
+std::string package_summary_json(const PackageConfig& cfg);
 
 struct Box {
   double x1, y1, x2, y2, score = 1.0;  // xyxy image pixels

@@ -1,4 +1,4 @@
-"""What every swinpose command line shares: the error → exit-code mapping.
+"""What every swinpose command line shares: the error → exit-code mapping (:func:`run_guarded`).
 
 Exit codes: 0 ok, 1 user error (one clear line, no traceback), 2 usage (argparse).
 """
