@@ -67,25 +67,25 @@ class TorchBackend(Backend):
         threads: int = 0,
         names: tuple[str, str] = ("input", "heatmaps"),
     ) -> None:
-        super().__init__()
+        super().__init__(None, device)  # a model in memory: no file
         if precision not in _DTYPES:
             raise ConfigError(f"PyTorch runs fp32 or fp16, not {precision!r}")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r}: this PyTorch has no CUDA device; use device='cpu'")
         if threads:
             torch.set_num_threads(threads)
-        self.device, self.dtype = torch.device(device), _DTYPES[precision]
-        self.module = model.eval().to(self.device, self.dtype)
+        self.torch_device, self.dtype = torch.device(device), _DTYPES[precision]
+        self.module = model.eval().to(self.torch_device, self.dtype)
         self.forward: Any = torch.compile(self.module) if compile else self.module
         self.name = "torch-compile" if compile else "torch"
-        self.path = f"{model.cfg.name} ({precision}, {device})"
+        self.description = f"{model.cfg.name} ({precision}, {device})"
         h, w = model.cfg.input_size
         self.inputs = [TensorSpec(names[0], (-1, 3, h, w), "float32")]
         self.outputs = [TensorSpec(names[1], (-1, model.cfg.num_keypoints, *model.cfg.heatmap_size), "float32")]
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            x = torch.from_numpy(feeds[self.inputs[0].name]).to(self.device, self.dtype, non_blocking=True)
+            x = torch.from_numpy(feeds[self.inputs[0].name]).to(self.torch_device, self.dtype, non_blocking=True)
             y = self.forward(x).float().cpu().numpy()
         return {self.outputs[0].name: y}
 
