@@ -87,6 +87,8 @@ def measure(weight_bits: int) -> dict[str, float]:
     import onnxruntime as ort
 
     model, x, wq, w_scale, x_scale = one_matmul(weight_bits)
+    # a bare session, not runtime.backends.onnxruntime.ort_session: --emulate runs this under qemu, where importing
+    # the runtime package (OpenCV) would cost more than the measurement
     options = ort.SessionOptions()
     options.log_severity_level = 3
     y = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
