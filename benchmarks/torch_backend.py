@@ -18,6 +18,7 @@ from runtime.package import PackageSpec
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose import SwinPose
 from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file, resolve_weights
+from swinpose.models.registry import list_models
 
 __all__ = ["TorchBackend", "torch_model_for", "package_weights"]
 
@@ -40,7 +41,9 @@ def torch_model_for(spec: PackageSpec, weights: str | Path | None) -> tuple[Swin
     if weights is None:
         torch.manual_seed(0)
         return SwinPose(cfg).eval(), "random init (timing only)"
-    model, _ = load_pose_file(weights, cfg.name)
+    # a registered name settles a bare state dict; the input size an MMPose checkpoint (neither is in the file)
+    name = cfg.name if cfg.name in list_models() else None
+    model, _ = load_pose_file(weights, name, cfg.input_size)
     if model.cfg.to_dict() != cfg.to_dict():
         raise ConfigError(
             f"{weights} holds a {model.cfg.name} model whose config differs from the package's "

@@ -117,6 +117,7 @@ class ExportOptions:
     trt_flavor: str = "auto"
     compute_capabilities: tuple[str, ...] = ()
     progress: bool = True
+    input_size: tuple[int, int] | None = None  # (H, W) of files that do not record it (MMPose checkpoints)
 
 
 @dataclass
@@ -325,7 +326,9 @@ RANDOM_WEIGHTS = "random"
 RANDOM_WEIGHTS_NAME = "random init (seed 0)"
 
 
-def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, InferenceSpec, str]:
+def _load_model(
+    weights: str | Path, model_name: str | None, input_size: tuple[int, int] | None = None
+) -> tuple[SwinPose, InferenceSpec, str]:
     """The model to export, the inference settings its file records (our training's defaults for random weights
     and files from before they were recorded), and the weights' name for model.json."""
     if str(weights) == RANDOM_WEIGHTS:
@@ -336,7 +339,7 @@ def _load_model(weights: str | Path, model_name: str | None) -> tuple[SwinPose, 
             model = create_model(model_name).eval()
         return model, inference_spec(model.cfg), RANDOM_WEIGHTS_NAME
     path = resolve_weights(weights)
-    model, meta = load_pose_file(path, model_name)
+    model, meta = load_pose_file(path, model_name, input_size)
     return model, inference_from_meta(meta, model.cfg, str(path)), path.name
 
 
@@ -451,7 +454,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
     o = options
     _check_options(o)
     out = Path(out)
-    model, inference, weights_name = _load_model(weights, o.model)
+    model, inference, weights_name = _load_model(weights, o.model, o.input_size)
     cfg = model.cfg
     h, w = cfg.input_size
     codec = inference.codec

@@ -19,7 +19,10 @@ import numpy as np
 from runtime.contract import fields_from_dict
 from runtime.errors import ConfigError, InputShapeError
 
-__all__ = ["HeatmapCodec", "gaussian_blur", "decode_argmax", "refine_dark"]
+__all__ = ["HeatmapCodec", "CONVENTIONS", "gaussian_blur", "decode_argmax", "decode_msra", "refine_dark"]
+
+#: heatmap-to-input coordinate conventions (see :class:`HeatmapCodec`)
+CONVENTIONS = ("centre", "msra")
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,20 @@ class HeatmapCodec:
         heatmap_size: (h, w) of the output heatmaps; H/h and W/w are the (integer) strides.
         sigma: Gaussian standard deviation in heatmap pixels. Targets are cut to zero beyond 3·sigma.
         use_dark: decode with DARK (Taylor refinement on the blurred log heatmap) instead of the quarter offset.
+        convention: how heatmap pixels sit in the input. ``"centre"`` (swinpose's): heatmap pixel *i* covers input
+            pixels stride·i … stride·i + stride-1, so a flip is exact. ``"msra"`` (MMPose's ``MSRAHeatmap``, the
+            SimpleBaseline codec): heatmap pixel *i* is input pixel stride·i, and decoding follows MMPose exactly
+            (a non-positive maximum decodes to -1; its quarter offset skips x = 1 and the last row/column).
+        flip_shift: the flip test moves the flipped-back heatmaps one pixel right (MMPose's ``shift_heatmap``),
+            which the ``msra`` convention needs to align a mirrored crop's heatmaps.
     """
 
     input_size: tuple[int, int]
     heatmap_size: tuple[int, int]
     sigma: float
     use_dark: bool = True
+    convention: str = "centre"
+    flip_shift: bool = False
 
     def __post_init__(self) -> None:
         for name in ("input_size", "heatmap_size"):
@@ -49,8 +60,11 @@ class HeatmapCodec:
             ):
                 raise ConfigError(f"{name} must be two integers (H, W), got {size!r}")
             object.__setattr__(self, name, tuple(int(v) for v in size))
-        if not isinstance(self.use_dark, bool):
-            raise ConfigError(f"use_dark must be true or false, got {self.use_dark!r}")
+        if not isinstance(self.use_dark, bool) or not isinstance(self.flip_shift, bool):
+            raise ConfigError(f"use_dark and flip_shift must be true or false, got {self.use_dark!r}, "
+                              f"{self.flip_shift!r}")  # fmt: skip
+        if self.convention not in CONVENTIONS:
+            raise ConfigError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")
         (ih, iw), (hh, hw) = self.input_size, self.heatmap_size
         if min(ih, iw, hh, hw) <= 0 or ih % hh or iw % hw or ih // hh != iw // hw:
             raise ConfigError(
@@ -67,7 +81,7 @@ class HeatmapCodec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size), "sigma": self.sigma,
-                "use_dark": self.use_dark}  # fmt: skip
+                "use_dark": self.use_dark, "convention": self.convention, "flip_shift": self.flip_shift}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeatmapCodec:
@@ -81,10 +95,14 @@ class HeatmapCodec:
     # -- coordinate spaces -------------------------------------------------------------------------------------
     def input_to_heatmap(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) input-pixel (x, y) → heatmap-pixel (x, y)."""
+        if self.convention == "msra":
+            return np.asarray(xy, np.float64) / self.stride
         return (np.asarray(xy, np.float64) + 0.5) / self.stride - 0.5
 
     def heatmap_to_input(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) heatmap-pixel (x, y) → input-pixel (x, y); the exact inverse of :meth:`input_to_heatmap`."""
+        if self.convention == "msra":
+            return np.asarray(xy, np.float64) * self.stride
         return (np.asarray(xy, np.float64) + 0.5) * self.stride - 0.5
 
     def decode_to_image(self, heatmaps: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,10 +167,45 @@ class HeatmapCodec:
             h, w = self.heatmap_size
             raise InputShapeError(f"decode needs B×K×{h}×{w} heatmaps, got shape {np.shape(heatmaps)}")
         hm = hm.astype(np.float32, copy=False)
+        if self.convention == "msra" and not self.use_dark:
+            coords, scores = decode_msra(hm)
+            return (coords[0], scores[0]) if single else (coords, scores)
         coords, scores = decode_argmax(hm, quarter_offset=not self.use_dark)
         if self.use_dark:
             coords = refine_dark(hm, coords, blur_kernel=2 * round(2.5 * self.sigma) + 1, fallback_quarter=True)
         return (coords[0], scores[0]) if single else (coords, scores)
+
+
+def decode_msra(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MMPose's ``MSRAHeatmap`` decoding (``get_heatmap_maximum`` + ``refine_keypoints``), in heatmap pixels:
+    the argmax, at (-1, -1) where the maximum is not positive, then a quarter pixel towards the higher neighbour
+    on each axis, skipped where MMPose skips it (x needs 1 < x < w-1, y needs 1 < y < h-1).
+
+    Args:
+        heatmaps: B×K×h×w.
+
+    Returns:
+        coords: B×K×2 float64 (x, y) in heatmap pixels; scores: B×K float32 maxima.
+    """
+    b, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(b, k, h * w)
+    idx = flat.argmax(-1)
+    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0].astype(np.float32)
+    x, y = (idx % w).astype(np.int64), (idx // w).astype(np.int64)
+    x = np.where(scores > 0, x, -1)
+    y = np.where(scores > 0, y, -1)
+    coords = np.stack([x, y], -1).astype(np.float64)
+    bi, ki = np.indices((b, k))
+    xr, xl = np.clip(x + 1, 0, w - 1), np.clip(x - 1, 0, w - 1)
+    yd, yu = np.clip(y + 1, 0, h - 1), np.clip(y - 1, 0, h - 1)
+    yc, xc = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
+    use_x = (1 < x) & (x < w - 1) & (0 < y) & (y < h)
+    use_y = (1 < y) & (y < h - 1) & (0 < x) & (x < w)
+    dx = np.where(use_x, heatmaps[bi, ki, yc, xr] - heatmaps[bi, ki, yc, xl], 0.0)
+    dy = np.where(use_y, heatmaps[bi, ki, yd, xc] - heatmaps[bi, ki, yu, xc], 0.0)
+    coords[..., 0] += 0.25 * np.sign(dx)
+    coords[..., 1] += 0.25 * np.sign(dy)
+    return coords, scores
 
 
 def decode_argmax(heatmaps: np.ndarray, quarter_offset: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -115,7 +115,8 @@ class PoseEngine:
             I/O is checked against the package like any other; the engine closes it).
         device: ``"cpu"`` or ``"cuda:N"``.
         flip_test: also run the mirrored crops and average their flipped heatmaps in.
-        refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding.
+        refine: ``"dark"`` (Taylor refinement) or ``"quarter"`` (quarter-pixel offset) sub-pixel decoding; None
+            (the default): the package's (``codec.use_dark``, the model's own decoding).
         threads: intra-op threads for CPU backends (0 = the library's default); GPU-only backends (tensorrt) take
             none.
         backend_options: more keyword arguments for the backend (see :func:`runtime.backends.open_backend`), e.g.
@@ -131,12 +132,12 @@ class PoseEngine:
         backend: str | Backend = "auto",
         device: str = "cpu",
         flip_test: bool = False,
-        refine: str = "dark",
+        refine: str | None = None,
         threads: int = 0,
         backend_options: dict[str, Any] | None = None,
         allow_int8_saturation: bool = False,
     ) -> None:
-        if refine not in REFINES:
+        if refine is not None and refine not in REFINES:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
         path = Path(path)
         self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
@@ -162,7 +163,8 @@ class PoseEngine:
         self._check_io(model_file)
         if not allow_int8_saturation:
             self._check_int8_kernels()
-        self.codec = dataclasses.replace(self.spec.codec, use_dark=refine == "dark")
+        codec = self.spec.codec
+        self.codec = codec if refine is None else dataclasses.replace(codec, use_dark=refine == "dark")
         self.keypoints = self.spec.keypoints
         self.padding = self.spec.preprocess.box_padding
         self.flip_test = flip_test
@@ -241,7 +243,7 @@ class PoseEngine:
         heatmaps = self._run(inputs)
         if self.flip_test:
             flipped = self._run(np.ascontiguousarray(inputs[..., ::-1]))
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, self.flip_perm))
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, self.flip_perm, self.codec.flip_shift))
         return heatmaps
 
     def decode(self, heatmaps: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -158,7 +158,7 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_boxes(
-    image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int], padding: float
+    image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int], padding: float, centre_offset: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-down pre-processing of one image: one crop per person box, as evaluation and inference make them.
 
@@ -167,6 +167,7 @@ def crop_boxes(
         boxes: N×4 (x, y, w, h) person boxes in image pixels.
         input_size: (H, W) of the network input in pixels.
         padding: context factor around each box.
+        centre_offset: input pixels added to where the box centre lands (0: ((W-1)/2, (H-1)/2); MMPose: 0.5).
 
     Returns:
         crops: N×H×W×3 uint8 (feed them to :func:`normalize_batch`); matrices: N×2×3 image → crop affines (their
@@ -178,6 +179,9 @@ def crop_boxes(
     h, w = (int(v) for v in input_size)
     center, scale = box_to_center_scale(b, w / h, padding)
     matrices = get_warp_matrix(center, scale, (w, h)).reshape(-1, 2, 3)
+    if centre_offset:
+        matrices = matrices.copy()
+        matrices[:, :, 2] += centre_offset  # a pure translation in the crop: the same scale, the centre moved
     crops = np.stack([warp_crop(image, m, (w, h)) for m in matrices]) if len(b) else np.zeros((0, h, w, 3), np.uint8)
     return crops, matrices
 
@@ -196,15 +200,22 @@ def flip_keypoints(
     return kp, np.asarray(visible)[..., flip_perm]
 
 
-def flip_heatmaps(heatmaps: np.ndarray, flip_perm: np.ndarray) -> np.ndarray:
-    """Heatmaps of a flipped input mapped back to the unflipped frame: B×K×h×w, mirrored and left/right swapped."""
-    return np.ascontiguousarray(heatmaps[:, flip_perm, :, ::-1])
+def flip_heatmaps(heatmaps: np.ndarray, flip_perm: np.ndarray, shift: bool = False) -> np.ndarray:
+    """Heatmaps of a flipped input mapped back to the unflipped frame: B×K×h×w, mirrored and left/right swapped;
+    ``shift`` then moves them one pixel right (MMPose's ``shift_heatmap``, for the ``msra`` codec convention)."""
+    out = np.ascontiguousarray(heatmaps[:, flip_perm, :, ::-1])
+    if shift:
+        out[..., 1:] = out[..., :-1].copy()
+    return out
 
 
 #: the channel orders a network can take; images arrive in OpenCV's BGR
 COLOR_ORDERS = ("RGB", "BGR")
 #: how a box becomes a crop: "fixed" extends the box to the input's aspect ratio (W/H), then pads it
 ASPECTS = ("fixed",)
+#: where the box centre lands in the crop: "centre" at ((W-1)/2, (H-1)/2), the pixel-centre convention that makes
+#: swinpose's flips exact; "mmpose" at (W/2, H/2), as MMPose's get_warp_matrix (without UDP) puts it
+WARPS = ("centre", "mmpose")
 
 
 def _floats(value: Any, n: int, field: str) -> tuple[float, ...]:
@@ -231,6 +242,7 @@ class Preprocess:
             swinpose write them) or 1 (torchvision's 0.485/0.229 style).
         box_padding: context factor around each box, after the aspect fix (1.25 in SimpleBaseline and MMPose).
         aspect: ``"fixed"``: the box is extended to the input's aspect ratio W/H, keeping its centre.
+        warp: where the box centre lands in the crop (:data:`WARPS`): ``"centre"`` (swinpose) or ``"mmpose"``.
     """
 
     input_size: tuple[int, int]
@@ -240,6 +252,7 @@ class Preprocess:
     pixel_scale: float
     box_padding: float
     aspect: str = "fixed"
+    warp: str = "centre"
 
     def __post_init__(self) -> None:
         size = self.input_size
@@ -262,10 +275,13 @@ class Preprocess:
             object.__setattr__(self, name, value)
         if self.aspect not in ASPECTS:
             raise ConfigError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
+        if self.warp not in WARPS:
+            raise ConfigError(f"warp must be one of {WARPS}, got {self.warp!r}")
 
     def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """H×W×3 uint8 image and N×4 (x, y, w, h) boxes → N×H×W×3 uint8 crops and N×2×3 image → crop affines."""
-        return crop_boxes(image, boxes, self.input_size, self.box_padding)
+        offset = 0.5 if self.warp == "mmpose" else 0.0  # MMPose: the centre half a pixel on, at (W/2, H/2)
+        return crop_boxes(image, boxes, self.input_size, self.box_padding, offset)
 
     def normalize(self, crops: np.ndarray) -> np.ndarray:
         """B×H×W×3 BGR uint8 crops → B×3×H×W float32 network input."""
@@ -278,7 +294,7 @@ class Preprocess:
         return {
             "input_size": list(self.input_size), "color_order": self.color_order, "mean": list(self.mean),
             "std": list(self.std), "pixel_scale": self.pixel_scale, "box_padding": self.box_padding,
-            "aspect": self.aspect,
+            "aspect": self.aspect, "warp": self.warp,
         }  # fmt: skip
 
     @classmethod

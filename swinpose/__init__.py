@@ -28,6 +28,7 @@ from swinpose.models import (
     load_pretrained_backbone,
     measure_complexity,
 )
+from swinpose.models.pose_io import load_model
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "create_model",
     "get_config",
     "list_models",
+    "load_model",
     "load_pretrained_backbone",
     "measure_complexity",
 ]

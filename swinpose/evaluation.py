@@ -73,7 +73,7 @@ def predict(
         heatmaps = model(x).float().cpu().numpy()
         if flip_test:
             flipped = model(torch.flip(x, dims=[3])).float().cpu().numpy()
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, perm))
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, perm, codec.flip_shift))
         xy, s = codec.decode_to_image(heatmaps, batch["matrix"].numpy())
         inverse = invert_affine(batch["matrix"].numpy())  # B×2×3 input → image
         kps.append(xy)

@@ -232,3 +232,26 @@ def test_cpp_refuses_what_python_refuses(cpp_build, bundled_packages, tmp_path, 
     done = _cpp_reads(cpp_build, tmp_path)
     assert done.returncode == 1
     assert re.search(message, done.stderr), done.stderr
+
+
+def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path):
+    """An MMPose checkpoint exported whole (tests/data/mmpose): the C++ pipeline crops with MMPose's warp and
+    decodes with MSRAHeatmap's rules, so its keypoints are MMPose's own pipeline's (no flip test here). The crops
+    differ by OpenCV version (Debian's 4.6 here, 4.10 in MMPose's venv), so the bound is on the median, as above; a
+    convention error would move every keypoint by half a pixel or more."""
+    from export.cli import main as export
+
+    data = Path(__file__).parent / "data" / "mmpose"
+    golden = np.load(data / "swin_t_256x192.pipeline.npz")
+    package = tmp_path / "mmpose"
+    args = ["--weights", str(data / "swin_t_256x192.1x.pth"), "--input-size", "256x192", "--opencv", "--onnx-only",
+            "--out", str(package), "--quiet"]  # fmt: skip
+    assert export(args) == 0
+    photos = Path(__file__).parent / "data" / "coco-val2017-sample"
+    shifts = []
+    for file in sorted(set(golden["image"].tolist())):
+        rows = golden["image"] == file
+        xy, _ = _pose_app(cpp_build, package, photos / file, golden["box"][rows], "--backend", "opencv")
+        shifts.append(np.linalg.norm(xy - golden["plain"][rows], axis=-1).ravel())
+    shift = np.concatenate(shifts)
+    assert len(shift) == golden["plain"].size // 2 and np.median(shift) <= 0.05, np.median(shift)

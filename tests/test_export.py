@@ -178,8 +178,9 @@ def test_model_json_carries_what_a_runtime_needs(bundled_packages):
     assert d["batch"] == {"min": 1, "opt": 8, "max": 32}
     assert d["preprocess"] == {"input_size": [128, 96], "color_order": "RGB", "mean": [123.675, 116.28, 103.53],
                                "std": [58.395, 57.12, 57.375], "pixel_scale": 255.0, "box_padding": 1.25,
-                               "aspect": "fixed"}  # fmt: skip
-    assert d["codec"] == {"input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 1.5, "use_dark": True}
+                               "aspect": "fixed", "warp": "centre"}  # fmt: skip
+    assert d["codec"] == {"input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 1.5, "use_dark": True,
+                          "convention": "centre", "flip_shift": False}  # fmt: skip
     assert spec.codec.sigma == 1.5  # the bundled file's training sigma, from its metadata
     assert d["keypoints"]["names"] == list(COCO_KEYPOINTS) and len(d["keypoints"]["skeleton"]) == 19
     assert d["model"]["config"]["name"] == "swinpose_nano_128x96"

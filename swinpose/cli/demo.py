@@ -46,13 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list_models() -> int:
-    print(f"{'model':<24}{'input':>9}{'window':>8}{'params M':>10}{'backbone M':>12}{'GMACs':>8}{'GFLOPs':>8}")
+    print(f"{'model':<27}{'input':>9}{'window':>8}{'params M':>10}{'backbone M':>12}{'GMACs':>8}{'GFLOPs':>8}")
     for name in list_models():
         cfg = get_config(name)
         c = measure_complexity(cfg)
         h, w = cfg.input_size
         print(
-            f"{name:<24}{f'{h}x{w}':>9}{cfg.backbone.window_size:>8}{c.params / 1e6:>10.2f}"
+            f"{name:<27}{f'{h}x{w}':>9}{cfg.backbone.window_size:>8}{c.params / 1e6:>10.2f}"
             f"{c.backbone_params / 1e6:>12.2f}{c.gmacs:>8.2f}{c.gflops:>8.2f}"
         )
     return 0

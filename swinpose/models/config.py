@@ -8,7 +8,10 @@ from typing import Any
 
 from runtime.errors import ConfigError
 
-__all__ = ["BackboneConfig", "PoseModelConfig"]
+__all__ = ["BackboneConfig", "PoseModelConfig", "NECKS", "HEADS"]
+
+NECKS = ("fusion", "fpn", "none")
+HEADS = ("conv", "deconv")
 
 #: the input must divide by patch_size · 2^(stages-1) so that every FPN level is exactly twice the next one
 _STRIDE = 32
@@ -28,6 +31,7 @@ class BackboneConfig:
     qkv_bias: bool = True
     drop_path_rate: float = 0.2
     out_norm: bool = True
+    window_clip: bool = True  # official Swin's last-stage window clip; False: MMPose's padded, always-shifted windows
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "img_size", tuple(int(v) for v in self.img_size))
@@ -57,7 +61,13 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class PoseModelConfig:
-    """A whole Swin-Pose model: backbone, FPN fusion neck and heatmap head."""
+    """A whole pose model: backbone, neck and heatmap head.
+
+    ``neck``: ``"fusion"`` (Swin-Pose's FPN fusion, ``fusion`` sum or concat, stride-4 level), ``"fpn"`` (MMPose's FPN:
+    bilinear top-down sum and a 3×3 output conv, its stride-4 level) or ``"none"`` (the last stage, stride 32).
+    ``head``: ``"conv"`` (3×3 conv + BN + ReLU + 1×1, Swin-Pose's) or ``"deconv"`` (``deconv_layers`` 4×4 stride-2
+    deconvs with BN and ReLU, then a 1×1 conv: MMPose's HeatmapHead; 0 deconvs is the 1×1 conv alone).
+    ``head_channels`` is the 3×3 conv's or each deconv's width."""
 
     name: str
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -65,6 +75,22 @@ class PoseModelConfig:
     fusion: str = "sum"
     head_channels: int = 64
     num_keypoints: int = 17
+    neck: str = "fusion"
+    head: str = "conv"
+    deconv_layers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.neck not in NECKS or self.head not in HEADS:
+            raise ConfigError(f"neck {self.neck!r} / head {self.head!r}: choose a neck of {NECKS} and a head of "
+                              f"{HEADS}")  # fmt: skip
+        if self.head == "deconv":
+            level = 32 if self.neck == "none" else 4  # the neck's output stride
+            if self.deconv_layers < 0 or level != 4 * 2**self.deconv_layers:
+                raise ConfigError(f"the {self.neck} neck gives stride-{level} features, so the deconv head needs "
+                                  f"{(level // 4).bit_length() - 1} deconv_layers to reach the heatmaps' stride 4, "
+                                  f"not {self.deconv_layers}")  # fmt: skip
+        if self.head == "conv" and self.neck == "none":
+            raise ConfigError("the conv head keeps the stride: after neck none use head deconv with 3 deconv_layers")
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -7,6 +7,7 @@ checkpoints) are ``{"model": state_dict, "model_config": dict, ...}`` read with 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from runtime.errors import CheckpointError, MissingDependencyError
 from runtime.files import atomic_path
 from swinpose.models.checkpoint import read_safetensors
 from swinpose.models.config import PoseModelConfig
+from swinpose.models.mmpose_import import (
+    is_mmpose_state_dict,
+    mmpose_config,
+    mmpose_inference,
+    mmpose_keypoints,
+    mmpose_to_swinpose,
+    numpy_safe_globals,
+)
 from swinpose.models.pose import SwinPose
 from swinpose.models.registry import get_config, list_models
 
@@ -27,11 +36,14 @@ __all__ = [
     "resolve_weights",
     "load_pose_file",
     "build_pose_model",
+    "load_model",
 ]
 
 _META_KEY = "swinpose_config"
 #: the metadata key of the JSON-encoded inference settings (runtime.package.InferenceSpec; swinpose.defaults)
 INFERENCE_META_KEY = "swinpose_inference"
+#: the metadata key naming where a model came from when it is not swinpose's own ("mmpose")
+SOURCE_META_KEY = "swinpose_source"
 
 
 def save_pose_model(
@@ -58,12 +70,14 @@ def save_pose_model(
 
 
 def read_pose_file(
-    path: str | Path, model_name: str | None = None
+    path: str | Path, model_name: str | None = None, input_size: tuple[int, int] | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
-    """(state dict, model config dict, metadata) of a model file or training checkpoint.
+    """(state dict, model config dict, metadata) of a model file, a training checkpoint, or an MMPose Swin pose
+    checkpoint (:mod:`swinpose.models.mmpose_import`).
 
     ``model_name`` names the registered model of a bare state dict (``torch.save(model.state_dict(), f)``, or
-    ``{"state_dict": ...}``), which carries no config; for files that carry one it must agree with it.
+    ``{"state_dict": ...}``), which carries no config; for files that carry one it must agree with it. An MMPose
+    file records no input size: ``input_size`` (H, W) gives it, or ``model_name`` (e.g. ``mmpose_swin_b_256x192``).
     """
     path = Path(path)
     if model_name is not None:
@@ -78,10 +92,9 @@ def read_pose_file(
                 "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
             )
         return _check_name(path, sd, json.loads(meta[_META_KEY]), meta, model_name)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})") from e
+    obj = _load_plain(path)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and is_mmpose_state_dict(obj["state_dict"]):
+        return _mmpose_file(path, obj, model_name, input_size)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
         sigma = obj.get("train_config", {}).get("sigma")
         meta = {} if sigma is None else {"sigma": str(sigma)}
@@ -102,6 +115,62 @@ def read_pose_file(
     )
 
 
+def _load_plain(path: Path) -> Any:
+    """``torch.load(weights_only=True)``, with numpy's plain data types allowed (MMPose's metadata holds arrays);
+    any other pickled object or code is refused, naming it."""
+    import pickle
+
+    try:
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"(GLOBAL \S+|got <class '[^']+'>|Unsupported global: \S+)", str(e))
+        raise CheckpointError(
+            f"{path} carries pickled Python objects or code ({found[1] if found else 'not plain data'}), which "
+            "swinpose refuses to load (torch.load weights_only=True). If you trust its origin, re-save its tensors: "
+            "torch.save(torch.load(p, weights_only=False)['state_dict'], 'clean.pth')"
+        ) from e
+    except Exception as e:  # torch raises RuntimeError/EOFError/zipfile errors on damaged files
+        raise CheckpointError(
+            f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _mmpose_file(path: Path, obj: dict, model_name: str | None, input_size: tuple[int, int] | None) -> tuple:
+    """An MMPose checkpoint as (our state dict, config dict, metadata)."""
+    sd = obj["state_dict"]
+    if input_size is None and model_name is not None:
+        input_size = get_config(model_name).input_size
+    if input_size is None:
+        raise CheckpointError(
+            f"{path} is an MMPose Swin pose model, and MMPose files do not record their input size: pass "
+            "--input-size 256x192 (or 384x288, as the model was trained), or --model mmpose_swin_b_256x192 (one of "
+            f"{[n for n in list_models() if n.startswith('mmpose_')]})"
+        )
+    name = model_name or f"mmpose_import_{input_size[0]}x{input_size[1]}"
+    cfg = mmpose_config(sd, tuple(input_size), name, str(path))
+    if model_name is not None:
+        want = get_config(model_name, img_size=tuple(input_size))
+        if cfg.replace(drop_path_rate=want.backbone.drop_path_rate) != want:
+            raise CheckpointError(f"{path} holds {_describe(cfg)}, not {model_name} ({_describe(want)}); drop --model "
+                                  "and pass --input-size")  # fmt: skip
+    ours, unused = mmpose_to_swinpose(sd)
+    layout = "0.x" if any(k.startswith("keypoint_head.") for k in sd) else "1.x"
+    keypoints = mmpose_keypoints((obj.get("meta") or {}).get("dataset_meta"), cfg.num_keypoints)
+    spec = mmpose_inference(cfg, layout, keypoints)
+    meta = {SOURCE_META_KEY: "mmpose", "mmpose_layout": layout, "mmpose_unused": json.dumps(unused),
+            INFERENCE_META_KEY: json.dumps(spec.to_dict())}  # fmt: skip
+    return ours, cfg.to_dict(), meta
+
+
+def _describe(cfg: PoseModelConfig) -> str:
+    b = cfg.backbone
+    return (
+        f"embed {b.embed_dim}, depths {list(b.depths)}, heads {list(b.num_heads)}, window {b.window_size}, neck "
+        f"{cfg.neck}, {cfg.deconv_layers} deconvs of {cfg.head_channels}, {cfg.num_keypoints} keypoints"
+    )
+
+
 def _check_name(path: Path, sd: dict, cfg: dict[str, Any], meta: dict[str, str], model_name: str | None) -> tuple:
     if model_name is not None and cfg.get("name") != model_name:
         raise CheckpointError(
@@ -115,14 +184,16 @@ def load_pose_model(path: str | Path) -> SwinPose:
     return load_pose_file(path)[0]
 
 
-def load_pose_file(path: str | Path, model_name: str | None = None) -> tuple[SwinPose, dict[str, str]]:
+def load_pose_file(
+    path: str | Path, model_name: str | None = None, input_size: tuple[int, int] | None = None
+) -> tuple[SwinPose, dict[str, str]]:
     """The model a file describes, with its weights (float32, eval mode), and the file's metadata.
 
     The metadata holds the inference settings it was trained with (``swinpose_inference``, read by
     :func:`swinpose.defaults.inference_from_meta`) or, in older files, the codec ``sigma``. ``model_name`` as in
     :func:`read_pose_file`.
     """
-    sd, cfg_dict, meta = read_pose_file(path, model_name)
+    sd, cfg_dict, meta = read_pose_file(path, model_name, input_size)
     return build_pose_model(sd, cfg_dict, path), meta
 
 
@@ -143,9 +214,12 @@ def build_pose_model(sd: dict[str, torch.Tensor], cfg_dict: dict[str, Any], sour
         raise CheckpointError(
             f"{source} does not fit {cfg.name}: {detail}; pass the model the weights were trained as"
         ) from e
-    if result.missing_keys or result.unexpected_keys:
+    # a model on the last stage never reads stages 0–2's output norms, and MMPose's files have none
+    unread = re.compile(r"^backbone\.out_norms\.[0-2]\.") if cfg.neck == "none" else None
+    missing = [k for k in result.missing_keys if unread is None or not unread.match(k)]
+    if missing or result.unexpected_keys:
         raise CheckpointError(
-            f"{source} does not fit {cfg.name}: missing {result.missing_keys[:5]}, unexpected "
+            f"{source} does not fit {cfg.name}: missing {missing[:5]}, unexpected "
             f"{result.unexpected_keys[:5]}; the file and its config disagree"
         )
     return model.eval()
@@ -158,3 +232,11 @@ BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "swinpose
 def resolve_weights(value: str | Path) -> Path:
     """``"bundled"`` → :data:`BUNDLED_WEIGHTS`; anything else is a path."""
     return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
+
+
+def load_model(
+    path: str | Path, model: str | None = None, input_size: tuple[int, int] | None = None
+) -> SwinPose:
+    """The PyTorch model a file holds (float32, eval mode): a swinpose model file or training checkpoint, a bare
+    state dict with ``model``, or an MMPose Swin pose checkpoint (1.x or 0.x) with ``input_size`` or ``model``."""
+    return load_pose_file(resolve_weights(path), model, input_size)[0]

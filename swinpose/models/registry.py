@@ -53,6 +53,28 @@ for _size in ((256, 192), (128, 96)):
     )
 
 
+# MMPose's published Swin top-down models (drop path off: these are for importing trained weights). Its Swin never
+# clips the window; the head is three 256-wide 4×4 deconvs on the last stage, or, for 0.x's Swin-B + FPN, a 1×1 conv
+# on the FPN's stride-4 level (swinpose.models.mmpose_import reads their checkpoints).
+_MMPOSE = [("t", (256, 192), 7), ("b", (256, 192), 7), ("b", (384, 288), 12), ("l", (256, 192), 7),
+           ("l", (384, 288), 12)]  # fmt: skip
+for _v, _size, _win in _MMPOSE:
+    _register(
+        PoseModelConfig(
+            f"mmpose_swin_{_v}_{_size[0]}x{_size[1]}",
+            BackboneConfig(img_size=_size, window_size=_win, window_clip=False, **{**_SWIN[_v], "drop_path_rate": 0.0}),
+            neck="none", head="deconv", deconv_layers=3, head_channels=256,
+        )  # fmt: skip
+    )
+_register(
+    PoseModelConfig(
+        "mmpose_swin_b_fpn_256x192",
+        BackboneConfig(img_size=(256, 192), window_size=7, window_clip=False, **{**_SWIN["b"], "drop_path_rate": 0.0}),
+        neck="fpn", neck_channels=256, head="deconv", deconv_layers=0, head_channels=256,
+    )  # fmt: skip
+)
+
+
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model`, sorted."""
     return sorted(_REGISTRY)

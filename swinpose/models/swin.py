@@ -17,6 +17,8 @@ Why this file differs from timm's ``swin_transformer.py`` although the weights a
   window; at 224×224 nothing is padded and the two agree exactly.
 * **Last-stage window clip, as in official Swin:** when ``min(H, W) <= window`` the window shrinks to
   ``min(H, W)`` and the block does not shift. At 256×192 the last stage (8×6) uses 6×6 windows without shift.
+  ``window_clip=False`` is MMPose's rule instead (its pose models were trained with it): the window never shrinks
+  and shifted blocks always shift, on a grid padded to a multiple of the window (8×6 → 14×7 at window 7).
 
 Parameter names follow timm 1.0 (``layers.{i}.downsample`` at the *start* of stages 1..3), so timm state dicts
 load as they are; :mod:`swinpose.models.checkpoint` maps official and MMPose names onto these.
@@ -87,9 +89,10 @@ class BlockGeometry:
         return self.padded_width - self.width
 
 
-def block_geometry(height: int, width: int, window: int, shifted: bool) -> BlockGeometry:
-    """Window, shift and padding for one block on an H×W grid (official Swin rule for the window clip)."""
-    if min(height, width) <= window:
+def block_geometry(height: int, width: int, window: int, shifted: bool, clip: bool = True) -> BlockGeometry:
+    """Window, shift and padding for one block on an H×W grid: official Swin's window clip when ``clip``, else
+    MMPose's (the window is kept, and padding covers it)."""
+    if clip and min(height, width) <= window:
         window, shift = min(height, width), 0
     else:
         shift = window // 2 if shifted else 0
@@ -116,10 +119,14 @@ def zero_pad_bottom_right(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
     exporter builds from an unfolded ConstantOfShape chain (leaving H×W symbolic downstream), and which the dynamo
     exporter cannot down-convert to opset 17. Requires ``pad_h <= H`` and ``pad_w <= W`` (always true for windows).
     """
-    if pad_h:
-        x = torch.cat((x, x[:, :pad_h] * 0.0), dim=1)
-    if pad_w:
-        x = torch.cat((x, x[:, :, :pad_w] * 0.0), dim=2)
+    while pad_h:  # a pad larger than the grid (MMPose's unclipped windows on small grids) takes several slices
+        step = min(pad_h, x.shape[1])
+        x = torch.cat((x, x[:, :step] * 0.0), dim=1)
+        pad_h -= step
+    while pad_w:
+        step = min(pad_w, x.shape[2])
+        x = torch.cat((x, x[:, :, :step] * 0.0), dim=2)
+        pad_w -= step
     return x
 
 
@@ -230,10 +237,11 @@ class SwinBlock(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         drop_path: float = 0.0,
+        window_clip: bool = True,
     ) -> None:
         super().__init__()
         self.dim = dim
-        self.geom = block_geometry(grid[0], grid[1], window, shifted)
+        self.geom = block_geometry(grid[0], grid[1], window, shifted, window_clip)
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, num_heads, self.geom.window, qkv_bias)
         self.drop_path1 = DropPath(drop_path)
@@ -312,6 +320,7 @@ class SwinStage(nn.Module):
         mlp_ratio: float,
         qkv_bias: bool,
         drop_path: list[float],
+        window_clip: bool = True,
     ) -> None:
         super().__init__()
         if downsample:
@@ -322,7 +331,8 @@ class SwinStage(nn.Module):
             self.dim, self.grid = in_dim, grid_in
         self.blocks = nn.Sequential(
             *[
-                SwinBlock(self.dim, num_heads, self.grid, window, i % 2 == 1, mlp_ratio, qkv_bias, drop_path[i])
+                SwinBlock(self.dim, num_heads, self.grid, window, i % 2 == 1, mlp_ratio, qkv_bias, drop_path[i],
+                          window_clip)
                 for i in range(depth)
             ]
         )
@@ -356,6 +366,7 @@ class SwinTransformer(nn.Module):
         qkv_bias: bool = True,
         drop_path_rate: float = 0.0,
         out_norm: bool = True,
+        window_clip: bool = True,
     ) -> None:
         super().__init__()
         self.img_size = tuple(img_size)
@@ -367,7 +378,8 @@ class SwinTransformer(nn.Module):
         stages, dim, start = [], embed_dim, 0
         for i, (depth, heads) in enumerate(zip(depths, num_heads)):
             stage = SwinStage(
-                dim, grid, depth, heads, window_size, i > 0, mlp_ratio, qkv_bias, rates[start : start + depth]
+                dim, grid, depth, heads, window_size, i > 0, mlp_ratio, qkv_bias, rates[start : start + depth],
+                window_clip,
             )
             stages.append(stage)
             dim, grid, start = stage.dim, stage.grid, start + depth

@@ -51,6 +51,16 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
     const int idx = static_cast<int>(std::max_element(map, map + h * w) - map);  // the first maximum, as numpy
     const int x = idx % w, y = idx / w;
     const auto at = [&](int yy, int xx) { return double(map[yy * w + xx]); };
+    const int stride = cfg.codec.stride();
+    if (cfg.codec.convention == "msra" && !cfg.codec.use_dark) {  // MMPose's MSRAHeatmap, exactly
+      const bool positive = map[idx] > 0;
+      const int mx = positive ? x : -1, my = positive ? y : -1;
+      double px = mx, py = my;
+      if (1 < mx && mx < w - 1 && 0 < my && my < h) px += 0.25 * sign(at(my, mx + 1) - at(my, mx - 1));
+      if (1 < my && my < h - 1 && 0 < mx && mx < w) py += 0.25 * sign(at(my + 1, mx) - at(my - 1, mx));
+      out[m] = {px * stride, py * stride, map[idx]};
+      continue;
+    }
     double qx = x, qy = y;  // the quarter-offset estimate
     if (x > 0 && x < w - 1) qx += 0.25 * sign(at(y, x + 1) - at(y, x - 1));
     if (y > 0 && y < h - 1) qy += 0.25 * sign(at(y + 1, x) - at(y - 1, x));
@@ -94,8 +104,10 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
         }
       }
     }
-    const int stride = cfg.codec.stride();
-    out[m] = {(rx + 0.5) * stride - 0.5, (ry + 0.5) * stride - 0.5, map[idx]};
+    if (cfg.codec.convention == "msra")
+      out[m] = {rx * stride, ry * stride, map[idx]};
+    else
+      out[m] = {(rx + 0.5) * stride - 0.5, (ry + 0.5) * stride - 0.5, map[idx]};
   }
 }
 

@@ -112,12 +112,18 @@ PackageConfig read_package(const std::string& folder) {
     r.check(std::isfinite(p.pixel_scale) && p.pixel_scale > 0, "'preprocess.pixel_scale' must be positive");
     r.check(std::isfinite(p.box_padding) && p.box_padding > 0, "'preprocess.box_padding' must be positive");
     r.check(p.aspect == "fixed", "'preprocess.aspect' must be fixed");
+    if (pre.contains("warp")) p.warp = pre["warp"];
+    r.check(p.warp == "centre" || p.warp == "mmpose", "'preprocess.warp' must be centre or mmpose");
 
     const auto& codec = j.at("codec");
     c.codec.input_size = r.size(codec.at("input_size"), "codec.input_size");
     c.codec.heatmap_size = r.size(codec.at("heatmap_size"), "codec.heatmap_size");
     c.codec.sigma = codec.at("sigma");
     c.codec.use_dark = codec.at("use_dark");
+    if (codec.contains("convention")) c.codec.convention = codec["convention"];
+    if (codec.contains("flip_shift")) c.codec.flip_shift = codec["flip_shift"];
+    r.check(c.codec.convention == "centre" || c.codec.convention == "msra",
+            "'codec.convention' must be centre or msra");
     r.check(std::isfinite(c.codec.sigma) && c.codec.sigma > 0, "'codec.sigma' must be a positive number");
     const auto [ih, iw] = c.codec.input_size;
     const auto [hh, hw] = c.codec.heatmap_size;
@@ -170,9 +176,11 @@ std::string package_summary_json(const PackageConfig& c) {
       {"output", tensor(c.output)},
       {"batch", {{"min", c.batch.min}, {"opt", c.batch.opt}, {"max", c.batch.max}}},
       {"preprocess", {{"input_size", p.input_size}, {"color_order", p.color_order}, {"mean", p.mean}, {"std", p.std},
-                      {"pixel_scale", p.pixel_scale}, {"box_padding", p.box_padding}, {"aspect", p.aspect}}},
+                      {"pixel_scale", p.pixel_scale}, {"box_padding", p.box_padding}, {"aspect", p.aspect},
+                      {"warp", p.warp}}},
       {"codec", {{"input_size", c.codec.input_size}, {"heatmap_size", c.codec.heatmap_size}, {"sigma", c.codec.sigma},
-                 {"use_dark", c.codec.use_dark}}},
+                 {"use_dark", c.codec.use_dark}, {"convention", c.codec.convention},
+                 {"flip_shift", c.codec.flip_shift}}},
       {"keypoints", {{"names", c.keypoints.names}, {"skeleton", c.keypoints.skeleton},
                      {"flip_pairs", c.keypoints.flip_pairs}, {"oks_sigmas", c.keypoints.oks_sigmas}}},
       {"engine", {{"flavor", c.engine.flavor}, {"compute_capabilities", c.engine.compute_capabilities}}},

@@ -21,7 +21,9 @@ Affine box_affine(Box b, int image_w, int image_h, const PackageConfig& cfg) {
   h = w / aspect;
   const double sw = w * cfg.preprocess.box_padding, sh = h * cfg.preprocess.box_padding;
   const double sx = cfg.preprocess.input_size[1] / sw, sy = cfg.preprocess.input_size[0] / sh;
-  return {sx, 0.0, (cfg.preprocess.input_size[1] - 1) * 0.5 - sx * cx, 0.0, sy, (cfg.preprocess.input_size[0] - 1) * 0.5 - sy * cy};
+  const double offset = cfg.preprocess.warp == "mmpose" ? 0.5 : 0.0;  // MMPose: the centre lands on (W/2, H/2)
+  return {sx, 0.0, (cfg.preprocess.input_size[1] - 1) * 0.5 + offset - sx * cx,
+          0.0, sy, (cfg.preprocess.input_size[0] - 1) * 0.5 + offset - sy * cy};
 }
 
 void preprocess(const cv::Mat& bgr, const std::vector<Box>& boxes, const PackageConfig& cfg, float* out,

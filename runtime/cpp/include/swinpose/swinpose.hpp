@@ -41,11 +41,14 @@ struct Preprocess {  // runtime.transforms.Preprocess
   double pixel_scale = 255.0;  // mean/std apply to pixels on 0..pixel_scale
   double box_padding = 0.0;
   std::string aspect;  // "fixed"
+  std::string warp = "centre";  // where the box centre lands: "centre" ((W-1)/2, (H-1)/2) or "mmpose" (W/2, H/2)
 };
 struct Codec {  // runtime.codec.HeatmapCodec
   std::array<int, 2> input_size{}, heatmap_size{};
   double sigma = 0.0;
   bool use_dark = true;
+  std::string convention = "centre";  // "centre": pixel i covers stride·i…; "msra": pixel i is input stride·i
+  bool flip_shift = false;            // the flip test's one-pixel shift (MMPose); this runtime has no flip test
   int stride() const { return input_size[0] / heatmap_size[0]; }
 };
 struct Keypoints {  // runtime.keypoints.KeypointSpec
