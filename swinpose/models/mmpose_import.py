@@ -24,8 +24,14 @@ from runtime.errors import CheckpointError
 from swinpose.models.checkpoint import to_backbone_names
 from swinpose.models.config import BackboneConfig, PoseModelConfig
 
-__all__ = ["is_mmpose_state_dict", "mmpose_config", "mmpose_to_swinpose", "numpy_safe_globals", "mmpose_keypoints",
-           "mmpose_inference"]
+__all__ = [
+    "is_mmpose_state_dict",
+    "mmpose_config",
+    "mmpose_to_swinpose",
+    "numpy_safe_globals",
+    "mmpose_keypoints",
+    "mmpose_inference",
+]
 
 #: MMPose 1.x's PoseDataPreprocessor for these models: RGB, ImageNet statistics on the 0..255 scale
 MMPOSE_MEAN, MMPOSE_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
@@ -119,7 +125,7 @@ def mmpose_to_swinpose(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[s
             else:
                 unused.append(k)
         elif k.startswith(head):
-            rest = k[len(head):]
+            rest = k[len(head) :]
             if rest.startswith("final_layer."):
                 out["head.final." + rest.removeprefix("final_layer.")] = v
             elif m := re.match(r"deconv_layers\.(\d+)\.(.+)$", rest):

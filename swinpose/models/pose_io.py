@@ -131,9 +131,7 @@ def _load_plain(path: Path) -> Any:
             "torch.save(torch.load(p, weights_only=False)['state_dict'], 'clean.pth')"
         ) from e
     except Exception as e:  # torch raises RuntimeError/EOFError/zipfile errors on damaged files
-        raise CheckpointError(
-            f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})"
-        ) from e
+        raise CheckpointError(f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})") from e
 
 
 def _mmpose_file(path: Path, obj: dict, model_name: str | None, input_size: tuple[int, int] | None) -> tuple:
@@ -234,9 +232,7 @@ def resolve_weights(value: str | Path) -> Path:
     return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
 
 
-def load_model(
-    path: str | Path, model: str | None = None, input_size: tuple[int, int] | None = None
-) -> SwinPose:
+def load_model(path: str | Path, model: str | None = None, input_size: tuple[int, int] | None = None) -> SwinPose:
     """The PyTorch model a file holds (float32, eval mode): a swinpose model file or training checkpoint, a bare
     state dict with ``model``, or an MMPose Swin pose checkpoint (1.x or 0.x) with ``input_size`` or ``model``."""
     return load_pose_file(resolve_weights(path), model, input_size)[0]

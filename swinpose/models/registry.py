@@ -63,14 +63,21 @@ for _v, _size, _win in _MMPOSE:
         PoseModelConfig(
             f"mmpose_swin_{_v}_{_size[0]}x{_size[1]}",
             BackboneConfig(img_size=_size, window_size=_win, window_clip=False, **{**_SWIN[_v], "drop_path_rate": 0.0}),
-            neck="none", head="deconv", deconv_layers=3, head_channels=256,
+            neck="none",
+            head="deconv",
+            deconv_layers=3,
+            head_channels=256,
         )  # fmt: skip
     )
 _register(
     PoseModelConfig(
         "mmpose_swin_b_fpn_256x192",
         BackboneConfig(img_size=(256, 192), window_size=7, window_clip=False, **{**_SWIN["b"], "drop_path_rate": 0.0}),
-        neck="fpn", neck_channels=256, head="deconv", deconv_layers=0, head_channels=256,
+        neck="fpn",
+        neck_channels=256,
+        head="deconv",
+        deconv_layers=0,
+        head_channels=256,
     )  # fmt: skip
 )
 

@@ -331,8 +331,9 @@ class SwinStage(nn.Module):
             self.dim, self.grid = in_dim, grid_in
         self.blocks = nn.Sequential(
             *[
-                SwinBlock(self.dim, num_heads, self.grid, window, i % 2 == 1, mlp_ratio, qkv_bias, drop_path[i],
-                          window_clip)
+                SwinBlock(
+                    self.dim, num_heads, self.grid, window, i % 2 == 1, mlp_ratio, qkv_bias, drop_path[i], window_clip
+                )
                 for i in range(depth)
             ]
         )
@@ -378,7 +379,15 @@ class SwinTransformer(nn.Module):
         stages, dim, start = [], embed_dim, 0
         for i, (depth, heads) in enumerate(zip(depths, num_heads)):
             stage = SwinStage(
-                dim, grid, depth, heads, window_size, i > 0, mlp_ratio, qkv_bias, rates[start : start + depth],
+                dim,
+                grid,
+                depth,
+                heads,
+                window_size,
+                i > 0,
+                mlp_ratio,
+                qkv_bias,
+                rates[start : start + depth],
                 window_clip,
             )
             stages.append(stage)
