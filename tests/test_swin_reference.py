@@ -151,3 +151,10 @@ def test_cyclic_shift_equals_roll(shift):
 def test_zero_pad_equals_f_pad(pad):
     x = torch.randn(2, 8, 6, 5)
     assert torch.equal(zero_pad_bottom_right(x, *pad), F.pad(x, (0, 0, 0, pad[1], 0, pad[0])))
+
+
+@pytest.mark.parametrize("pad", [(3, 4), (10, 11), (0, 7)])
+def test_zero_pad_larger_than_the_grid_equals_f_pad(pad):
+    """MMPose's unclipped windows pad small grids by more than their size (4×3 at window 7: to 7×7)."""
+    x = torch.randn(2, 4, 3, 5)
+    assert torch.equal(zero_pad_bottom_right(x, *pad, (4, 3)), F.pad(x, (0, 0, 0, pad[1], 0, pad[0])))

@@ -112,21 +112,24 @@ def cyclic_shift(x: Tensor, shift: int) -> Tensor:
     return torch.cat((x[:, :, -shift:], x[:, :, :-shift]), dim=2)
 
 
-def zero_pad_bottom_right(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
+def zero_pad_bottom_right(x: Tensor, pad_h: int, pad_w: int, grid: tuple[int, int] | None = None) -> Tensor:
     """``F.pad(x, (0, 0, 0, pad_w, 0, pad_h))`` for B×H×W×C, written as concatenation with zeroed slices.
 
     Exported, this is Slice/Mul/Concat with constants only. ``F.pad`` instead gives a ``Pad`` whose pads the classic
     exporter builds from an unfolded ConstantOfShape chain (leaving H×W symbolic downstream), and which the dynamo
-    exporter cannot down-convert to opset 17. Requires ``pad_h <= H`` and ``pad_w <= W`` (always true for windows).
+    exporter cannot down-convert to opset 17. ``grid`` is the (H, W) the caller built for: a pad larger than it
+    (MMPose's unclipped windows on small grids) is added in several slices, with no size read from the tensor.
+    Without ``grid`` the pads must not exceed H and W.
     """
-    while pad_h:  # a pad larger than the grid (MMPose's unclipped windows on small grids) takes several slices
-        step = min(pad_h, x.shape[1])
+    height, width = grid if grid is not None else (pad_h, pad_w)
+    while pad_h:
+        step = min(pad_h, height)
         x = torch.cat((x, x[:, :step] * 0.0), dim=1)
-        pad_h -= step
+        pad_h, height = pad_h - step, height + step
     while pad_w:
-        step = min(pad_w, x.shape[2])
+        step = min(pad_w, width)
         x = torch.cat((x, x[:, :, :step] * 0.0), dim=2)
-        pad_w -= step
+        pad_w, width = pad_w - step, width + step
     return x
 
 
@@ -253,7 +256,7 @@ class SwinBlock(nn.Module):
 
     def _attention(self, x: Tensor) -> Tensor:
         g, c = self.geom, self.dim
-        x = zero_pad_bottom_right(x, g.pad_bottom, g.pad_right)  # pad first (official order) ...
+        x = zero_pad_bottom_right(x, g.pad_bottom, g.pad_right, (g.height, g.width))  # pad first (official) ...
         if g.shift:  # ... then shift the padded grid
             x = cyclic_shift(x, -g.shift)
         ws, nh, nw = g.window, g.windows_h, g.windows_w
@@ -281,13 +284,14 @@ class PatchMerging(nn.Module):
     def __init__(self, dim: int, grid: tuple[int, int]) -> None:
         super().__init__()
         self.dim = dim
+        self.grid = tuple(grid)
         self.pad = (grid[0] % 2, grid[1] % 2)
         self.out_grid = ((grid[0] + 1) // 2, (grid[1] + 1) // 2)
         self.norm = nn.LayerNorm(4 * dim)
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = zero_pad_bottom_right(x, *self.pad)
+        x = zero_pad_bottom_right(x, *self.pad, self.grid)
         h, w = self.out_grid
         # channel order x(0,0), x(1,0), x(0,1), x(1,1) as in official Swin and timm
         x = x.reshape(-1, h, 2, w, 2, self.dim).permute(0, 1, 3, 4, 2, 5).reshape(-1, h, w, 4 * self.dim)
