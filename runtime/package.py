@@ -16,8 +16,8 @@ topology. The C++ runtime's ``PackageConfig`` (runtime/cpp) mirrors these parts 
     files           {onnx, engine, calibration, opencv}  file names inside the package folder (null: absent)
     input, output   {name, shape, dtype, layout}         shape with -1 for the dynamic batch axis, NCHW, float32
     batch           {min, opt, max}                      the TensorRT optimisation profile
-    preprocess      {input_size, color_order, mean, std, pixel_scale, box_padding, aspect}   Preprocess
-    codec           {input_size, heatmap_size, sigma, use_dark}                              HeatmapCodec
+    preprocess      {input_size, color_order, mean, std, pixel_scale, box_padding, aspect, warp}   Preprocess
+    codec           {input_size, heatmap_size, sigma, use_dark, convention, flip_shift}            HeatmapCodec
     keypoints       {names, skeleton, flip_pairs, oks_sigmas}                                KeypointSpec
     onnx            {opset, nodes, op_counts, bytes, sha256}
     engine          null | {tensorrt_version, flavor ("standard" | "rtx"), compute_capabilities, mode, io,
