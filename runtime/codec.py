@@ -176,6 +176,15 @@ class HeatmapCodec:
         return (coords[0], scores[0]) if single else (coords, scores)
 
 
+def _heatmap_maximum(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """B×K×h×w → the first maximum of each map: B×K int64 x and y, and B×K float32 values."""
+    b, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(b, k, h * w)
+    idx = flat.argmax(-1)
+    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0].astype(np.float32)
+    return (idx % w).astype(np.int64), (idx // w).astype(np.int64), scores
+
+
 def decode_msra(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MMPose's ``MSRAHeatmap`` decoding (``get_heatmap_maximum`` + ``refine_keypoints``), in heatmap pixels:
     the argmax, at (-1, -1) where the maximum is not positive, then a quarter pixel towards the higher neighbour
@@ -188,10 +197,7 @@ def decode_msra(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coords: B×K×2 float64 (x, y) in heatmap pixels; scores: B×K float32 maxima.
     """
     b, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(b, k, h * w)
-    idx = flat.argmax(-1)
-    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0].astype(np.float32)
-    x, y = (idx % w).astype(np.int64), (idx // w).astype(np.int64)
+    x, y, scores = _heatmap_maximum(heatmaps)
     x = np.where(scores > 0, x, -1)
     y = np.where(scores > 0, y, -1)
     coords = np.stack([x, y], -1).astype(np.float64)
@@ -218,10 +224,7 @@ def decode_argmax(heatmaps: np.ndarray, quarter_offset: bool = True) -> tuple[np
         coords: B×K×2 float64 (x, y) in heatmap pixels; scores: B×K float32 maxima.
     """
     b, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(b, k, h * w)
-    idx = flat.argmax(-1)
-    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0].astype(np.float32)
-    x, y = idx % w, idx // w
+    x, y, scores = _heatmap_maximum(heatmaps)
     coords = np.stack([x, y], -1).astype(np.float64)
     if quarter_offset:  # only where both neighbours exist on that axis, as in SimpleBaseline/MMPose
         bi, ki = np.indices((b, k))

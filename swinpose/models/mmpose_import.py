@@ -20,7 +20,11 @@ from typing import Any
 
 from torch import Tensor
 
+from runtime.codec import HeatmapCodec
 from runtime.errors import CheckpointError
+from runtime.keypoints import KeypointSpec
+from runtime.package import InferenceSpec
+from runtime.transforms import Preprocess
 from swinpose.models.checkpoint import to_backbone_names
 from swinpose.models.config import BackboneConfig, PoseModelConfig
 
@@ -154,15 +158,10 @@ def mmpose_keypoints(dataset_meta: dict[str, Any] | None, k: int) -> dict[str, A
     return {"names": names, "skeleton": skeleton, "flip_pairs": [list(p) for p in pairs], "oks_sigmas": sigmas}
 
 
-def mmpose_inference(cfg: PoseModelConfig, layout: str, keypoints: dict[str, Any] | None) -> Any:
+def mmpose_inference(cfg: PoseModelConfig, layout: str, keypoints: dict[str, Any] | None) -> InferenceSpec:
     """The InferenceSpec of an MMPose Swin model: its pre-processing (RGB, ImageNet mean/std, padding 1.25,
     ``get_warp_matrix`` without UDP) and its decoding (``MSRAHeatmap``, sigma 2, no DARK, flip test with
     ``shift_heatmap``), with the checkpoint's keypoints (COCO's when it names none)."""
-    from runtime.codec import HeatmapCodec
-    from runtime.keypoints import KeypointSpec
-    from runtime.package import InferenceSpec
-    from runtime.transforms import Preprocess
-
     mean, std, scale = (MMPOSE_0X_MEAN, MMPOSE_0X_STD, 1.0) if layout == "0.x" else (MMPOSE_MEAN, MMPOSE_STD, 255.0)
     pre = Preprocess(cfg.input_size, "RGB", mean, std, scale, MMPOSE_BOX_PADDING, "fixed", "mmpose")
     codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, MMPOSE_SIGMA, use_dark=False, convention="msra",
