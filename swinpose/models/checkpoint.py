@@ -20,6 +20,7 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from runtime.errors import CheckpointError, MissingDependencyError
 from swinpose.models.swin import SwinTransformer
 
-__all__ = ["LoadReport", "load_pretrained_backbone", "read_state_dict", "to_backbone_names"]
+__all__ = ["LoadReport", "load_pretrained_backbone", "load_weights_only", "read_state_dict", "to_backbone_names"]
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth or .safetensors file")
     if path.suffix == ".safetensors":
         return read_safetensors(path)[0]
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL (\S+)", str(e))
-        if found is None:  # not a pickle of objects at all: a damaged or foreign file
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_last_line(e)})") from e
-        raise CheckpointError(
-            f"{path} carries pickled Python objects or code ({found[1]}), which swinpose refuses to load "
-            f"(torch.load weights_only=True). If you trust its origin, re-save only its tensors: "
-            f"torch.save(torch.load(p, weights_only=False)['state_dict'], 'clean.pth')"
-        ) from e
-    except Exception as e:  # torch raises RuntimeError/EOFError/zipfile errors on damaged files
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {_last_line(e)})"
-        ) from e
+    obj = load_weights_only(path)
     while isinstance(obj, dict) and not _is_state_dict(obj):
         inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
         if inner is None:
@@ -100,6 +87,27 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         keys = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path} holds no state dict of tensors (top level: {keys}); save model.state_dict()")
     return obj
+
+
+def load_weights_only(path: Path, allow: list[Any] | tuple = (), kind: str = "PyTorch checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)``, with ``allow`` added to the types it may build (see
+    ``torch.serialization.safe_globals``). A file that needs any other pickled object or code is refused, naming
+    it; a damaged or foreign file is "not a readable ``kind``"."""
+    try:
+        with torch.serialization.safe_globals(list(allow)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # the name of what it would build: torch says "GLOBAL mod.name" for callables, "got <class ...>" for types
+        found = next((m[1] for p in (r"GLOBAL (\S+)", r"got <class '([^']+)'>") if (m := re.search(p, str(e)))), None)
+        if found is None:  # not a pickle of objects at all: a damaged or foreign file
+            raise CheckpointError(f"{path} is not a readable {kind} ({_last_line(e)})") from e
+        raise CheckpointError(
+            f"{path} carries pickled Python objects or code ({found}), which "
+            "swinpose refuses to load (torch.load weights_only=True). If you trust its origin, re-save only its "
+            "tensors: torch.save(torch.load(p, weights_only=False)['state_dict'], 'clean.pth')"
+        ) from e
+    except Exception as e:  # torch raises RuntimeError/EOFError/zipfile errors on damaged files
+        raise CheckpointError(f"{path} is not a readable {kind} ({type(e).__name__}: {_last_line(e)})") from e
 
 
 def _last_line(e: Exception) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from runtime.errors import CheckpointError, MissingDependencyError
 from runtime.files import atomic_path
-from swinpose.models.checkpoint import read_safetensors
+from swinpose.models.checkpoint import load_weights_only, read_safetensors
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.mmpose_import import (
     is_mmpose_state_dict,
@@ -92,7 +92,8 @@ def read_pose_file(
                 "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
             )
         return _check_name(path, sd, json.loads(meta[_META_KEY]), meta, model_name)
-    obj = _load_plain(path)
+    # MMPose's metadata holds numpy arrays: plain data, allowed; nothing else is
+    obj = load_weights_only(path, numpy_safe_globals(), kind="weights-only checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and is_mmpose_state_dict(obj["state_dict"]):
         return _mmpose_file(path, obj, model_name, input_size)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
@@ -113,25 +114,6 @@ def read_pose_file(
         f"{path} is not a swinpose checkpoint (needs 'model' and 'model_config', or a bare state dict with "
         "--model NAME); for ImageNet backbones use load_pretrained_backbone"
     )
-
-
-def _load_plain(path: Path) -> Any:
-    """``torch.load(weights_only=True)``, with numpy's plain data types allowed (MMPose's metadata holds arrays);
-    any other pickled object or code is refused, naming it."""
-    import pickle
-
-    try:
-        with torch.serialization.safe_globals(numpy_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"(GLOBAL \S+|got <class '[^']+'>|Unsupported global: \S+)", str(e))
-        raise CheckpointError(
-            f"{path} carries pickled Python objects or code ({found[1] if found else 'not plain data'}), which "
-            "swinpose refuses to load (torch.load weights_only=True). If you trust its origin, re-save its tensors: "
-            "torch.save(torch.load(p, weights_only=False)['state_dict'], 'clean.pth')"
-        ) from e
-    except Exception as e:  # torch raises RuntimeError/EOFError/zipfile errors on damaged files
-        raise CheckpointError(f"{path} is not a readable weights-only checkpoint ({type(e).__name__}: {e})") from e
 
 
 def _mmpose_file(path: Path, obj: dict, model_name: str | None, input_size: tuple[int, int] | None) -> tuple:
