@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from fake_tensorrt import add_fake_engine
+from test_package import _broken
 
 from runtime import PoseEngine
 from runtime.errors import PackageError
@@ -220,12 +221,7 @@ def test_cpp_and_python_read_the_same_package(cpp_build, bundled_packages, tmp_p
     ],
 )
 def test_cpp_refuses_what_python_refuses(cpp_build, bundled_packages, tmp_path, path, value, message):
-    data = json.loads((bundled_packages["fp32"] / "model.json").read_text())
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    node[last] = value
+    data = _broken(json.loads((bundled_packages["fp32"] / "model.json").read_text()), path, value)
     (tmp_path / "model.json").write_text(json.dumps(data))
     with pytest.raises(PackageError):
         PackageSpec.from_dict(data, tmp_path)

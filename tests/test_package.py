@@ -58,6 +58,7 @@ def test_format_1_is_migrated_and_other_versions_are_refused(written):
 
 
 def _broken(data: dict, path: str, value) -> dict:
+    """A copy of a parsed model.json with the field at dotted ``path`` set to ``value`` (also used by test_cpp)."""
     out = copy.deepcopy(data)
     *parents, last = path.split(".")
     node = out
