@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="registered model name; required for a bare state dict, checked otherwise")
     p.add_argument("--input-size", type=_input_size, metavar="HxW",
                    help="input size of an MMPose checkpoint (its file does not record it), e.g. 256x192")  # fmt: skip
+    p.add_argument("--mmpose-config", type=Path, metavar="CFG.py", help="the MMPose config an MMPose checkpoint was "
+                   "trained with: input size, pre-processing and flip settings (read, never run)")  # fmt: skip
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")
     prec.add_argument("--int8", action="store_true", help="int8 Q/DQ graph, calibrated on --calib-data")
@@ -96,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         precision=precision,
         model=args.model,
         input_size=args.input_size,
+        mmpose_config=args.mmpose_config,
         calib_data=args.calib_data,
         calib_size=args.calib_size,
         calib_method=args.calib_method,

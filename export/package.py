@@ -118,6 +118,7 @@ class ExportOptions:
     compute_capabilities: tuple[str, ...] = ()
     progress: bool = True
     input_size: tuple[int, int] | None = None  # (H, W) of files that do not record it (MMPose checkpoints)
+    mmpose_config: Path | None = None  # an MMPose checkpoint's .py config: input size, pre-processing, flip shift
 
 
 @dataclass
@@ -327,7 +328,10 @@ RANDOM_WEIGHTS_NAME = "random init (seed 0)"
 
 
 def _load_model(
-    weights: str | Path, model_name: str | None, input_size: tuple[int, int] | None = None
+    weights: str | Path,
+    model_name: str | None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: Path | None = None,
 ) -> tuple[SwinPose, InferenceSpec, str]:
     """The model to export, the inference settings its file records (our training's defaults for random weights
     and files from before they were recorded), and the weights' name for model.json."""
@@ -339,7 +343,7 @@ def _load_model(
             model = create_model(model_name).eval()
         return model, inference_spec(model.cfg), RANDOM_WEIGHTS_NAME
     path = resolve_weights(weights)
-    model, meta = load_pose_file(path, model_name, input_size)
+    model, meta = load_pose_file(path, model_name, input_size, mmpose_config)
     return model, inference_from_meta(meta, model.cfg, str(path)), path.name
 
 
@@ -454,7 +458,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
     o = options
     _check_options(o)
     out = Path(out)
-    model, inference, weights_name = _load_model(weights, o.model, o.input_size)
+    model, inference, weights_name = _load_model(weights, o.model, o.input_size, o.mmpose_config)
     cfg = model.cfg
     h, w = cfg.input_size
     codec = inference.codec

@@ -9,14 +9,17 @@ Run it in a throwaway venv (MMPose needs numpy < 2 and cannot live beside swinpo
     /tmp/mmp/bin/pip install --no-deps mmpose==1.3.2
     /tmp/mmp/bin/python tests/make_mmpose_golden.py --out tests/data/mmpose
 
-Each architecture keeps what decides MMPose's code paths: the input size, the window (7 or 12, hence the padded
-grids and shifts of every stage), the head (three 4×4 stride-2 deconvs with BN and ReLU, or the FPN with 3×3
-output convs and a 1×1 head on level 0). Only the widths and depths are cut (embed 8, 2 blocks a stage, 16
-head/neck channels), so that the files stay small. For each it writes:
+Each architecture keeps what decides MMPose's code paths: the input size, the window (7 or 12, as each config says:
+Swin-B 384×288 has 12, Swin-L 384×288 7; hence the padded grids and shifts of every stage), the head (three 4×4
+stride-2 deconvs with BN and ReLU, or the FPN with 3×3 output convs and a 1×1 head on level 0). Only the widths and
+depths are cut (embed 8, 2 blocks a stage, 16 head/neck channels), so that the files stay small. For each it writes:
 
 - ``{name}.1x.pth``: mmengine's layout, ``{"meta": {..., "dataset_meta": {numpy arrays}}, "state_dict":
   {backbone.*, neck.*, head.*}}``; ``{name}.0x.pth``: MMPose 0.x's, ``keypoint_head.*`` and a config string in meta;
 - ``{name}.pipeline.npz`` (two of them): MMPose's whole top-down pipeline on the COCO sample photos (below);
+- ``{name}.config.py``: MMPose's config of the architecture (``tests/data/mmpose/configs``, copied from the MMPose
+  repository) as mmengine's ``Config.dump`` writes it after cutting the widths; the 1.x checkpoints of the five
+  1.x configs carry it as ``meta["cfg"]``, as mmengine's Runner saves it (the FPN model's config is 0.x's);
 - ``{name}.heatmaps.npy``: MMPose's heatmaps (1×17×h×w float32) for the input ``np.random.default_rng(SEED)
   .standard_normal((1, 3, H, W)).astype(np.float32)``.
 
@@ -35,6 +38,7 @@ import sys
 import types
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,13 +51,13 @@ ARCHS = {
     "swin_b_256x192": dict(size=(256, 192), embed=8, heads=(1, 2, 2, 4), window=7, fpn=False,
                            config="td-hm_swin-b-p4-w7_8xb32-210e_coco-256x192.py"),
     "swin_b_384x288": dict(size=(384, 288), embed=8, heads=(1, 2, 2, 4), window=12, fpn=False,
-                           config="td-hm_swin-b-p4-w12_8xb32-210e_coco-384x288.py"),
+                           config="td-hm_swin-b-p4-w7_8xb32-210e_coco-384x288.py"),
     "swin_l_256x192": dict(size=(256, 192), embed=12, heads=(1, 2, 4, 4), window=7, fpn=False,
                            config="td-hm_swin-l-p4-w7_8xb32-210e_coco-256x192.py"),
-    "swin_l_384x288": dict(size=(384, 288), embed=12, heads=(1, 2, 4, 4), window=12, fpn=False,
-                           config="td-hm_swin-l-p4-w12_8xb32-210e_coco-384x288.py"),
+    "swin_l_384x288": dict(size=(384, 288), embed=12, heads=(1, 2, 4, 4), window=7, fpn=False,
+                           config="td-hm_swin-l-p4-w7_8xb32-210e_coco-384x288.py"),
     "swin_b_fpn_256x192": dict(size=(256, 192), embed=8, heads=(1, 2, 2, 4), window=7, fpn=True,
-                               config="0.x swin_b_p4_w7_fpn_coco_256x192.py"),
+                               config="swin_b_p4_w7_fpn_coco_256x192.py"),
 }  # fmt: skip
 CHANNELS = 16  # deconv and FPN width (MMPose: 256)
 DEPTHS = (2, 2, 2, 2)  # a W-MSA and a shifted block in every stage
@@ -141,6 +145,29 @@ def build(arch: dict) -> Pose:
     model = Pose(backbone, neck, head)
     model.eval()  # MMPose's Swin.train() returns None: eval() on its own line
     return model
+
+
+CONFIGS = Path(__file__).parent / "data" / "mmpose" / "configs"
+
+
+def cut_config(name: str, arch: dict) -> Any:
+    """MMPose's own config of ``arch`` (the copies in tests/data/mmpose/configs, 1.x, or 0.x for the FPN model)
+    read by mmengine's ``Config.fromfile``, with the widths cut as :func:`build` cuts them."""
+    from mmengine.config import Config
+
+    found = sorted(CONFIGS.rglob(arch["config"]))
+    cfg = Config.fromfile(str(found[0]))
+    e = arch["embed"]
+    cfg.model.backbone.update(embed_dims=e, depths=list(DEPTHS), num_heads=list(arch["heads"]),
+                              window_size=arch["window"], drop_path_rate=0.0, init_cfg=None)  # fmt: skip
+    head = cfg.model.get("head", cfg.model.get("keypoint_head"))
+    if arch["fpn"]:
+        cfg.model.neck.update(in_channels=[e, 2 * e, 4 * e, 8 * e], out_channels=CHANNELS)
+        head.update(in_channels=CHANNELS)
+    else:
+        head.update(in_channels=8 * e, deconv_out_channels=(CHANNELS,) * 3)
+    cfg.model.pop("pretrained", None)
+    return cfg
 
 
 def _dataset_meta() -> dict:
@@ -235,8 +262,11 @@ def main() -> int:
             heatmaps = model(torch.from_numpy(x)).numpy()
         np.save(args.out / f"{name}.heatmaps.npy", heatmaps.astype(np.float32))
         sd = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
+        cfg = cut_config(name, arch)
+        cfg.dump(str(args.out / f"{name}.config.py"))
         v1 = {"meta": {"dataset_meta": dataset_meta, "mmengine_version": mmengine.__version__,
-                       "mmpose_version": mmpose.__version__, "experiment_name": f"golden_{name}", "seed": SEED},
+                       "mmpose_version": mmpose.__version__, "experiment_name": f"golden_{name}", "seed": SEED,
+                       **({} if arch["fpn"] else {"cfg": cfg.pretty_text})},
               "state_dict": sd}  # fmt: skip
         torch.save(v1, args.out / f"{name}.1x.pth")
         v0_sd = OrderedDict((k.replace("head.", "keypoint_head.", 1) if k.startswith("head.") else k, v)

@@ -27,6 +27,7 @@ from runtime.package import InferenceSpec
 from runtime.transforms import Preprocess
 from swinpose.models.checkpoint import to_backbone_names
 from swinpose.models.config import BackboneConfig, PoseModelConfig
+from swinpose.models.mmpose_config import MMPoseSettings
 
 __all__ = [
     "is_mmpose_state_dict",
@@ -35,6 +36,7 @@ __all__ = [
     "numpy_safe_globals",
     "mmpose_keypoints",
     "mmpose_inference",
+    "check_against_config",
 ]
 
 #: MMPose 1.x's PoseDataPreprocessor for these models: RGB, ImageNet statistics on the 0..255 scale
@@ -158,13 +160,42 @@ def mmpose_keypoints(dataset_meta: dict[str, Any] | None, k: int) -> dict[str, A
     return {"names": names, "skeleton": skeleton, "flip_pairs": [list(p) for p in pairs], "oks_sigmas": sigmas}
 
 
-def mmpose_inference(cfg: PoseModelConfig, layout: str, keypoints: dict[str, Any] | None) -> InferenceSpec:
+def mmpose_inference(
+    cfg: PoseModelConfig, layout: str, keypoints: dict[str, Any] | None, settings: MMPoseSettings | None = None
+) -> InferenceSpec:
     """The InferenceSpec of an MMPose Swin model: its pre-processing (RGB, ImageNet mean/std, padding 1.25,
     ``get_warp_matrix`` without UDP) and its decoding (``MSRAHeatmap``, sigma 2, no DARK, flip test with
-    ``shift_heatmap``), with the checkpoint's keypoints (COCO's when it names none)."""
-    mean, std, scale = (MMPOSE_0X_MEAN, MMPOSE_0X_STD, 1.0) if layout == "0.x" else (MMPOSE_MEAN, MMPOSE_STD, 255.0)
-    pre = Preprocess(cfg.input_size, "RGB", mean, std, scale, MMPOSE_BOX_PADDING, "fixed", "mmpose")
-    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, MMPOSE_SIGMA, use_dark=False, convention="msra",
-                         flip_shift=True)  # fmt: skip
+    ``shift_heatmap``), with the checkpoint's keypoints (else the config's, else COCO's). ``settings`` (an MMPose
+    config, :mod:`swinpose.models.mmpose_config`) replaces these defaults with what the config says."""
+    if settings is not None:
+        pre = Preprocess(cfg.input_size, settings.color_order, settings.mean, settings.std, settings.pixel_scale,
+                         settings.box_padding, "fixed", "mmpose")  # fmt: skip
+        sigma, shift = settings.sigma, settings.shift_heatmap
+        keypoints = keypoints or settings.keypoints
+    else:
+        mean, std, scale = (MMPOSE_0X_MEAN, MMPOSE_0X_STD, 1.0) if layout == "0.x" else (MMPOSE_MEAN, MMPOSE_STD, 255.0)
+        pre = Preprocess(cfg.input_size, "RGB", mean, std, scale, MMPOSE_BOX_PADDING, "fixed", "mmpose")
+        sigma, shift = MMPOSE_SIGMA, True
+    codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma, use_dark=False, convention="msra", flip_shift=shift)
     points = KeypointSpec.from_dict(keypoints) if keypoints else KeypointSpec.coco()
     return InferenceSpec(pre, codec, points)
+
+
+def check_against_config(cfg: PoseModelConfig, settings: MMPoseSettings, source: str) -> None:
+    """Refuse a checkpoint whose architecture (read from its tensors) is not the one its MMPose config describes."""
+    b = cfg.backbone
+    ours = {"embed_dims": b.embed_dim, "depths": list(b.depths), "num_heads": list(b.num_heads),
+            "window_size": b.window_size}  # fmt: skip
+    theirs = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in settings.backbone.items()}
+    diff = [f"{k} {ours[k]} in the file, {v} in the config" for k, v in theirs.items() if v != ours[k]]
+    if settings.num_keypoints is not None and settings.num_keypoints != cfg.num_keypoints:
+        diff.append(f"{cfg.num_keypoints} keypoints in the file, out_channels={settings.num_keypoints} in the config")
+    if settings.neck != (cfg.neck == "fpn"):
+        diff.append(f"{'an' if cfg.neck == 'fpn' else 'no'} FPN neck in the file, {'a' if settings.neck else 'no'} "
+                    "neck in the config")  # fmt: skip
+    if settings.heatmap_size != cfg.heatmap_size:
+        diff.append(f"heatmaps of {cfg.heatmap_size[0]}×{cfg.heatmap_size[1]} from the network, "
+                    f"{settings.heatmap_size[0]}×{settings.heatmap_size[1]} in the config's codec")  # fmt: skip
+    if diff:
+        raise CheckpointError(f"{source} is not the model its config {settings.source} describes: {'; '.join(diff)}; "
+                              "pass the config the checkpoint was trained with")  # fmt: skip

@@ -7,17 +7,20 @@ checkpoints) are ``{"model": state_dict, "model_config": dict, ...}`` read with 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from runtime.errors import CheckpointError, MissingDependencyError
+from runtime.errors import CheckpointError, ConfigError, MissingDependencyError
 from runtime.files import atomic_path
 from swinpose.models.checkpoint import load_weights_only, read_safetensors
 from swinpose.models.config import PoseModelConfig
+from swinpose.models.mmpose_config import MMPoseSettings, load_mmpose_settings, mmpose_settings, parse_mmpose_config
 from swinpose.models.mmpose_import import (
+    check_against_config,
     is_mmpose_state_dict,
     mmpose_config,
     mmpose_inference,
@@ -38,6 +41,8 @@ __all__ = [
     "build_pose_model",
     "load_model",
 ]
+
+logger = logging.getLogger(__name__)
 
 _META_KEY = "swinpose_config"
 #: the metadata key of the JSON-encoded inference settings (runtime.package.InferenceSpec; swinpose.defaults)
@@ -70,16 +75,22 @@ def save_pose_model(
 
 
 def read_pose_file(
-    path: str | Path, model_name: str | None = None, input_size: tuple[int, int] | None = None
+    path: str | Path,
+    model_name: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: str | Path | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
     """(state dict, model config dict, metadata) of a model file, a training checkpoint, or an MMPose Swin pose
     checkpoint (:mod:`swinpose.models.mmpose_import`).
 
     ``model_name`` names the registered model of a bare state dict (``torch.save(model.state_dict(), f)``, or
     ``{"state_dict": ...}``), which carries no config; for files that carry one it must agree with it. An MMPose
-    file records no input size: ``input_size`` (H, W) gives it, or ``model_name`` (e.g. ``mmpose_swin_b_256x192``).
+    file records no input size: ``input_size`` (H, W) gives it, or ``model_name`` (e.g. ``mmpose_swin_b_256x192``),
+    or ``mmpose_config``, the MMPose ``.py`` config it was trained with, which also gives its pre-processing and
+    flip-test settings (read without running it: :mod:`swinpose.models.mmpose_config`).
     """
     path = Path(path)
+    settings = load_mmpose_settings(mmpose_config) if mmpose_config is not None else None
     if model_name is not None:
         get_config(model_name)  # an unknown name fails here, listing the known ones
     if not path.is_file():
@@ -91,11 +102,17 @@ def read_pose_file(
                 f"{path} has no '{_META_KEY}' metadata, so the model to build is unknown; it is a backbone or "
                 "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
             )
+        if settings is not None:
+            raise CheckpointError(f"{path} is a swinpose model file; --mmpose-config {mmpose_config} applies only to "
+                                  "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
         return _check_name(path, sd, json.loads(meta[_META_KEY]), meta, model_name)
     # MMPose's metadata holds numpy arrays: plain data, allowed; nothing else is
     obj = load_weights_only(path, numpy_safe_globals(), kind="weights-only checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and is_mmpose_state_dict(obj["state_dict"]):
-        return _mmpose_file(path, obj, model_name, input_size)
+        return _mmpose_file(path, obj, model_name, input_size, settings)
+    if settings is not None:
+        raise CheckpointError(f"{path} is not an MMPose checkpoint; --mmpose-config {mmpose_config} applies only to "
+                              "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
         sigma = obj.get("train_config", {}).get("sigma")
         meta = {} if sigma is None else {"sigma": str(sigma)}
@@ -116,19 +133,36 @@ def read_pose_file(
     )
 
 
-def _mmpose_file(path: Path, obj: dict, model_name: str | None, input_size: tuple[int, int] | None) -> tuple:
+def _mmpose_file(
+    path: Path, obj: dict, model_name: str | None, input_size: tuple[int, int] | None, settings: MMPoseSettings | None
+) -> tuple:
     """An MMPose checkpoint as (our state dict, config dict, metadata)."""
     sd = obj["state_dict"]
+    if settings is None:
+        settings = _embedded_settings(path, obj.get("meta"))
+    if settings is not None:
+        for given, flag in (
+            (input_size, "--input-size"),
+            (model_name and get_config(model_name).input_size, "--model"),
+        ):
+            if given is not None and tuple(given) != settings.input_size:
+                raise CheckpointError(
+                    f"{flag} says {given[0]}x{given[1]}, and the config {settings.source} says "
+                    f"{settings.input_size[0]}x{settings.input_size[1]}; drop {flag}, the config settles the input size"
+                )
+        input_size = settings.input_size
     if input_size is None and model_name is not None:
         input_size = get_config(model_name).input_size
     if input_size is None:
         raise CheckpointError(
             f"{path} is an MMPose Swin pose model, and MMPose files do not record their input size: pass "
-            "--input-size 256x192 (or 384x288, as the model was trained), or --model mmpose_swin_b_256x192 (one of "
-            f"{[n for n in list_models() if n.startswith('mmpose_')]})"
+            "--mmpose-config <its MMPose .py config>, --input-size 256x192 (or 384x288, as the model was trained), or "
+            f"--model mmpose_swin_b_256x192 (one of {[n for n in list_models() if n.startswith('mmpose_')]})"
         )
     name = model_name or f"mmpose_import_{input_size[0]}x{input_size[1]}"
     cfg = mmpose_config(sd, tuple(input_size), name, str(path))
+    if settings is not None:
+        check_against_config(cfg, settings, str(path))
     if model_name is not None:
         want = get_config(model_name, img_size=tuple(input_size))
         if cfg.replace(drop_path_rate=want.backbone.drop_path_rate) != want:
@@ -137,10 +171,26 @@ def _mmpose_file(path: Path, obj: dict, model_name: str | None, input_size: tupl
     ours, unused = mmpose_to_swinpose(sd)
     layout = "0.x" if any(k.startswith("keypoint_head.") for k in sd) else "1.x"
     keypoints = mmpose_keypoints((obj.get("meta") or {}).get("dataset_meta"), cfg.num_keypoints)
-    spec = mmpose_inference(cfg, layout, keypoints)
+    spec = mmpose_inference(cfg, layout, keypoints, settings)
     meta = {SOURCE_META_KEY: "mmpose", "mmpose_layout": layout, "mmpose_unused": json.dumps(unused),
             INFERENCE_META_KEY: json.dumps(spec.to_dict())}  # fmt: skip
+    if settings is not None:
+        meta["mmpose_config"] = settings.source
+        logger.info("%s: %s from %s", path.name, settings.describe(), settings.source)
     return ours, cfg.to_dict(), meta
+
+
+def _embedded_settings(path: Path, meta: Any) -> MMPoseSettings | None:
+    """The settings of the config that mmengine's Runner saves in its checkpoints (``meta["cfg"]``, Python text,
+    parsed and never run), or None when there is none or it does not say what we need (then logged)."""
+    text = meta.get("cfg") if isinstance(meta, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return mmpose_settings(parse_mmpose_config(text, f"{path.name}:meta.cfg"), f"{path.name}:meta.cfg")
+    except ConfigError as e:
+        logger.info("%s: its embedded config is not used: %s", path.name, e)
+        return None
 
 
 def _describe(cfg: PoseModelConfig) -> str:
@@ -165,15 +215,18 @@ def load_pose_model(path: str | Path) -> SwinPose:
 
 
 def load_pose_file(
-    path: str | Path, model_name: str | None = None, input_size: tuple[int, int] | None = None
+    path: str | Path,
+    model_name: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: str | Path | None = None,
 ) -> tuple[SwinPose, dict[str, str]]:
     """The model a file describes, with its weights (float32, eval mode), and the file's metadata.
 
     The metadata holds the inference settings it was trained with (``swinpose_inference``, read by
-    :func:`swinpose.defaults.inference_from_meta`) or, in older files, the codec ``sigma``. ``model_name`` as in
-    :func:`read_pose_file`.
+    :func:`swinpose.defaults.inference_from_meta`) or, in older files, the codec ``sigma``. ``model_name``,
+    ``input_size`` and ``mmpose_config`` as in :func:`read_pose_file`.
     """
-    sd, cfg_dict, meta = read_pose_file(path, model_name, input_size)
+    sd, cfg_dict, meta = read_pose_file(path, model_name, input_size, mmpose_config)
     return build_pose_model(sd, cfg_dict, path), meta
 
 
@@ -214,7 +267,13 @@ def resolve_weights(value: str | Path) -> Path:
     return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
 
 
-def load_model(path: str | Path, model: str | None = None, input_size: tuple[int, int] | None = None) -> SwinPose:
+def load_model(
+    path: str | Path,
+    model: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: str | Path | None = None,
+) -> SwinPose:
     """The PyTorch model a file holds (float32, eval mode): a swinpose model file or training checkpoint, a bare
-    state dict with ``model``, or an MMPose Swin pose checkpoint (1.x or 0.x) with ``input_size`` or ``model``."""
-    return load_pose_file(resolve_weights(path), model, input_size)[0]
+    state dict with ``model``, or an MMPose Swin pose checkpoint (1.x or 0.x) with ``mmpose_config``, ``input_size``
+    or ``model``."""
+    return load_pose_file(resolve_weights(path), model, input_size, mmpose_config)[0]

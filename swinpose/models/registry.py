@@ -56,8 +56,9 @@ for _size in ((256, 192), (128, 96)):
 # MMPose's published Swin top-down models (drop path off: these are for importing trained weights). Its Swin never
 # clips the window; the head is three 256-wide 4×4 deconvs on the last stage, or, for 0.x's Swin-B + FPN, a 1×1 conv
 # on the FPN's stride-4 level (swinpose.models.mmpose_import reads their checkpoints).
+# The windows are the configs' (tests/data/mmpose/configs): Swin-B 384×288 uses 12, Swin-L 384×288 keeps 7.
 _MMPOSE = [("t", (256, 192), 7), ("b", (256, 192), 7), ("b", (384, 288), 12), ("l", (256, 192), 7),
-           ("l", (384, 288), 12)]  # fmt: skip
+           ("l", (384, 288), 7)]  # fmt: skip
 for _v, _size, _win in _MMPOSE:
     _register(
         PoseModelConfig(
