@@ -10,16 +10,9 @@ from export.precision import CALIBRATION_METHODS, DEFAULT_INT8_WEIGHT_BITS, INT8
 from export.trt import TRT_FLAVORS, TRT_MODES
 from runtime.exitcodes import run_guarded
 from runtime.int8_cpu import int8_speed_note
+from swinpose.cli.model_args import add_model_arguments
 
 PROG = "swinpose-export"
-
-
-def _input_size(text: str) -> tuple[int, int]:
-    """``"256x192"`` → (256, 192), (H, W)."""
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"{text!r} is not HxW in pixels, e.g. 256x192")
-    return int(parts[0]), int(parts[1])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,11 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", required=True, help="model file (.safetensors / training .pth), 'bundled', or "
                    "'random' with --model (seeded random weights: a package to time, not to use)")  # fmt: skip
-    p.add_argument("--model", help="registered model name; required for a bare state dict, checked otherwise")
-    p.add_argument("--input-size", type=_input_size, metavar="HxW",
-                   help="input size of an MMPose checkpoint (its file does not record it), e.g. 256x192")  # fmt: skip
-    p.add_argument("--mmpose-config", type=Path, metavar="CFG.py", help="the MMPose config an MMPose checkpoint was "
-                   "trained with: input size, pre-processing and flip settings (read, never run)")  # fmt: skip
+    add_model_arguments(p)
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")
     prec.add_argument("--int8", action="store_true", help="int8 Q/DQ graph, calibrated on --calib-data")

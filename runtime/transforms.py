@@ -94,12 +94,14 @@ def get_warp_matrix(
     output_size: tuple[int, int],
     rotation: float | np.ndarray = 0.0,
     shift: tuple[float, float] | np.ndarray = (0.0, 0.0),
+    centre_offset: float = 0.0,
 ) -> np.ndarray:
     """The affine matrix that maps image pixels into the crop (what ``cv2.warpAffine`` takes).
 
     The crop window of size ``scale`` centred on ``center + shift·scale`` is rotated by ``rotation`` degrees
     (counter-clockwise on screen, about that centre) and scaled so that its edges land on the crop's pixel edges:
-    its centre goes to ((W-1)/2, (H-1)/2).
+    its centre goes to ((W-1)/2, (H-1)/2), moved by ``centre_offset`` input pixels on both axes (MMPose's warp:
+    0.5, :attr:`Preprocess.centre_offset`).
 
     Args:
         center: (2,) or N×2 (x, y) in image pixels. scale: (2,) or N×2 (width, height) in image pixels.
@@ -122,7 +124,7 @@ def get_warp_matrix(
     cos, sin = np.cos(theta), np.sin(theta)
     # rotate counter-clockwise on screen (y points down): R = [[cos, sin], [-sin, cos]], then scale per axis
     a = np.stack([np.stack([sx * cos, sx * sin], -1), np.stack([-sy * sin, sy * cos], -1)], -2)  # N×2×2
-    t = np.array([(out_w - 1) * 0.5, (out_h - 1) * 0.5]) - np.einsum("nij,nj->ni", a, c)
+    t = np.array([(out_w - 1) * 0.5, (out_h - 1) * 0.5]) + centre_offset - np.einsum("nij,nj->ni", a, c)
     m = np.concatenate([a, t[..., None]], -1)
     return m[0] if single else m
 
@@ -178,10 +180,7 @@ def crop_boxes(
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     h, w = (int(v) for v in input_size)
     center, scale = box_to_center_scale(b, w / h, padding)
-    matrices = get_warp_matrix(center, scale, (w, h)).reshape(-1, 2, 3)
-    if centre_offset:
-        matrices = matrices.copy()
-        matrices[:, :, 2] += centre_offset  # a pure translation in the crop: the same scale, the centre moved
+    matrices = get_warp_matrix(center, scale, (w, h), centre_offset=centre_offset).reshape(-1, 2, 3)
     crops = np.stack([warp_crop(image, m, (w, h)) for m in matrices]) if len(b) else np.zeros((0, h, w, 3), np.uint8)
     return crops, matrices
 
@@ -280,8 +279,12 @@ class Preprocess:
 
     def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """H×W×3 uint8 image and N×4 (x, y, w, h) boxes → N×H×W×3 uint8 crops and N×2×3 image → crop affines."""
-        offset = 0.5 if self.warp == "mmpose" else 0.0  # MMPose: the centre half a pixel on, at (W/2, H/2)
-        return crop_boxes(image, boxes, self.input_size, self.box_padding, offset)
+        return crop_boxes(image, boxes, self.input_size, self.box_padding, self.centre_offset)
+
+    @property
+    def centre_offset(self) -> float:
+        """Input pixels the box centre lands past ((W-1)/2, (H-1)/2): MMPose's warp puts it on (W/2, H/2)."""
+        return 0.5 if self.warp == "mmpose" else 0.0
 
     def normalize(self, crops: np.ndarray) -> np.ndarray:
         """B×H×W×3 BGR uint8 crops → B×3×H×W float32 network input."""

@@ -158,8 +158,14 @@ def evaluate_weights(
     batch_size: int = 32,
     device: str | None = None,
     progress: bool = True,
+    model_name: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: str | Path | None = None,
 ) -> EvalRun:
     """Load a model file, predict every person of a COCO keypoint file and score it with pycocotools.
+
+    ``model_name``, ``input_size`` and ``mmpose_config`` say what the file holds where it does not record it (a
+    bare state dict, an MMPose checkpoint: :func:`swinpose.models.pose_io.read_pose_file`).
 
     GT boxes by default; with ``detections`` (COCO results JSON) the boxes come from a detector, and predictions
     are rescored and OKS-NMS'ed at ``nms_thr``.
@@ -168,7 +174,7 @@ def evaluate_weights(
     from swinpose.defaults import inference_from_meta
     from swinpose.models.pose_io import load_pose_file
 
-    model, meta = load_pose_file(weights)
+    model, meta = load_pose_file(weights, model_name, input_size, mmpose_config)
     cfg = model.cfg
     inference = inference_from_meta(meta, cfg, str(weights))
     if sigma is not None:

@@ -230,24 +230,31 @@ def test_cpp_refuses_what_python_refuses(cpp_build, bundled_packages, tmp_path, 
     assert re.search(message, done.stderr), done.stderr
 
 
-def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path):
+@pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip-test"])
+def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path, flip):
     """An MMPose checkpoint exported whole (tests/data/mmpose): the C++ pipeline crops with MMPose's warp and
-    decodes with MSRAHeatmap's rules, so its keypoints are MMPose's own pipeline's (no flip test here). The crops
-    differ by OpenCV version (Debian's 4.6 here, 4.10 in MMPose's venv), so the bound is on the median, as above; a
-    convention error would move every keypoint by half a pixel or more."""
+    decodes with MSRAHeatmap's rules, and its flip test (``--flip-test``) mirrors the crops, flips the heatmaps back
+    with the package's flip pairs and shifts them a pixel (``codec.flip_shift``), so its keypoints are MMPose's own
+    pipeline's with and without the flip test. The crops differ by OpenCV version (Debian's 4.6 here, 4.10 in
+    MMPose's venv), so the bound is on the median, as above; a convention error (a missing shift, a wrong warp)
+    would move every keypoint by half a pixel or more."""
     from export.cli import main as export
 
     data = Path(__file__).parent / "data" / "mmpose"
     golden = np.load(data / "swin_t_256x192.pipeline.npz")
+    want = golden["flip" if flip else "plain"]
     package = tmp_path / "mmpose"
     args = ["--weights", str(data / "swin_t_256x192.1x.pth"), "--input-size", "256x192", "--opencv", "--onnx-only",
             "--out", str(package), "--quiet"]  # fmt: skip
     assert export(args) == 0
     photos = Path(__file__).parent / "data" / "coco-val2017-sample"
     shifts = []
+    extra = ["--backend", "opencv", *(["--flip-test"] if flip else [])]
     for file in sorted(set(golden["image"].tolist())):
         rows = golden["image"] == file
-        xy, _ = _pose_app(cpp_build, package, photos / file, golden["box"][rows], "--backend", "opencv")
-        shifts.append(np.linalg.norm(xy - golden["plain"][rows], axis=-1).ravel())
+        xy, _ = _pose_app(cpp_build, package, photos / file, golden["box"][rows], *extra)
+        shifts.append(np.linalg.norm(xy - want[rows], axis=-1).ravel())
     shift = np.concatenate(shifts)
-    assert len(shift) == golden["plain"].size // 2 and np.median(shift) <= 0.05, np.median(shift)
+    assert len(shift) == want.size // 2 and np.median(shift) <= 0.05, np.median(shift)
+    if flip:  # the flip test moved the keypoints: the bound above can tell it from the plain run
+        assert np.median(np.linalg.norm(golden["flip"] - golden["plain"], axis=-1)) > 0.5

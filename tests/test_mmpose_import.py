@@ -45,7 +45,8 @@ def _heatmaps(model: SwinPose, size: tuple[int, int]) -> np.ndarray:
 @pytest.mark.parametrize("name", list(ARCHS))
 def test_imported_models_give_mmpose_heatmaps(name, layout):
     """1.x files as mmengine writes them carry their config (``meta["cfg"]``): no argument is needed; the FPN
-    model's 1.x file has none and takes --input-size. 0.x files take the config mmengine dumped (``--mmpose-config``)."""
+    model's 1.x file has none and takes --input-size. 0.x files take the config mmengine dumped
+    (``--mmpose-config``)."""
     size, embed, window, neck, deconvs = ARCHS[name]
     path = GOLDEN / f"{name}.{layout}.pth"
     if layout == "0x":

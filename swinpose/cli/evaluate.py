@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 
 from runtime.exitcodes import run_guarded
+from swinpose.cli.model_args import add_model_arguments
 
 PROG = "swinpose-eval"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", required=True, help="model .safetensors / training .pth, or 'bundled'")
+    p.add_argument("--weights", required=True, help="model .safetensors / training .pth, MMPose .pth, or 'bundled'")
+    add_model_arguments(p)
     p.add_argument("--data", type=Path, help="COCO-layout root (annotations/person_keypoints_{split}.json)")
     p.add_argument("--split", default="val")
     p.add_argument("--ann", type=Path, help="a person_keypoints JSON (instead of --data)")
@@ -55,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     run = evaluate_weights(
         resolve_weights(args.weights), ann, images, args.detections, args.det_score_thr, args.nms_thr,
         flip_test=not args.no_flip, sigma=args.sigma, batch_size=args.batch_size, device=args.device,
+        model_name=args.model, input_size=args.input_size, mmpose_config=args.mmpose_config,
     )  # fmt: skip
     if args.out:
         write_json_atomic(args.out, run.results)

@@ -272,7 +272,7 @@ class CocoKeypoints:
         center, scale = box_to_center_scale(bbox, w_in / h_in, padding)
         if a is not None:
             scale = scale * rng.uniform(1 - a.scale_factor, 1 + a.scale_factor)
-        matrix = get_warp_matrix(center, scale, (w_in, h_in), rot, shift)
+        matrix = get_warp_matrix(center, scale, (w_in, h_in), rot, shift, self.preprocess.centre_offset)
         crop = warp_crop(image, matrix, (w_in, h_in))
         xy = apply_affine(kps[:, :2], matrix)
         vis = kps[:, 2]

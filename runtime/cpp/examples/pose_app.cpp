@@ -1,4 +1,4 @@
-// pose_app [--backend NAME] [--threads N] [--repeat N] PACKAGE IMAGE x1 y1 x2 y2 [...]
+// pose_app [--backend NAME] [--threads N] [--repeat N] [--flip-test] PACKAGE IMAGE x1 y1 x2 y2 [...]
 // pose_app --print-package PACKAGE      what this runtime reads of model.json, as one line of JSON
 // Keypoints of each box (xyxy image pixels), one "person N KEYPOINT x y score" line each, then the time per crop of
 // each stage averaged over --repeat runs. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
@@ -24,7 +24,7 @@ static int usage(const char* prog) {
   std::string names;
   for (const auto& n : swinpose::backend_names()) names += " " + n;
   std::fprintf(stderr,
-               "usage: %s [--backend NAME] [--threads N] [--repeat N] PACKAGE IMAGE x1 y1 x2 y2 [x1 y1 x2 y2 ...]\n"
+               "usage: %s [--backend NAME] [--threads N] [--repeat N] [--flip-test] PACKAGE IMAGE x1 y1 x2 y2 [...]\n"
                "       %s --print-package PACKAGE\n"
                "backends in this build:%s\n",
                prog, prog, names.empty() ? " none" : names.c_str());
@@ -44,9 +44,13 @@ int main(int argc, char** argv) {
   const auto names = swinpose::backend_names();
   std::string backend = names.empty() ? "" : names.front();
   int threads = 0, repeat = 1, i = 1;
+  bool flip_test = false;
   for (; i + 1 < argc && std::string(argv[i]).rfind("--", 0) == 0; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--backend") backend = argv[i + 1];
+    if (flag == "--flip-test") {
+      flip_test = true;
+      --i;  // a switch: no value follows
+    } else if (flag == "--backend") backend = argv[i + 1];
     else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
     else if (flag == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
     else return usage(argv[0]);
@@ -55,7 +59,7 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) cv::setNumThreads(threads);
     const auto cfg = swinpose::read_package(argv[i]);
-    swinpose::PoseEngine engine(cfg, swinpose::make_backend(backend, cfg));
+    swinpose::PoseEngine engine(cfg, swinpose::make_backend(backend, cfg), flip_test);
     const cv::Mat image = cv::imread(argv[i + 1], cv::IMREAD_COLOR);
     if (image.empty()) throw swinpose::Error(std::string("cannot read the image ") + argv[i + 1]);
     std::vector<swinpose::Box> boxes;

@@ -111,4 +111,29 @@ void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConf
   }
 }
 
+std::vector<int> flip_perm(const Keypoints& keypoints) {
+  std::vector<int> perm(keypoints.names.size());
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+  for (const auto& p : keypoints.flip_pairs) std::swap(perm[p[0]], perm[p[1]]);
+  return perm;
+}
+
+void flip_heatmaps(const float* flipped, int n, int k, int h, int w, const std::vector<int>& perm, bool shift,
+                   float* out) {
+  if (static_cast<int>(perm.size()) != k) throw Error("flip_heatmaps: the flip permutation has the wrong length");
+  const size_t plane = static_cast<size_t>(h) * w;
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < k; ++c) {
+      const float* src = flipped + (static_cast<size_t>(i) * k + perm[c]) * plane;
+      float* dst = out + (static_cast<size_t>(i) * k + c) * plane;
+      for (int y = 0; y < h; ++y) {
+        const float* row = src + static_cast<size_t>(y) * w;
+        float* o = dst + static_cast<size_t>(y) * w;
+        for (int x = 0; x < w; ++x) o[x] = row[w - 1 - x];
+        if (shift)  // out[..., 1:] = out[..., :-1]: column 0 keeps its value
+          for (int x = w - 1; x >= 1; --x) o[x] = o[x - 1];
+      }
+    }
+}
+
 }  // namespace swinpose

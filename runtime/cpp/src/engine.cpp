@@ -15,8 +15,8 @@ double ms_since(std::chrono::steady_clock::time_point& t) {
 
 }  // namespace
 
-PoseEngine::PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend)
-    : cfg_(std::move(cfg)), backend_(std::move(backend)) {
+PoseEngine::PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend, bool flip_test)
+    : cfg_(std::move(cfg)), backend_(std::move(backend)), flip_test_(flip_test), flip_perm_(flip_perm(cfg_.keypoints)) {
   if (!backend_) throw Error("PoseEngine needs a backend");
 }
 
@@ -36,6 +36,16 @@ std::vector<std::vector<Keypoint>> PoseEngine::operator()(const cv::Mat& bgr, co
       std::copy_n(input.begin() + (n - 1) * in_size, in_size, input.begin() + i * in_size);
     times_.preprocess_ms += ms_since(t);
     backend_->infer(input.data(), batch, heatmaps.data());
+    if (flip_test_) {  // the mirrored crops through the network, flipped back and averaged in (PoseEngine.infer)
+      const int in_w = cfg_.preprocess.input_size[1], rows = static_cast<int>(batch * in_size / in_w);
+      std::vector<float> mirrored(input.size()), flipped(heatmaps.size()), back(heatmaps.size());
+      for (int r = 0; r < rows; ++r)
+        std::reverse_copy(input.begin() + r * in_w, input.begin() + (r + 1) * in_w, mirrored.begin() + r * in_w);
+      backend_->infer(mirrored.data(), batch, flipped.data());
+      flip_heatmaps(flipped.data(), batch, k, cfg_.codec.heatmap_size[0], cfg_.codec.heatmap_size[1], flip_perm_,
+                    cfg_.codec.flip_shift, back.data());
+      for (size_t j = 0; j < heatmaps.size(); ++j) heatmaps[j] = 0.5f * (heatmaps[j] + back[j]);
+    }
     times_.infer_ms += ms_since(t);
     std::vector<Keypoint> kps(static_cast<size_t>(n) * k);
     decode(heatmaps.data(), n, k, cfg_.codec.heatmap_size[0], cfg_.codec.heatmap_size[1], cfg_, kps.data());

@@ -48,7 +48,7 @@ struct Codec {  // runtime.codec.HeatmapCodec
   double sigma = 0.0;
   bool use_dark = true;
   std::string convention = "centre";  // "centre": pixel i covers stride·i…; "msra": pixel i is input stride·i
-  bool flip_shift = false;            // the flip test's one-pixel shift (MMPose); this runtime has no flip test
+  bool flip_shift = false;            // the flip test's one-pixel shift of the flipped-back heatmaps (MMPose)
   int stride() const { return input_size[0] / heatmap_size[0]; }
 };
 struct Keypoints {  // runtime.keypoints.KeypointSpec
@@ -104,6 +104,14 @@ struct Keypoint {
 // N×K×h×w heatmaps → N×K keypoints in network-input pixels (argmax + quarter offset, or DARK), into `out`.
 void decode(const float* heatmaps, int n, int k, int h, int w, const PackageConfig& cfg, Keypoint* out);
 
+// (K,) permutation of the flip pairs: channel k of a flipped input's heatmaps is keypoint perm[k] (flip_index).
+std::vector<int> flip_perm(const Keypoints& keypoints);
+
+// N×K×h×w heatmaps of mirrored crops → the unflipped frame, into `out`: mirrored, left/right channels swapped by
+// `perm`, then (`shift`) moved one pixel right, as runtime.transforms.flip_heatmaps does.
+void flip_heatmaps(const float* flipped, int n, int k, int h, int w, const std::vector<int>& perm, bool shift,
+                   float* out);
+
 // Maps `count` keypoints from input pixels to image pixels through the inverse of `affine`.
 void to_image(Keypoint* keypoints, int count, const Affine& affine);
 
@@ -122,7 +130,8 @@ struct StageTimes {
 
 class PoseEngine {
  public:
-  PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend);
+  // flip_test: also run the mirrored crops and average their flipped-back heatmaps in (the package's flip_shift).
+  PoseEngine(PackageConfig cfg, std::unique_ptr<Backend> backend, bool flip_test = false);
   // Keypoints (image pixels) of each box; boxes beyond the batch maximum run in several batches.
   std::vector<std::vector<Keypoint>> operator()(const cv::Mat& bgr, const std::vector<Box>& boxes);
   const PackageConfig& config() const { return cfg_; }
@@ -132,6 +141,8 @@ class PoseEngine {
  private:
   PackageConfig cfg_;
   std::unique_ptr<Backend> backend_;
+  bool flip_test_;
+  std::vector<int> flip_perm_;
   StageTimes times_;
 };
 
