@@ -16,7 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import nonnegative_int, positive_int, run_guarded
+from runtime.files import check_output_file
 
 PROG = "swinpose-bench"
 PARITY_FAILED = 3
@@ -30,7 +31,8 @@ def _outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", type=Path, help="write it as a Markdown report")
     p.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib: pip install 'swinpose[bench]')")
     p.add_argument("--out", type=Path, help="write all four as OUT/<command>.{json,csv,md,png}")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads for every library (0: its default)")
+    p.add_argument("--threads", type=nonnegative_int, default=0, help="intra-op threads for every library (0: its "
+                   "default)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -50,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "onnxruntime, tensorrt (default torch,onnxruntime,tensorrt)")  # fmt: skip
     lat.add_argument("--precisions", default="fp32,fp16,int8")
     lat.add_argument("--batch", default="1,8,32", help="batch sizes (default 1,8,32)")
-    lat.add_argument("--warmup", type=int, default=5)
-    lat.add_argument("--iters", type=int, default=30)
-    lat.add_argument("--people", type=int, default=4, help="people in the end-to-end frame (default 4)")
+    lat.add_argument("--warmup", type=nonnegative_int, default=5)
+    lat.add_argument("--iters", type=positive_int, default=30)
+    lat.add_argument("--people", type=positive_int, default=4, help="people in the end-to-end frame (default 4)")
     lat.add_argument("--flip-test", action="store_true", help="time the flip test too (two runs per crop)")
     lat.add_argument("--weights", help="the PyTorch rows' weights (default: bundled if the package came from it, "
                      "else random weights, which time the same)")  # fmt: skip
@@ -159,8 +161,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.out:
         names = {"json": "json", "csv": "csv", "markdown": "md", "plot": "png"}
         paths = {k: v or args.out / f"{args.command}.{names[k]}" for k, v in paths.items()}
+    for key, path in paths.items():  # before the measurements, not after them
+        if path is not None:
+            check_output_file(path, f"--{key}" if not args.out else f"--{key} (or --out)")
     if paths["plot"]:
-        require_plotting()  # before the measurements, not after them
+        require_plotting()
     report = {"latency": _latency, "parity": _parity, "floor": _floor}[args.command](args)
     written = write_outputs(report, paths["json"], paths["csv"], paths["markdown"], paths["plot"])
     print(console(report))

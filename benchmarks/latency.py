@@ -180,7 +180,7 @@ def run_latency(
     packages = find_packages(package)
     first = next(iter(packages.values()))
     work = model_work(PoseModelConfig.from_dict(first.model.config))
-    ceilings = ceilings or measure_ceilings(s.device, s.threads)
+    ceilings = ceilings or measure_ceilings(s.device, s.threads, progress=progress)
     image, boxes = bench_frame(s.people)
     combos = [open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)
               for b in s.backends for p in s.precisions]  # fmt: skip

@@ -28,6 +28,7 @@ from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
 from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
 from runtime.errors import ConfigError, DataError
+from runtime.images import read_image
 from runtime.results import Predictions, to_coco_results
 
 __all__ = [
@@ -198,9 +199,7 @@ def run_parity(
 
             items = tqdm(items, desc=f"parity ({len(running) + 1} runners)", unit="img", leave=False)
         for file, idx in items:
-            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if image is None:
-                raise DataError(f"cannot read image {file}; check --images")
+            image = read_image(file, cv2.IMREAD_COLOR)
             xywh = np.stack([instances[i].bbox for i in idx]).astype(np.float64)
             boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
             inputs, matrices, _ = reference.engine.preprocess([image], [boxes])

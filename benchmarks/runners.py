@@ -38,7 +38,8 @@ def find_packages(path: str | Path) -> dict[str, PackageSpec]:
     if (path / PACKAGE_JSON).is_file():
         folders = [path]
     else:
-        folders = sorted(p.parent for p in path.glob(f"*/{PACKAGE_JSON}")) if path.is_dir() else []
+        found = path.glob(f"*/{PACKAGE_JSON}") if path.is_dir() else []
+        folders = sorted(p.parent for p in found if not p.parent.name.startswith("."))  # not an export's staging
     if not folders:
         raise PackageError(
             f"{path} holds no model package ({PACKAGE_JSON}); make one with swinpose-export --weights W --out DIR, "
@@ -95,7 +96,12 @@ class Combo:
 
 
 def _make_hint(precision: str, folder: Path) -> str:
+    """The export command of a missing precision: beside ``folder`` when it is itself a package (an export
+    replaces its whole folder, so packages do not nest), else inside the folder of packages."""
     flag = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib-data DATA"}[precision]
+    if (folder / PACKAGE_JSON).is_file():
+        return (f"swinpose-export --weights W{flag} --out {folder.parent / precision}, then pass the folder of "
+                f"both, --package {folder.parent}")  # fmt: skip
     return f"swinpose-export --weights W{flag} --out {folder / precision}"
 
 

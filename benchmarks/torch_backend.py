@@ -92,6 +92,5 @@ class TorchBackend(Backend):
             y = self.forward(x).float().cpu().numpy()
         return {self.outputs[0].name: y}
 
-    def close(self) -> None:
+    def _free(self) -> None:
         self.module = self.forward = None
-        super().close()

@@ -22,6 +22,7 @@ import numpy as np
 
 from runtime.errors import DataError
 from runtime.files import IMAGE_SUFFIXES
+from runtime.images import read_image
 from runtime.transforms import Preprocess
 
 __all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set"]
@@ -134,9 +135,10 @@ def load_calibration_set(
     crops, keypoints, areas = [], [], []
     whole_frame = dataclasses.replace(preprocess, box_padding=1.0)
     for file, box, kpts in items:
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DataError(f"calibration image {file} cannot be read; remove it or replace it")
+        try:
+            image = read_image(file, cv2.IMREAD_COLOR)
+        except DataError as e:
+            raise DataError(f"calibration image: {e}") from e
         if box is None:  # the frame is the crop: aspect-fixed, no extra context
             box, pre = np.array([0.0, 0.0, image.shape[1], image.shape[0]]), whole_frame
         else:

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "time, e.g. sm86,sm89 (no GPU needed here); default: this machine's GPU")  # fmt: skip
     p.add_argument("--opencv", action="store_true", help="also write model.opencv.onnx, the fp32 graph for OpenCV "
                    "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only")  # fmt: skip
+    p.add_argument("--triton", type=Path, metavar="DIR", help="also write a Triton Inference Server model repository "
+                   "of the package to DIR (swinpose-serve serves it; deploy/README.md for clusters)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
     return p
 
@@ -107,12 +109,22 @@ def _run(args: argparse.Namespace) -> int:
         compute_capabilities=tuple(c.strip() for c in args.compute_capability.split(",") if c.strip()),
         progress=not args.quiet,
     )
+    if args.triton is not None:  # before the export's slow work, not after it
+        from runtime.triton.repository import check_repository_folder
+
+        check_repository_folder(args.triton)
     if precision == "int8":
         note = int8_speed_note()
         if note:
             print(f"{PROG}: {note}")
     result = export_package(weights, out, options)
     print(f"{PROG}: {result.summary()}")
+    if args.triton is not None:
+        from runtime.triton.repository import write_repository
+
+        write_repository(out, args.triton)
+        print(f"{PROG}: Triton model repository {args.triton}/ (serve it with: swinpose-serve --package {out} "
+              f"--repository {args.triton})")  # fmt: skip
     return 0
 
 

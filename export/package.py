@@ -1,17 +1,17 @@
 """``export_package``: checkpoint → ONNX (fp32 / fp16 / int8) → TensorRT engine, written as a model package.
 
-Every file is made in a staging folder inside ``out`` and moved into place one by one (``os.replace``),
-``model.json`` last: a crash never leaves a package whose JSON describes files that are not there.
+Every file is made in a staging folder beside ``out``, and the complete folder replaces ``out`` in one atomic
+exchange (:func:`runtime.files.replace_folder`): a kill at any moment leaves the old package or the new one, whole;
+the next export removes what a killed one left. ``out`` must be empty or a package: the export replaces the whole
+folder, so it refuses one that holds other files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -40,6 +40,7 @@ from export.precision import (
 from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, TrtFeatures, build_engine, import_tensorrt
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
+from runtime.files import check_output_folder, fault_point, replace_folder, staging_folder
 from runtime.int8_cpu import KERNELS
 from runtime.package import (
     PACKAGE_JSON,
@@ -155,12 +156,19 @@ def _versions(engine: bool) -> dict[str, str]:
 
 
 def _writable_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise InputError(f"cannot write to output folder {out} ({e.strerror}); choose another --out") from e
+    """``out`` can be replaced by a new package: its parent is writable, and it is absent, empty or a package
+    (the files a package has, and staging folders of the exports before atomic replacement)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; pass a folder for the package")
+    check_output_folder(out.parent if str(out.parent) else Path("."), "--out's parent folder")
+    if out.is_dir():
+        check_output_folder(out)  # a read-only package is not replaced behind its owner's back
+        ours = {PACKAGE_JSON, ONNX_FILE, *_OPTIONAL_FILES}
+        other = sorted(p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith(".staging-"))
+        if other:
+            raise InputError(f"--out {out} holds files that are not a package's ({', '.join(other[:5])}); the "
+                             "export replaces the whole folder: pass an empty or new folder, or the package to "
+                             "replace")  # fmt: skip
 
 
 def _run(session: Any, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
@@ -437,16 +445,6 @@ def _engine(
                         calibration=calib, calib_cache=staging / TRT_CALIB_FILE, trt=trt)  # fmt: skip
 
 
-def _install(staging: Path, out: Path, spec: PackageSpec, files: list[str]) -> None:
-    """Move the staged files into ``out`` (removing optional files an earlier export left), model.json last."""
-    for name in _OPTIONAL_FILES:  # no stale file from an earlier export
-        if name not in files:
-            (out / name).unlink(missing_ok=True)
-    for name in files:
-        os.replace(staging / name, out / name)
-    spec.write(out)
-
-
 _OPTIONAL_FILES = (ENGINE_FILE, ORT_CALIB_FILE, TRT_CALIB_FILE, OPENCV_FILE)
 
 
@@ -468,7 +466,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
     _writable_folder(out)
     reference = _reference(model, inputs)
 
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    staging = staging_folder(out)
     try:
         fp32, fp32_heatmaps, fp32_parity = _checked_fp32_graph(model, o, inputs, reference, codec)
         parity = {"fp32": fp32_parity}
@@ -480,6 +478,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
             aps = _parity_aps(parity_set, reference, heatmaps, inference)
             gate = parity_gate(o.precision, parity[o.precision], codec, aps, weights_name, o.gate)
         onnx.save(graph, staging / ONNX_FILE)
+        fault_point("staged-onnx")
         opencv_meta = _opencv_graph(fp32, inputs, fp32_heatmaps, staging / OPENCV_FILE) if o.opencv else None
         engine_meta = None if trt is None else _engine(trt, graph, fp32, o, calib, (3, h, w), staging)
 
@@ -521,7 +520,11 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         PackageSpec.from_dict(spec.to_dict(), out)  # what we write must read back as itself
-        _install(staging, out, spec, files)
+        for leftover in set(p.name for p in staging.iterdir()) - set(files):  # e.g. the legacy path's fp32 graph
+            (staging / leftover).unlink()
+        spec.write(staging)
+        fault_point("staged-json")
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, spec, parity, engine_skipped, files + [PACKAGE_JSON])

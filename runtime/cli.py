@@ -1,28 +1,32 @@
 """``swinpose-infer --package DIR INPUT``: poses on an image, a folder of images or a video, with PoseEngine.
 
 Writes a skeleton overlay per image (``<name>.jpg``) or one overlay video (``<stem>_poses.mp4``), and
-``results.json`` in COCO keypoint-results format. ``--boxes`` gives person boxes: a COCO detection-results list
-(``image_id`` = the image's numeric file stem, or the frame index; ``bbox`` x, y, w, h), a COCO annotation file
-(its ground-truth person boxes, by ``file_name``), or a dict mapping a file name (or frame index) to N×4 ``xyxy``
-(+ score) boxes. Without it, each image is one person box.
+``results.json`` in COCO keypoint-results format. ``--boxes`` gives person boxes (:mod:`runtime.boxes`): a COCO
+annotation file (its ground-truth boxes, matched by ``file_name``, sub-paths relative to INPUT, and scored under
+its image ``id``), COCO detection results (by ``image_id``: through ``--ann``'s file names when given, else the
+image's numeric file stem), or a dict mapping a file name (or frame index) to N×4 ``xyxy`` (+ score) boxes. Images
+and boxes that match nothing are counted in a warning. Without ``--boxes``, each image is one person box.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from runtime.boxes import BoxIndex, read_boxes
 from runtime.errors import DataError, InputError
 from runtime.exitcodes import run_guarded
-from runtime.files import IMAGE_SUFFIXES, atomic_path, write_json_atomic
+from runtime.files import IMAGE_SUFFIXES, atomic_path, check_output_folder, write_json_atomic
+from runtime.images import read_image
 from runtime.transforms import xyxy_to_xywh
 
 PROG = "swinpose-infer"
+logger = logging.getLogger(PROG)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
@@ -39,45 +43,44 @@ def _image_id(name: str, index: int) -> int:
     return int(stem) if stem.isdigit() else index
 
 
-def load_boxes(path: Path | None, score_thr: float) -> dict[str, np.ndarray] | None:
-    """Person boxes by image key (file name, numeric stem, or frame index as a string): N×5 xyxy + score."""
+def load_boxes(path: Path | None, score_thr: float, annotations: Path | None = None) -> BoxIndex | None:
+    """The ``--boxes`` file as a :class:`~runtime.boxes.BoxIndex` (None without one)."""
     if path is None:
+        if annotations is not None:
+            raise InputError("--ann maps the image ids of --boxes detections to file names; pass --boxes too")
         return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read boxes from {path} ({e}); pass a COCO detection-results JSON") from e
-    rows: dict[str, list] = {}
-    if isinstance(data, list):  # COCO detection results
-        for det in data:
-            if det.get("category_id", 1) == 1:
-                x, y, w, h = det["bbox"]
-                rows.setdefault(str(det["image_id"]), []).append([x, y, x + w, y + h, det.get("score", 1.0)])
-    elif isinstance(data, dict) and "annotations" in data:  # COCO ground truth: its person boxes, by file name
-        names = {im["id"]: im["file_name"] for im in data.get("images", [])}
-        for ann in data["annotations"]:
-            if ann.get("category_id", 1) == 1 and not ann.get("iscrowd", 0) and ann["image_id"] in names:
-                x, y, w, h = ann["bbox"]
-                rows.setdefault(names[ann["image_id"]], []).append([x, y, x + w, y + h, 1.0])
-    elif isinstance(data, dict):
-        for key, boxes in data.items():
-            rows[str(key)] = [list(b) + [1.0] if len(b) == 4 else list(b) for b in boxes]
-    else:
-        raise DataError(f"{path} must hold a list of COCO detections or a dict of boxes per image")
-    try:
-        arrays = {k: np.asarray(v, np.float64).reshape(-1, 5) for k, v in rows.items()}
-    except ValueError as e:
-        raise DataError(f"{path}: every box must be [x1, y1, x2, y2] or [x1, y1, x2, y2, score] ({e})") from e
-    return {k: b[b[:, 4] >= score_thr] for k, b in arrays.items()}
+    return read_boxes(path, score_thr, annotations)
 
 
-def _boxes_for(boxes: dict[str, np.ndarray] | None, name: str, index: int) -> np.ndarray | None:
+def _boxes_for(boxes: BoxIndex | None, rel: str, index: int) -> tuple[np.ndarray | None, int, bool]:
+    """The boxes of the image at ``rel`` (None: one box, the whole image), its image id for the results, and
+    whether the boxes file has an entry for it."""
     if boxes is None:
-        return None
-    for key in (name, Path(name).stem, str(_image_id(name, index)), str(index)):
-        if key in boxes:
-            return boxes[key]
-    return np.zeros((0, 5))  # the detector found nobody here
+        return None, _image_id(rel, index), True
+    key, image_id = boxes.match(rel)
+    if key is None:
+        return np.zeros((0, 5)), _image_id(rel, index), False  # nothing for this image (counted by the caller)
+    if image_id is None:
+        image_id = int(key) if key.isdigit() else _image_id(rel, index)
+    return boxes.boxes[key], image_id, True
+
+
+def _report_matches(boxes: BoxIndex | None, missed: list[str], count: int, what: str) -> None:
+    """Say which images got no boxes and which boxes matched no image; refuse a run where nothing matched."""
+    if boxes is None:
+        return
+    unused = boxes.unmatched()
+    if missed and len(missed) == count:
+        ann = ", or --ann with the annotation file of its image ids" if boxes.kind == "detections" else ""
+        raise DataError(f"none of the {count} {what} matched an entry of {boxes.source} ({len(boxes)} entries, e.g. "
+                        f"{', '.join(sorted(boxes.boxes)[:3])}): pass the image root its file names are relative "
+                        f"to{ann}")  # fmt: skip
+    if missed:
+        logger.warning("%s: %d of %d %s have no entry in %s (e.g. %s): they got no people", PROG, len(missed), count,
+                       what, boxes.source, ", ".join(missed[:3]))  # fmt: skip
+    if unused:
+        logger.warning("%s: %d entries of %s with boxes matched no image here (e.g. %s)", PROG, len(unused),
+                       boxes.source, ", ".join(unused[:3]))  # fmt: skip
 
 
 def _frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
@@ -103,17 +106,21 @@ def run(args: argparse.Namespace) -> int:
     source: Path = args.input
     if not source.exists():
         raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
-    out: Path = args.out
-    boxes = load_boxes(args.boxes, args.det_score_thr)
+    out: Path = check_output_folder(args.out)
+    boxes = load_boxes(args.boxes, args.det_score_thr, args.ann)
     results: list[dict] = []
+    missed: list[str] = []
     with PoseEngine(args.package, backend=args.backend, device=args.device, flip_test=args.flip_test) as engine:
         skeleton = list(engine.keypoints.skeleton)
 
-        def pose(image: np.ndarray, name: str, index: int) -> np.ndarray:
+        def pose(image: np.ndarray, rel: str, index: int) -> np.ndarray:
             image = prepare_image(image)  # gray, BGRA and 16-bit files become the BGR the overlay is drawn on
-            result = engine(image, _boxes_for(boxes, name, index))
-            for entry in result.to_coco(_image_id(name, index)):
-                results.append({**entry, "file_name": name})
+            person_boxes, image_id, matched = _boxes_for(boxes, rel, index)
+            if not matched:
+                missed.append(rel)
+            result = engine(image, person_boxes)
+            for entry in result.to_coco(image_id):
+                results.append({**entry, "file_name": rel})
             xywh = xyxy_to_xywh(result.boxes)
             return draw_poses(image, result.keypoints, result.scores, skeleton, args.threshold, xywh)
 
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
             total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
             capture.release()
+            read = 0
             with atomic_path(out / f"{source.stem}_poses.mp4") as tmp:
                 writer = None
                 for i, (name, frame) in enumerate(_progress(_frames(source), total, "video")):
@@ -129,24 +137,41 @@ def run(args: argparse.Namespace) -> int:
                         size = (frame.shape[1], frame.shape[0])
                         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
                     writer.write(pose(frame, name, i))
+                    read += 1
                 if writer is None:
                     raise DataError(f"{source} has no frames OpenCV can decode")
                 writer.release()
+            if total and read < total:
+                logger.warning("%s: %s: read %d of the %d frames its header lists; the file is truncated or damaged "
+                               "after frame %d", PROG, source, read, total, read)  # fmt: skip
+            _report_matches(boxes, missed, read, "frames")
         else:
             if source.is_dir():
-                files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                walk = source.rglob("*") if boxes is not None and boxes.kind == "annotations" else source.iterdir()
+                files = sorted(p for p in walk if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
                 if not files:
                     raise InputError(f"{source} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
+                root = source
             else:
-                files = [source]
+                files, root = [source], source.parent
+            bad: list[str] = []
             for i, file in enumerate(_progress(files, len(files), "images")):
-                image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
-                if image is None:
-                    raise DataError(f"{file} cannot be decoded as an image; remove or replace it")
-                drawn = pose(image, file.name, i)
+                rel = file.relative_to(root).as_posix()
+                try:
+                    image = read_image(file)
+                except DataError as e:
+                    if not args.skip_bad:
+                        raise DataError(f"{e}; or pass --skip-bad to skip such images with a count") from e
+                    bad.append(rel)
+                    continue
+                drawn = pose(image, rel, i)
                 ok, encoded = cv2.imencode(".jpg", drawn)
-                with atomic_path(out / f"{file.stem}.jpg") as tmp:
+                with atomic_path((out / rel).with_suffix(".jpg")) as tmp:
                     tmp.write_bytes(encoded.tobytes())
+            if bad:
+                logger.warning("%s: skipped %d of %d images that do not decode whole (--skip-bad): %s", PROG,
+                               len(bad), len(files), ", ".join(bad[:5]))  # fmt: skip
+            _report_matches(boxes, missed, len(files) - len(bad), "images")
     write_json_atomic(out / "results.json", results)
     print(f"{PROG}: {len(results)} people in {source} → {out}/ (overlays, results.json)")
     return 0
@@ -156,18 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True, help="model package folder from swinpose-export")
     p.add_argument("input", type=Path, help="an image, a folder of images, or a video")
-    p.add_argument("--boxes", type=Path, help="person boxes: COCO detection results, or {name: [[x1,y1,x2,y2,s]]}")
+    p.add_argument("--boxes", type=Path, help="person boxes: a COCO annotation file, COCO detection results, or "
+                   "{name: [[x1,y1,x2,y2,s]]}")  # fmt: skip
+    p.add_argument("--ann", type=Path, help="the COCO annotation file whose image ids --boxes detections use (maps "
+                   "them to file names)")  # fmt: skip
     p.add_argument("--det-score-thr", type=float, default=0.0, help="drop boxes scored below this")
     p.add_argument("--out", type=Path, default=Path("infer_out"), help="output folder (default infer_out/)")
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint score below which nothing is drawn")
     p.add_argument("--backend", default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--flip-test", action="store_true", help="average in the mirrored crops' heatmaps")
+    p.add_argument("--skip-bad", action="store_true", help="skip images that do not decode whole (counted), instead "
+                   "of stopping at the first")  # fmt: skip
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     return run_guarded(PROG, run, args)
 
 

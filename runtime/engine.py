@@ -79,7 +79,13 @@ def prepare_boxes(boxes: np.ndarray | None, image_shape: tuple[int, ...]) -> tup
     h, w = image_shape[:2]
     if boxes is None:
         return np.array([[0.0, 0.0, w, h]]), np.ones(1)
-    b = np.asarray(boxes, np.float64)
+    if isinstance(boxes, (str, bytes, dict)):
+        raise InputShapeError(f"boxes must be an N×4 xyxy array (or N×5 with scores), got {type(boxes).__name__}")
+    try:
+        b = np.asarray(boxes, np.float64)
+    except (ValueError, TypeError) as e:  # ragged rows, strings, objects
+        raise InputShapeError(f"boxes must be an N×4 xyxy array of numbers (or N×5 with scores), every row the same "
+                              f"length; got {str(boxes)[:80]} ({e})") from e  # fmt: skip
     if b.size == 0:
         return np.zeros((0, 4)), np.zeros(0)
     if b.ndim == 1:
@@ -109,7 +115,8 @@ class PoseEngine:
     with the flip test) and :meth:`decode` (the codec, back to image pixels).
 
     Args:
-        path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it.
+        path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it, or a
+            :class:`~runtime.package.PackageSpec` read already (with an open ``backend``).
         backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX), a
             name in :data:`runtime.backends.BACKENDS`, or an open :class:`~runtime.backends.Backend` to run (its
             I/O is checked against the package like any other; the engine closes it).
@@ -128,7 +135,7 @@ class PoseEngine:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | PackageSpec,
         backend: str | Backend = "auto",
         device: str = "cpu",
         flip_test: bool = False,
@@ -139,8 +146,13 @@ class PoseEngine:
     ) -> None:
         if refine is not None and refine not in REFINES:
             raise ConfigError(f"refine must be one of {REFINES}, got {refine!r}")
-        path = Path(path)
-        self.spec: PackageSpec = read_package(path.parent if path.suffix else path)
+        if isinstance(path, PackageSpec):  # a package read already (a model.json without its files: Triton's pipeline)
+            if not isinstance(backend, Backend):
+                raise ConfigError("PoseEngine(PackageSpec) runs an open Backend; pass the package folder to open one")
+            self.spec, path = path, path.folder
+        else:
+            path = Path(path)
+            self.spec = read_package(path.parent if path.suffix else path)
         if isinstance(backend, Backend):
             self.backend, model_file = backend, backend.path or Path(backend.name)
         else:
@@ -159,6 +171,7 @@ class PoseEngine:
             options.update(backend_options or {})
             if backend == "tensorrt":  # the module of the flavour that built it runs it
                 options.setdefault("flavor", self.spec.engine_flavor)
+            self.spec.verify(model_file)  # the bytes the export wrote, or a PackageError
             self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)
         if not allow_int8_saturation:

@@ -6,12 +6,13 @@ Exit codes: 0 ok, 1 user error (one clear line, no traceback), 2 usage (argparse
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from runtime.errors import SwinPoseError
 
-__all__ = ["run_guarded"]
+__all__ = ["run_guarded", "positive_int", "nonnegative_int", "positive_float"]
 
 
 def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -21,3 +22,23 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
     except SwinPoseError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+
+
+def _number(kind: type, low: float, inclusive: bool) -> Callable[[str], Any]:
+    """An argparse ``type`` for a finite ``kind`` above ``low`` (or at it, ``inclusive``); usage error otherwise."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'above'} {low:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+#: argparse types of counts and sizes: ``--batch-size 0`` and ``--iters -1`` are usage errors, not crashes
+positive_int, nonnegative_int, positive_float = _number(int, 0, False), _number(int, 0, True), _number(float, 0, False)

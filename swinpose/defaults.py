@@ -8,6 +8,7 @@ checkpoint from before the metadata existed (or a bare state dict) gets these de
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,7 +84,15 @@ def inference_from_meta(
     without them gets our training's defaults (with its recorded ``sigma``, if any)."""
     raw = meta.get(INFERENCE_META_KEY)
     if raw is None:
-        return inference_spec(model_cfg, sigma=float(meta.get("sigma", SIGMA)))
+        sigma = meta.get("sigma", SIGMA)
+        try:
+            sigma = float(sigma)
+        except (TypeError, ValueError):
+            sigma = float("nan")
+        if not math.isfinite(sigma) or sigma <= 0:
+            raise CheckpointError(f"{source}: its recorded sigma {meta.get('sigma')!r} is not a positive number; fix "
+                                  "train_config.sigma in the checkpoint, or re-save it")  # fmt: skip
+        return inference_spec(model_cfg, sigma=sigma)
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
         spec = InferenceSpec.from_dict(data, f"{source} {INFERENCE_META_KEY}")

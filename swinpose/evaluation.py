@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,73 @@ def predict(
     return Predictions(*(np.concatenate(v) for v in (kps, scores, ids, box_scores, areas)))
 
 
+def checked_ground_truth(gt: Any, source: str, k: int) -> dict:
+    """A COCO keypoint ground truth that pycocotools can score: what it needs and the file lacks is computed
+    (``area`` from the box, as PoseTrack18's files lack it; ``num_keypoints``, ``iscrowd``, ``id``, the person
+    category), said in the log; what cannot be repaired (no box, no keypoints, K other than the results') raises
+    DataError naming the annotation."""
+    if not isinstance(gt, dict) or not isinstance(gt.get("images"), list) or not isinstance(gt.get("annotations"),
+                                                                                          list):  # fmt: skip
+        raise DataError(f"{source} is not a COCO keypoint file: it needs 'images' and 'annotations' lists")
+    gt = {**gt, "annotations": [dict(a) if isinstance(a, dict) else a for a in gt["annotations"]]}
+    repaired: dict[str, int] = {}
+    ids = {im.get("id") for im in gt["images"] if isinstance(im, dict)}
+    next_id = 1 + max((a.get("id", 0) for a in gt["annotations"] if isinstance(a, dict)
+                       and isinstance(a.get("id"), int)), default=0)  # fmt: skip
+    for i, a in enumerate(gt["annotations"]):
+        where = f"{source} annotations[{i}]"
+        if not isinstance(a, dict) or "image_id" not in a:
+            raise DataError(f"{where} has no image_id")
+        if a["image_id"] not in ids:
+            raise DataError(f"{where}: image_id {a['image_id']!r} is not in its images list")
+        box, kps = a.get("bbox"), a.get("keypoints")
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                              for v in box)):  # fmt: skip
+            raise DataError(f"{where} has no usable bbox ({box!r:.60}); OKS needs the box, fix or drop it")
+        if not (isinstance(kps, list) and len(kps) == 3 * k and all(isinstance(v, (int, float)) for v in kps)):
+            got = f"{len(kps) // 3} of them" if isinstance(kps, list) else f"{kps!r:.40}"
+            raise DataError(f"{where} has no {k} keypoints as x, y, v triples ({got}); the results and the ground "
+                            "truth must be the same keypoint set")  # fmt: skip
+        visible = int(sum(v > 0 for v in kps[2::3]))
+        defaults = (("area", float(box[2]) * float(box[3])), ("num_keypoints", visible), ("iscrowd", 0),
+                    ("category_id", 1), ("id", None))  # fmt: skip
+        for key, value in defaults:
+            if key not in a:
+                if key == "id":
+                    value, next_id = next_id, next_id + 1
+                a[key] = value
+                repaired[key] = repaired.get(key, 0) + 1
+    if not isinstance(gt.get("categories"), list) or not gt["categories"]:
+        gt["categories"] = [{"id": 1, "name": "person", "supercategory": "person"}]
+        repaired["categories"] = 1
+    for key, count in repaired.items():
+        how = (
+            "from its bbox (w·h)"
+            if key == "area"
+            else "from its keypoints"
+            if key == "num_keypoints"
+            else "as COCO's default"
+        )
+        logger.info("%s: %d annotation(s) had no '%s'; computed %s", source, count, key, how)
+    return gt
+
+
+def _check_results(results: list, gt: dict, source: str, k: int) -> None:
+    """Refuse results pycocotools would crash on: entries without image_id/keypoints/score, or image ids that are
+    not the ground truth's (the usual cause: ids taken from file names that are not the file's ids)."""
+    ids = {im.get("id") for im in gt["images"]}
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or not {"image_id", "keypoints", "score"} <= set(r):
+            raise DataError(f"result {i} needs image_id, keypoints and score (COCO keypoint results), got {r!r:.80}")
+        if len(r["keypoints"]) != 3 * k:
+            raise DataError(f"result {i} has {len(r['keypoints']) // 3} keypoints, result 0 {k}")
+    unknown = sorted({r["image_id"] for r in results} - ids, key=str)
+    if unknown:
+        raise DataError(f"{len(unknown)} image id(s) of the results are not in {source} (e.g. {unknown[:3]}): the "
+                        "results were made for other images, or their ids came from file names; make them with "
+                        "swinpose-infer --boxes <this annotation file>, which takes the ids from it")  # fmt: skip
+
+
 def coco_keypoint_eval(
     gt: str | Path | dict, results: list[dict] | str | Path, sigmas: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -116,9 +184,17 @@ def coco_keypoint_eval(
     if k != len(sigmas):
         raise DataError(f"results have {k} keypoints but there are {len(sigmas)} OKS sigmas; pass the keypoint "
                         "set's sigmas (model.json's keypoints.oks_sigmas)")  # fmt: skip
+    source = str(gt) if isinstance(gt, (str, Path)) else "the ground truth"
+    if isinstance(gt, (str, Path)):
+        try:
+            gt = json.loads(Path(gt).read_text())
+        except (OSError, ValueError) as e:
+            raise DataError(f"cannot read the ground truth {source} ({e}); pass a COCO person_keypoints JSON") from e
+    gt = checked_ground_truth(gt, source, k)
+    _check_results(results, gt, source, k)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
-        coco.dataset = json.loads(Path(gt).read_text()) if isinstance(gt, (str, Path)) else gt
+        coco.dataset = gt
         coco.createIndex()
         dt = coco.loadRes(results)
         ev = COCOeval(coco, dt, "keypoints")

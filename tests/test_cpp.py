@@ -258,3 +258,22 @@ def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path
     assert len(shift) == want.size // 2 and np.median(shift) <= 0.05, np.median(shift)
     if flip:  # the flip test moved the keypoints: the bound above can tell it from the plain run
         assert np.median(np.linalg.norm(golden["flip"] - golden["plain"], axis=-1)) > 0.5
+
+
+def test_cpp_refuses_a_model_file_changed_after_the_export(cpp_build, bundled_packages, tmp_path):
+    """The C++ runtime checks the file its backend opens against model.json's size and SHA-256, as PoseEngine does:
+    the package as exported passes (so its SHA-256 is Python's hashlib's), one with changed bytes does not."""
+    package = tmp_path / "pk"
+    shutil.copytree(bundled_packages["fp32"], package)
+    photo = Path(__file__).parent / "data" / "coco-val2017-sample" / "000000196141.jpg"
+    cmd = [str(cpp_build / "pose_app"), "--backend", "opencv", str(package), str(photo), "248", "74", "418", "375"]
+    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    graph = package / "model.opencv.onnx"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1 and "does not match" in done.stderr and "re-export" in done.stderr, done.stderr
+    graph.write_bytes(bytes(data[:-10]))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1 and "bytes, and" in done.stderr, done.stderr

@@ -110,7 +110,10 @@ def test_bad_files_name_the_file_and_id(tmp_path):
         ds[0]
     shutil.copy(COCO / instances[0].file.name, images)
     instances[0].file.write_bytes(instances[0].file.read_bytes()[:200])
-    with pytest.raises(DataError, match="cannot be decoded; the file is corrupt"):
+    with pytest.raises(DataError, match=rf"{instances[0].file.name} is a JPEG .* truncated.*\(image_id "):
+        ds[0]
+    instances[0].file.write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match=rf"{instances[0].file.name} \(19 bytes\) is not an image OpenCV decodes"):
         ds[0]
     with pytest.raises(DataError, match="no 'val' split"):
         find_split(tmp_path, "val")

@@ -138,6 +138,11 @@ def test_package_problems_are_refused(bundled_packages, tmp_path):
     shutil.copy(bundled_packages["fp32"] / "model.json", broken / "model.json")
     data = (broken / "model.onnx").read_bytes()
     (broken / "model.onnx").write_bytes(data[: len(data) // 3])
+    with pytest.raises(PackageError, match=r"model.onnx is \d+ bytes, and .* recorded \d+: .* truncated"):
+        PoseEngine(broken)  # the size model.json recorded
+    meta = json.loads((broken / "model.json").read_text())
+    del meta["onnx"]["bytes"], meta["onnx"]["sha256"]  # a package from before checksums: ONNX Runtime finds it
+    (broken / "model.json").write_text(json.dumps(meta))
     with pytest.raises(BackendError, match="truncated or not an ONNX model"):
         PoseEngine(broken)
     with pytest.raises(BackendError, match="use device='cpu'"):

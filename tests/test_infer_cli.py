@@ -72,7 +72,8 @@ def test_cli_errors(bundled_packages, tmp_path, capsys, problem):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("swinpose-infer: error:") and "Traceback" not in err
-    assert {"missing": "does not exist", "corrupt": "cannot be decoded", "boxes": "every box must be"}[problem] in err
+    want = {"missing": "does not exist", "corrupt": "is not an image OpenCV decodes", "boxes": "a box must be"}
+    assert want[problem] in err
 
 
 def test_ground_truth_boxes_from_a_coco_annotation_file(bundled_packages, tmp_path):

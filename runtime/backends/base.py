@@ -6,6 +6,7 @@ calls the backend's ``_infer``. Backends are context managers; ``close()`` relea
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,15 @@ class Backend(ABC):
 
     Every backend has: ``path`` (the model file, None for one built in memory), ``device`` (``"cpu"`` or
     ``"cuda:N"``), and ``profile``: input name → (min, opt, max) shapes for backends whose model fixes a range
-    (TensorRT engines), empty for the others."""
+    (TensorRT engines), empty for the others.
+
+    **Threads may share a backend** (and so a PoseEngine). Backends that keep per-call state (bound buffers, an
+    execution context, pinned host memory) run one call at a time under a lock; those whose calls share nothing
+    mutable (ONNX Runtime's ``session.run``, which is thread-safe) set ``concurrent`` and run calls side by side."""
 
     name: str = "backend"
+    #: True when ``_infer`` may run in several threads at once; otherwise calls are serialised
+    concurrent: bool = False
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu") -> None:
         self.path: Path | None = None if path is None else Path(path)
@@ -49,6 +56,7 @@ class Backend(ABC):
         self.outputs: list[TensorSpec] = []
         self.profile: dict[str, tuple[tuple[int, ...], ...]] = {}
         self._closed = False
+        self._lock = threading.Lock()
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model: ``feeds`` maps every input name to a C-contiguous array; returns every output by name."""
@@ -59,13 +67,27 @@ class Backend(ABC):
             raise InputShapeError(f"feeds {sorted(feeds)} do not match the model's inputs {sorted(names)}")
         for spec in self.inputs:
             spec.check(feeds[spec.name])
-        return self._infer({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        feeds = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        if self.concurrent:
+            return self._infer(feeds)
+        with self._lock:
+            if self._closed:
+                raise BackendError(f"the {self.name} backend was closed by another thread; create a new engine")
+            return self._infer(feeds)
 
     @abstractmethod
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def close(self) -> None:
-        self._closed = True
+        """Free the session (once; later calls do nothing); waits for a call in progress in another thread."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._free()
+
+    def _free(self) -> None:
+        """Release what the backend holds (subclasses); runs once, under the call lock."""
+        return None
 
     def __enter__(self) -> Backend:
         return self

@@ -1,9 +1,11 @@
 """ONNX Runtime backend: CPU, or CUDA with ``device="cuda:N"`` (never a silent fallback to the CPU).
 
-IO binding (``io_binding=True``, the default on CUDA) keeps one input and one output ``OrtValue`` per batch size on the
-session's device and binds them once: a call is then one host→device copy into the bound input, the run, and one
+IO binding (``io_binding=True``, the default on CUDA) keeps one input and one output ``OrtValue`` per batch size on
+the session's device and binds them once: a call is then one host→device copy into the bound input, the run, and one
 copy of the bound output back, with no per-call device allocation or binding. On the CPU it measured no faster than
-``session.run`` (nano 128×96, b1 2.9 vs 3.1 ms, b8 33.3 vs 33.1 ms), so it is off there by default.
+``session.run`` (nano 128×96, b1 2.9 vs 3.1 ms, b8 33.3 vs 33.1 ms), so it is off there by default. The bound buffers
+are shared state, so with IO binding one call runs at a time (:class:`~runtime.backends.base.Backend`); without it
+calls run side by side.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class OrtBackend(Backend):
         self.inputs = [self._spec(v) for v in self.session.get_inputs()]
         self.outputs = [self._spec(v) for v in self.session.get_outputs()]
         self.io_binding = device != "cpu" if io_binding is None else bool(io_binding)
+        self.concurrent = not self.io_binding  # session.run is thread-safe; the bound buffers are one per shape
         self._bound: dict[tuple, tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # input shapes → binding, values
 
     @staticmethod
@@ -112,7 +115,6 @@ class OrtBackend(Backend):
         # numpy() of a CPU value is a view of the bound buffer, which the next call overwrites
         return {name: np.array(value.numpy(), copy=True) for name, value in outputs.items()}
 
-    def close(self) -> None:
+    def _free(self) -> None:
         self._bound = {}
         self.session = None
-        super().close()

@@ -179,7 +179,7 @@ class TrtBackend(Backend):
             )
         return graph, executable
 
-    def close(self) -> None:
+    def _free(self) -> None:
         for graph, executable in self._graphs.values():
             cuda_call(self.cudart.cudaGraphExecDestroy(executable), "cudaGraphExecDestroy", self.cudart)
             cuda_call(self.cudart.cudaGraphDestroy(graph), "cudaGraphDestroy", self.cudart)
@@ -191,4 +191,3 @@ class TrtBackend(Backend):
             stream, self.stream = self.stream, None
             cuda_call(self.cudart.cudaStreamDestroy(stream), "cudaStreamDestroy", self.cudart)
         self.context = self.engine = None
-        super().close()

@@ -3,6 +3,7 @@
     swinpose-eval --weights bundled --data data/synthetic            # GT boxes of the val split
     swinpose-eval --weights best.pth --ann person_keypoints_val2017.json --images val2017 \\
                   --detections person_detection_results.json        # detector boxes: rescoring + OKS-NMS
+    swinpose-eval --results results.json --ann person_keypoints_val2017.json   # score a results file, no model
 
 Flip test is on by default. Results are written in COCO format with --out; the stats table is printed.
 """
@@ -14,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import positive_float, positive_int, run_guarded
 from swinpose.cli.model_args import add_model_arguments
 
 PROG = "swinpose-eval"
@@ -22,7 +23,10 @@ PROG = "swinpose-eval"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", required=True, help="model .safetensors / training .pth, MMPose .pth, or 'bundled'")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", help="model .safetensors / training .pth, MMPose .pth, or 'bundled'")
+    what.add_argument("--results", type=Path, help="score this COCO keypoint-results JSON (e.g. swinpose-infer's "
+                      "results.json) against --ann; no model needed")  # fmt: skip
     add_model_arguments(p)
     p.add_argument("--data", type=Path, help="COCO-layout root (annotations/person_keypoints_{split}.json)")
     p.add_argument("--split", default="val")
@@ -32,20 +36,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this")
     p.add_argument("--nms-thr", type=float, default=0.9, help="OKS-NMS threshold for detector boxes")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
-    p.add_argument("--sigma", type=float, help="codec sigma (default: the one the model was trained with)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--sigma", type=positive_float, help="codec sigma (default: the one the model was trained with)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--package", type=Path, help="with --results: the package whose keypoints' OKS sigmas to score "
+                   "with (default COCO's 17)")  # fmt: skip
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--out", type=Path, help="write the COCO-format results JSON here")
     return p
 
 
+def _score_results(args: argparse.Namespace) -> int:
+    from runtime.errors import InputError
+    from swinpose.evaluation import coco_keypoint_eval, format_table
+
+    if args.ann is None:
+        raise InputError("--results needs --ann, the COCO annotation file to score it against")
+    sigmas = None
+    if args.package is not None:
+        from runtime.package import read_package
+
+        sigmas = read_package(args.package).keypoints.sigmas()
+    stats = coco_keypoint_eval(args.ann, args.results, sigmas)
+    print(f"{args.results.name} against {args.ann.name}")
+    print(format_table(stats))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from runtime.errors import InputError
-    from runtime.files import write_json_atomic
+    from runtime.files import check_output_file, write_json_atomic
     from swinpose.data.coco import find_split
     from swinpose.evaluation import evaluate_weights, format_table
     from swinpose.models.pose_io import resolve_weights
 
+    if args.out is not None:
+        check_output_file(args.out)
+    if args.results is not None:
+        return _score_results(args)
     if (args.data is None) == (args.ann is None):
         raise InputError("pass either --data ROOT or --ann FILE --images DIR")
     if args.ann is not None:
@@ -72,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("swinpose.evaluation").setLevel(logging.INFO)  # what it repaired in the ground truth
     return run_guarded(PROG, _run, _parser().parse_args(argv))
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from runtime.errors import DataError
+from runtime.images import read_image as load_image
 from runtime.package import InferenceSpec
 from runtime.transforms import apply_affine, box_to_center_scale, flip_keypoints, get_warp_matrix, warp_crop
 
@@ -187,10 +188,10 @@ def read_image(inst: CocoInstance) -> np.ndarray:
     """H×W×3 uint8 BGR image of an instance; a missing or corrupt file raises :class:`DataError` naming it."""
     if not inst.file.is_file():
         raise DataError(f"image {inst.file} (image_id {inst.image_id}) does not exist; check the image folder")
-    image = cv2.imread(str(inst.file), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"image {inst.file} (image_id {inst.image_id}) cannot be decoded; the file is corrupt")
-    return image
+    try:
+        return load_image(inst.file, cv2.IMREAD_COLOR)
+    except DataError as e:
+        raise DataError(f"{e} (image_id {inst.image_id})") from e
 
 
 class CocoKeypoints:

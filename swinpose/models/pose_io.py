@@ -105,7 +105,15 @@ def read_pose_file(
         if settings is not None:
             raise CheckpointError(f"{path} is a swinpose model file; --mmpose-config {mmpose_config} applies only to "
                                   "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
-        return _check_name(path, sd, json.loads(meta[_META_KEY]), meta, model_name)
+        try:
+            cfg = json.loads(meta[_META_KEY])
+        except ValueError as e:
+            raise CheckpointError(f"{path}: its '{_META_KEY}' metadata is not JSON ({e}); the file was damaged or "
+                                  "written by another tool: re-save it with save_pose_model") from e  # fmt: skip
+        if not isinstance(cfg, dict):
+            raise CheckpointError(f"{path}: its '{_META_KEY}' metadata is {type(cfg).__name__}, not a model config "
+                                  "object; re-save it with save_pose_model")  # fmt: skip
+        return _check_name(path, sd, cfg, meta, model_name)
     # MMPose's metadata holds numpy arrays: plain data, allowed; nothing else is
     obj = load_weights_only(path, numpy_safe_globals(), kind="weights-only checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and is_mmpose_state_dict(obj["state_dict"]):
@@ -114,7 +122,11 @@ def read_pose_file(
         raise CheckpointError(f"{path} is not an MMPose checkpoint; --mmpose-config {mmpose_config} applies only to "
                               "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
-        sigma = obj.get("train_config", {}).get("sigma")
+        train = obj.get("train_config", {})
+        if not isinstance(train, dict):
+            raise CheckpointError(f"{path}: its train_config is {type(train).__name__}, not the dict swinpose.train "
+                                  "writes; the file was edited or written by another tool")  # fmt: skip
+        sigma = train.get("sigma")
         meta = {} if sigma is None else {"sigma": str(sigma)}
         if INFERENCE_META_KEY in obj:  # written by swinpose.train as a JSON string
             meta[INFERENCE_META_KEY] = str(obj[INFERENCE_META_KEY])
@@ -234,11 +246,11 @@ def build_pose_model(sd: dict[str, torch.Tensor], cfg_dict: dict[str, Any], sour
     """The model ``cfg_dict`` describes with the weights ``sd`` (float32, eval mode); ``source`` names the file."""
     try:
         cfg = PoseModelConfig.from_dict(cfg_dict)
-    except (TypeError, KeyError) as e:
+        model = SwinPose(cfg)
+    except (TypeError, KeyError, ValueError) as e:  # a field of the wrong type fails in the config or the model
         raise CheckpointError(
-            f"{source}: its model config is malformed ({e}); re-export it with save_pose_model"
+            f"{source}: its model config is malformed ({type(e).__name__}: {e}); re-save it with save_pose_model"
         ) from e
-    model = SwinPose(cfg)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     try:
         result = model.load_state_dict(sd, strict=False)

@@ -36,6 +36,7 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const PackageConf
     throw Error("this build has no '" + name + "' backend (it has: " + (have.empty() ? "none" : have) +
                 "); TensorRT is built when CMake finds it, OpenCV DNN when OpenCV has its dnn module");
   }
+  verify_file(cfg, name == "tensorrt" ? cfg.files.engine : cfg.files.opencv);  // the bytes the export wrote
   return it->second(cfg);
 }
 

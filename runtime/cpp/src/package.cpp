@@ -148,6 +148,15 @@ PackageConfig read_package(const std::string& folder) {
             "codec.input_size, input.shape and output.shape disagree with preprocess.input_size, the keypoint "
             "names and codec.heatmap_size");
 
+    for (const auto& [section, name] : {std::pair<const char*, std::string>{"onnx", c.files.onnx},
+                                        {"engine", c.files.engine}, {"opencv", c.files.opencv}}) {
+      if (name.empty() || !j.contains(section) || !j[section].is_object()) continue;
+      const auto& record = j[section];
+      FileRecord f;
+      if (record.contains("bytes") && record["bytes"].is_number_integer()) f.bytes = record["bytes"];
+      if (record.contains("sha256") && record["sha256"].is_string()) f.sha256 = record["sha256"];
+      c.records[name] = f;
+    }
     if (j.contains("engine") && j["engine"].is_object()) {
       const auto& engine = j["engine"];
       if (engine.contains("flavor")) c.engine.flavor = engine["flavor"];

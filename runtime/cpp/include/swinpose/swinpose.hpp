@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,11 @@ struct EngineInfo {  // the engine provenance a runtime reads: who built it, for
   std::vector<std::string> compute_capabilities;  // "sm86" …; empty: the GPU it was built on
 };
 
+struct FileRecord {  // what the export recorded of a file: model.json's onnx / engine / opencv {bytes, sha256}
+  int64_t bytes = -1;  // -1: not recorded
+  std::string sha256;  // lowercase hex; empty: not recorded
+};
+
 struct PackageConfig {  // PackageSpec
   std::string folder;
   int format_version = 2;
@@ -73,11 +79,19 @@ struct PackageConfig {  // PackageSpec
   Codec codec;
   Keypoints keypoints;
   EngineInfo engine;  // defaults when model.json's engine is null
+  std::map<std::string, FileRecord> records;  // file name → its recorded size and SHA-256
   int num_keypoints() const { return static_cast<int>(keypoints.names.size()); }
 };
 
 // Reads and checks <folder>/model.json as runtime.package.read_package does; throws Error naming the field and the fix.
 PackageConfig read_package(const std::string& folder);
+
+// Throws Error unless <folder>/<name> has the size and SHA-256 model.json recorded for it (files it records
+// nothing for pass); make_backend runs it on the file each backend opens.
+void verify_file(const PackageConfig& cfg, const std::string& name);
+
+// SHA-256 of a file as lowercase hex.
+std::string sha256_file(const std::string& path);
 
 // The parts a runtime reads, as model.json spells them (one line of JSON): what tests compare with Python's reading.
 std::string package_summary_json(const PackageConfig& cfg);

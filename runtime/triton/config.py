@@ -1,0 +1,130 @@
+"""``config.pbtxt`` of the repository's models, written from a package's ``model.json``, and read back through
+``tritonclient``'s ``model_config_pb2`` (the protobuf Triton itself parses) when it is installed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.errors import ConfigError, MissingDependencyError
+from runtime.package import PackageSpec
+
+__all__ = ["ServingOptions", "network_config", "pipeline_config", "parse_config", "NETWORKS", "NET", "PIPELINE"]
+
+#: the network model's flavours: Triton's TensorRT and ONNX Runtime backends, or ONNX Runtime in the Python backend
+NETWORKS = ("tensorrt", "onnxruntime", "python")
+NET, PIPELINE = "swinpose_net", "swinpose"
+_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16"}
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """How the repository serves: the network flavour (``auto``: tensorrt with an engine, else python, which runs
+    everywhere; onnxruntime needs Triton's onnxruntime backend), instances, the dynamic batcher's delay and
+    preferred sizes (empty: the package's opt and max batch), GPU or CPU instances, the largest encoded image a
+    request may send, and the intra-op threads of the Python network's ONNX Runtime (0: its default)."""
+
+    network: str = "auto"
+    kind: str = "auto"  #: "auto" (GPU for tensorrt, else CPU), "gpu" or "cpu"
+    network_instances: int = 1
+    pipeline_instances: int = 4
+    max_queue_delay_us: int = 2000
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_image_bytes: int = 20_000_000
+    max_image_pixels: int = 40_000_000
+    threads: int = 0
+
+    def resolve(self, spec: PackageSpec) -> ServingOptions:
+        network = self.network
+        if network == "auto":
+            network = "tensorrt" if spec.engine_path is not None else "python"
+        if network not in NETWORKS:
+            raise ConfigError(f"network must be auto or one of {NETWORKS}, got {network!r}")
+        if network == "tensorrt" and spec.engine_path is None:
+            raise ConfigError(f"{spec.folder} has no TensorRT engine for a tensorrt_plan model; export one with "
+                              "swinpose-export --engine, or serve the ONNX graph (--network python or "
+                              "onnxruntime)")  # fmt: skip
+        kind = self.kind if self.kind != "auto" else ("gpu" if network == "tensorrt" else "cpu")
+        if kind not in ("gpu", "cpu"):
+            raise ConfigError(f"kind must be auto, gpu or cpu, got {self.kind!r}")
+        for name in ("network_instances", "pipeline_instances", "max_image_bytes", "max_image_pixels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_queue_delay_us < 0 or self.threads < 0:
+            raise ConfigError("max_queue_delay_us and threads must be >= 0")
+        b = spec.batch
+        preferred = self.preferred_batch_sizes or tuple(sorted({b.opt, b.max}))
+        if any(not 1 <= p <= b.max for p in preferred):
+            raise ConfigError(f"preferred batch sizes {list(preferred)} must lie in 1..{b.max} (the package's batch)")
+        return ServingOptions(network, kind, self.network_instances, self.pipeline_instances, self.max_queue_delay_us,
+                              preferred, self.max_image_bytes, self.max_image_pixels, self.threads)  # fmt: skip
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[ " + ", ".join(str(d) for d in shape) + " ]"
+
+
+def _tensor(name: str, dtype: str, dims: tuple[int, ...], optional: bool = False) -> str:
+    opt = " optional: true" if optional else ""
+    return f'  {{ name: "{name}" data_type: {dtype} dims: {_dims(dims)}{opt} }}'
+
+
+def _parameters(values: dict[str, Any]) -> str:
+    return "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in values.items())
+
+
+def network_config(spec: PackageSpec, o: ServingOptions) -> str:
+    """The network model: the package's input and output without the batch dimension, its batch maximum as
+    ``max_batch_size``, the dynamic batcher, and the instances. ``o`` is resolved (:meth:`ServingOptions.resolve`)."""
+    for t in (spec.input, spec.output):
+        if t.dtype not in _DTYPES:
+            raise ConfigError(f"{spec.folder}: tensor {t.name} is {t.dtype}; the configs take {sorted(_DTYPES)}")
+    head = {"tensorrt": 'platform: "tensorrt_plan"\ndefault_model_filename: "model.plan"',
+            "onnxruntime": 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"',
+            "python": 'backend: "python"'}[o.network]  # fmt: skip
+    lines = [
+        f'name: "{NET}"',
+        head,
+        f"max_batch_size: {spec.batch.max}",
+        "input [\n" + _tensor(spec.input.name, _DTYPES[spec.input.dtype], spec.input.shape[1:]) + "\n]",
+        "output [\n" + _tensor(spec.output.name, _DTYPES[spec.output.dtype], spec.output.shape[1:]) + "\n]",
+        f"dynamic_batching {{ preferred_batch_size: {_dims(o.preferred_batch_sizes)} "
+        f"max_queue_delay_microseconds: {o.max_queue_delay_us} }}",
+        f"instance_group [ {{ count: {o.network_instances} kind: KIND_{o.kind.upper()} }} ]",
+    ]
+    if o.network == "python":
+        lines.append(_parameters({"threads": o.threads}))
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_config(spec: PackageSpec, o: ServingOptions) -> str:
+    """The pipeline model: an encoded image (``IMAGE_BYTES``, uint8 bytes) or a decoded BGR one (``IMAGE``, H×W×3
+    uint8), ``BOXES`` N×4 xyxy (or N×5 with scores) and an optional ``FLIP_TEST``; ``KEYPOINTS`` N×K×2 image pixels
+    and ``SCORES`` N×K out. Not batched itself: each request is one image, and its crops batch in the network."""
+    k = spec.num_keypoints
+    inputs = [_tensor("IMAGE_BYTES", "TYPE_UINT8", (-1,), True), _tensor("IMAGE", "TYPE_UINT8", (-1, -1, 3), True),
+              _tensor("BOXES", "TYPE_FP32", (-1, -1)), _tensor("FLIP_TEST", "TYPE_BOOL", (1,), True)]  # fmt: skip
+    outputs = [_tensor("KEYPOINTS", "TYPE_FP32", (-1, k, 2)), _tensor("SCORES", "TYPE_FP32", (-1, k))]
+    return "\n".join([
+        f'name: "{PIPELINE}"',
+        'backend: "python"',
+        "max_batch_size: 0",
+        "input [\n" + ",\n".join(inputs) + "\n]",
+        "output [\n" + ",\n".join(outputs) + "\n]",
+        f"instance_group [ {{ count: {o.pipeline_instances} kind: KIND_CPU }} ]",
+        _parameters({"network": NET, "max_image_bytes": o.max_image_bytes, "max_image_pixels": o.max_image_pixels}),
+    ]) + "\n"  # fmt: skip
+
+
+def parse_config(text: str) -> Any:
+    """A ``config.pbtxt`` parsed into ``tritonclient``'s ``ModelConfig`` protobuf; ConfigError naming the problem
+    when Triton would not parse it."""
+    try:
+        from google.protobuf import text_format
+        from tritonclient.grpc import model_config_pb2
+    except ImportError as e:
+        raise MissingDependencyError("tritonclient[grpc]", "serve", "checking Triton model configs") from e
+    try:
+        return text_format.Parse(text, model_config_pb2.ModelConfig())
+    except text_format.ParseError as e:
+        raise ConfigError(f"the model config does not parse as Triton's ModelConfig: {e}") from e

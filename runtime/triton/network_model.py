@@ -1,0 +1,40 @@
+"""The ``swinpose_net`` network model where Triton has no ONNX Runtime backend (the ``tritonserver`` of the
+``nvidia-pytriton`` wheel): ONNX Runtime (:class:`runtime.backends.onnxruntime.OrtBackend`) inside the Python
+backend. Triton's dynamic batcher hands ``execute`` several requests; their crops run as one batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.backends.onnxruntime import OrtBackend
+
+__all__ = ["TritonPythonModel"]
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        import triton_python_backend_utils as pb  # only inside Triton's Python backend
+
+        self.pb = pb
+        config = json.loads(args["model_config"])
+        threads = int((config.get("parameters") or {}).get("threads", {}).get("string_value", "0") or 0)
+        path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        self.backend = OrtBackend(path, "cpu", threads)
+        self.input, self.output = config["input"][0]["name"], config["output"][0]["name"]
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        arrays = [self.pb.get_input_tensor_by_name(r, self.input).as_numpy() for r in requests]
+        heatmaps = self.backend.infer({self.input: np.concatenate(arrays)})[self.output]
+        responses, start = [], 0
+        for a in arrays:
+            part = np.ascontiguousarray(heatmaps[start : start + len(a)])
+            responses.append(self.pb.InferenceResponse([self.pb.Tensor(self.output, part)]))
+            start += len(a)
+        return responses
+
+    def finalize(self) -> None:
+        self.backend.close()
