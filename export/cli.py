@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opencv", action="store_true", help="also write model.opencv.onnx, the fp32 graph for OpenCV "
                    "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only")  # fmt: skip
     p.add_argument("--triton", type=Path, metavar="DIR", help="also write a Triton Inference Server model repository "
-                   "of the package to DIR (swinpose-serve serves it; deploy/README.md for clusters)")  # fmt: skip
+                   "of the package to DIR (swinpose-serve serves it; runtime/triton/deploy/ for clusters)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
     return p
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends.onnxruntime import OrtBackend
+from runtime.triton.pipeline_model import to_numpy, to_tensor
 
 __all__ = ["TritonPythonModel"]
 
@@ -27,12 +28,12 @@ class TritonPythonModel:
         self.input, self.output = config["input"][0]["name"], config["output"][0]["name"]
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        arrays = [self.pb.get_input_tensor_by_name(r, self.input).as_numpy() for r in requests]
+        arrays = [to_numpy(self.pb.get_input_tensor_by_name(r, self.input)) for r in requests]
         heatmaps = self.backend.infer({self.input: np.concatenate(arrays)})[self.output]
         responses, start = [], 0
         for a in arrays:
-            part = np.ascontiguousarray(heatmaps[start : start + len(a)])
-            responses.append(self.pb.InferenceResponse([self.pb.Tensor(self.output, part)]))
+            part = heatmaps[start : start + len(a)]
+            responses.append(self.pb.InferenceResponse([to_tensor(self.pb, self.output, part)]))
             start += len(a)
         return responses
 

@@ -19,16 +19,27 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends.base import Backend
+from runtime.backends.base import Backend, TensorSpec
 from runtime.engine import PoseEngine
 from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
 from runtime.package import PackageSpec
 
-__all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE"]
+__all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE", "to_numpy", "to_tensor"]
 
 #: the package's model.json, beside the pipeline's model.py in the repository
 PACKAGE_FILE = "model.json"
+
+
+def to_numpy(tensor: Any) -> np.ndarray:
+    """A Triton tensor as a numpy array (a copy), through DLPack: the Python backend's ``as_numpy`` was built
+    against numpy 1 and, under numpy 2, returns the first element repeated (measured: [1, 2, 3] → [1, 1, 1])."""
+    return np.array(np.from_dlpack(tensor), copy=True)
+
+
+def to_tensor(pb: Any, name: str, array: np.ndarray) -> Any:
+    """A numpy array as a Triton tensor, through DLPack (see :func:`to_numpy`)."""
+    return pb.Tensor.from_dlpack(name, np.ascontiguousarray(array))
 
 
 class BLSBackend(Backend):
@@ -41,16 +52,17 @@ class BLSBackend(Backend):
     def __init__(self, pb: Any, spec: PackageSpec, model: str) -> None:
         super().__init__(None, "cpu")
         self.pb, self.model = pb, model
-        self.inputs, self.outputs = [spec.input], [spec.output]
+        self.inputs = [TensorSpec(spec.input.name, spec.input.shape, spec.input.dtype)]
+        self.outputs = [TensorSpec(spec.output.name, spec.output.shape, spec.output.dtype)]
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         name, out = self.inputs[0].name, self.outputs[0].name
         request = self.pb.InferenceRequest(model_name=self.model, requested_output_names=[out],
-                                           inputs=[self.pb.Tensor(name, feeds[name])])  # fmt: skip
+                                           inputs=[to_tensor(self.pb, name, feeds[name])])  # fmt: skip
         response = request.exec()
         if response.has_error():
             raise BackendError(f"the network model {self.model}: {response.error().message()}")
-        return {out: self.pb.get_output_tensor_by_name(response, out).as_numpy()}
+        return {out: to_numpy(self.pb.get_output_tensor_by_name(response, out))}
 
 
 def _parameters(config: dict[str, Any]) -> dict[str, str]:
@@ -76,7 +88,7 @@ class TritonPythonModel:
 
     def _input(self, request: Any, name: str) -> np.ndarray | None:
         tensor = self.pb.get_input_tensor_by_name(request, name)
-        return None if tensor is None else tensor.as_numpy()
+        return None if tensor is None else to_numpy(tensor)
 
     def _image(self, request: Any) -> np.ndarray:
         encoded, decoded = self._input(request, "IMAGE_BYTES"), self._input(request, "IMAGE")
@@ -104,8 +116,8 @@ class TritonPythonModel:
             raise InputError("BOXES is empty: send at least one person box (a frame without people needs no call)")
         flip = self._input(request, "FLIP_TEST")
         result = self.engines[bool(flip is not None and flip.ravel()[0])](image, boxes)
-        return self.pb.InferenceResponse([self.pb.Tensor("KEYPOINTS", result.keypoints.astype(np.float32)),
-                                          self.pb.Tensor("SCORES", result.scores.astype(np.float32))])  # fmt: skip
+        return self.pb.InferenceResponse([to_tensor(self.pb, "KEYPOINTS", result.keypoints.astype(np.float32)),
+                                          to_tensor(self.pb, "SCORES", result.scores.astype(np.float32))])  # fmt: skip
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []

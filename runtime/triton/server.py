@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import runtime
-from runtime.errors import BackendError, MissingDependencyError
+from runtime.errors import BackendError
 
 __all__ = ["TritonServer", "find_tritonserver", "free_port", "python_path"]
 
@@ -28,11 +28,14 @@ def find_tritonserver() -> tuple[Path, Path | None]:
     for candidate in (shutil.which("tritonserver"), "/opt/tritonserver/bin/tritonserver"):
         if candidate and Path(candidate).is_file():
             return Path(candidate), None
-    try:
-        import pytriton
-    except ImportError as e:
-        raise MissingDependencyError("nvidia-pytriton", "serve", "running a local tritonserver") from e
-    root = Path(pytriton.__file__).parent / "tritonserver"
+    import importlib.util
+
+    found = importlib.util.find_spec("pytriton")  # located, not imported: the wheel is installed without its deps
+    if found is None or not found.submodule_search_locations:
+        raise BackendError("no tritonserver here: install NVIDIA's (the NGC container has it at /opt/tritonserver), "
+                           "or the one in the nvidia-pytriton wheel: pip install --no-deps "
+                           "nvidia-pytriton==0.7.0")  # fmt: skip
+    root = Path(list(found.submodule_search_locations)[0]) / "tritonserver"
     binary = root / "bin" / "tritonserver"
     if not binary.is_file():
         raise BackendError(f"{binary} is missing; reinstall nvidia-pytriton (pip install --no-deps nvidia-pytriton)")
