@@ -44,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     from runtime.triton.repository import write_repository
     from runtime.triton.server import TritonServer
 
-    repository = args.repository or args.package.with_name(f"{args.package.name}.triton")
+    package = args.package.resolve()
+    repository = args.repository or package.with_name(f"{package.name}.triton")
     if args.rewrite or not (repository / "swinpose" / "config.pbtxt").is_file():
         options = ServingOptions(network=args.network, pipeline_instances=args.instances,
                                  max_queue_delay_us=args.max_queue_delay_us, threads=args.threads)  # fmt: skip

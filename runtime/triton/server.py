@@ -49,7 +49,10 @@ def _pytriton_backends(root: Path) -> Path:
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.is_file():
         raise BackendError(f"nvidia-pytriton has no Python backend stub for Python {version} ({stub})")
-    folder = Path(tempfile.gettempdir()) / f"swinpose-triton-backends-{os.getuid()}" / version
+    import hashlib
+
+    tag = hashlib.sha1(str(root).encode()).hexdigest()[:10]  # one folder per wheel: two venvs do not share links
+    folder = Path(tempfile.gettempdir()) / f"swinpose-triton-backends-{os.getuid()}" / f"{version}-{tag}"
     python = folder / "python"
     python.mkdir(parents=True, exist_ok=True)
     lib = root / "backends" / "python"
