@@ -8,7 +8,7 @@ Three layouts are read (:func:`read_boxes`):
 - **COCO detection results** (``[{"image_id", "bbox": [x, y, w, h], "score", "category_id"}, ...]``), keyed by
   ``image_id``: an annotation file given beside them (``--ann``) maps ids to file names; without one an image's id is
   its numeric file stem, as COCO's own names are (``000000000785.jpg`` → 785);
-- **a dict** ``{file name, stem or frame index: [[x1, y1, x2, y2(, score)], ...]}``.
+- **a dict** ``{file name, stem, numeric id or frame index: [[x1, y1, x2, y2(, score)], ...]}``.
 
 :meth:`BoxIndex.match` pairs an image (its path relative to the image root the user gave) with its entry: by the
 whole relative path, else by the entry whose path ends with it or that it ends with, component by component. Two
@@ -45,10 +45,11 @@ class BoxIndex:
         """The entry key of the image at ``rel`` (POSIX path relative to the image root, or a frame index) and its
         image id from the file, or (None, None). Raises DataError when two entries fit."""
         rel = str(PurePosixPath(rel))
-        candidates = [rel, PurePosixPath(rel).name, PurePosixPath(rel).stem]
+        stem = PurePosixPath(rel).stem
+        number = [str(int(stem))] if stem.isdigit() else []  # COCO's 000000000785.jpg is image 785
+        candidates = [rel, PurePosixPath(rel).name, stem, *number]
         if self.kind == "detections":
-            stem = PurePosixPath(rel).stem
-            candidates = [str(int(stem))] if stem.isdigit() else []
+            candidates = number
         for key in dict.fromkeys(candidates):
             if key in self.boxes:
                 self._used.add(key)
