@@ -23,12 +23,12 @@ from runtime.backends.base import Backend, TensorSpec
 from runtime.engine import PoseEngine
 from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
-from runtime.package import PackageSpec
+from runtime.package import PACKAGE_JSON, PackageSpec
 
 __all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE", "to_numpy", "to_tensor"]
 
-#: the package's model.json, beside the pipeline's model.py in the repository
-PACKAGE_FILE = "model.json"
+#: the package's model.json, beside the pipeline's model.py in the repository (PackageSpec.write writes it)
+PACKAGE_FILE = PACKAGE_JSON
 
 
 def to_numpy(tensor: Any) -> np.ndarray:

@@ -19,7 +19,6 @@ from runtime.errors import ConfigError, InputError, MissingDependencyError
 from runtime.files import fault_point, replace_folder, staging_folder
 from runtime.package import PackageSpec, read_package
 from runtime.triton.config import NET, PIPELINE, ServingOptions, network_config, parse_config, pipeline_config
-from runtime.triton.pipeline_model import PACKAGE_FILE
 
 __all__ = ["write_repository", "check_repository", "check_repository_folder", "MODEL_PY"]
 
@@ -88,8 +87,7 @@ def write_repository(
         pipe.mkdir(parents=True)
         (staging / PIPELINE / "config.pbtxt").write_text(pipeline_config(spec, o))
         (pipe / "model.py").write_text(MODEL_PY.format(what="the pose pipeline", module="pipeline_model"))
-        spec.write(pipe)
-        assert (pipe / PACKAGE_FILE).is_file()
+        spec.write(pipe)  # model.json, which the pipeline model reads (pipeline_model.PACKAGE_FILE)
         if check:
             try:
                 check_repository(staging, spec)
