@@ -82,6 +82,22 @@ def test_a_config_is_read_and_never_run(tmp_path):
         load_mmpose_settings(cfg)
 
 
+def test_a_hostile_config_is_a_config_error_not_a_crash(tmp_path):
+    text = (GOLDEN / "swin_t_256x192.config.py").read_text()
+    cfg = tmp_path / "bomb.py"
+    cfg.write_text("x = [0] * 1000000000\ny = 'a' * 10000000000\n" + text)
+    values = read_mmpose_config(cfg)  # not built: 8 GB and 10 GB
+    assert isinstance(values["x"], Unresolved) and "repetition of over" in values["x"].why
+    assert isinstance(values["y"], Unresolved) and load_mmpose_settings(cfg).input_size == (256, 192)
+    for deep in ("[" * 100_000 + "]" * 100_000, "+".join(["1"] * 100_000)):  # past the parser's, then our recursion
+        cfg.write_text(f"x = {deep}\n")
+        with pytest.raises(ConfigError, match="is not Python|cannot be parsed|nests its values too deeply"):
+            read_mmpose_config(cfg)
+    cfg.write_text("x = 1\x00\n")
+    with pytest.raises(ConfigError, match="cannot be parsed|is not Python"):
+        read_mmpose_config(cfg)
+
+
 def _edited(tmp_path: Path, name: str, *subs: tuple[str, str]) -> Path:
     text = (GOLDEN / f"{name}.config.py").read_text()
     for old, new in subs:

@@ -42,6 +42,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: the longest sequence a config's ``[x] * n`` or ``"s" * n`` may build: a config is data, not a memory bomb
+_MAX_ITEMS = 100_000
 _BASE_REF = re.compile(r"\{\{\s*_base_\.([A-Za-z_][\w.]*)\s*\}\}")
 _BASE_CALL = "__swinpose_base_ref__"
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -104,6 +106,10 @@ def _evaluate(node: ast.AST, env: dict[str, Any], bases: dict[str, Any], where: 
             return a if isinstance(a, Unresolved) else b
         if not all(isinstance(x, (int, float, str, list, tuple)) and not isinstance(x, bool) for x in (a, b)):
             return Unresolved(f"arithmetic on values that are not numbers or strings at {line}")
+        if isinstance(node.op, ast.Mult) and any(isinstance(x, (str, list, tuple)) for x in (a, b)):
+            count = b if isinstance(a, (str, list, tuple)) else a
+            if not isinstance(count, int) or count * len(a if isinstance(a, (str, list, tuple)) else b) > _MAX_ITEMS:
+                return Unresolved(f"a repetition of over {_MAX_ITEMS} items at {line}")
         try:
             return _BINOPS[type(node.op)](a, b)
         except (TypeError, ZeroDivisionError):
@@ -178,6 +184,16 @@ def parse_mmpose_config(
     except SyntaxError as e:
         raise ConfigError(f"MMPose config {source} is not Python (line {e.lineno}: {e.msg}); pass an MMPose .py "
                           "config (a .json/.yml model index is not one)") from e  # fmt: skip
+    except (ValueError, RecursionError, MemoryError) as e:  # null bytes; nesting deeper than Python parses
+        raise ConfigError(f"MMPose config {source} cannot be parsed ({type(e).__name__}); it is not a config") from e
+    try:
+        return _assignments(tree, source, folder, _seen)
+    except RecursionError as e:
+        raise ConfigError(f"MMPose config {source} nests its values too deeply to read") from e
+
+
+def _assignments(tree: ast.Module, source: str, folder: Path | None, _seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The module's plain-data assignments, merged onto its bases (see :func:`parse_mmpose_config`)."""
     name = Path(source).name
     names = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1]
     base_node = next((n.value for n in names if isinstance(n.targets[0], ast.Name) and n.targets[0].id == "_base_"),
