@@ -40,7 +40,7 @@ from export.precision import (
 from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, TrtFeatures, build_engine, import_tensorrt
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
-from runtime.files import check_output_folder, fault_point, replace_folder, staging_folder
+from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
 from runtime.int8_cpu import KERNELS
 from runtime.package import (
     PACKAGE_JSON,
@@ -156,19 +156,10 @@ def _versions(engine: bool) -> dict[str, str]:
 
 
 def _writable_folder(out: Path) -> None:
-    """``out`` can be replaced by a new package: its parent is writable, and it is absent, empty or a package
-    (the files a package has, and staging folders of the exports before atomic replacement)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; pass a folder for the package")
-    check_output_folder(out.parent if str(out.parent) else Path("."), "--out's parent folder")
-    if out.is_dir():
-        check_output_folder(out)  # a read-only package is not replaced behind its owner's back
-        ours = {PACKAGE_JSON, ONNX_FILE, *_OPTIONAL_FILES}
-        other = sorted(p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith(".staging-"))
-        if other:
-            raise InputError(f"--out {out} holds files that are not a package's ({', '.join(other[:5])}); the "
-                             "export replaces the whole folder: pass an empty or new folder, or the package to "
-                             "replace")  # fmt: skip
+    """``out`` can be replaced by a new package: absent, empty or a package (the files a package has, and the
+    staging folders exports left inside it before the folder was replaced whole)."""
+    ours = {PACKAGE_JSON, ONNX_FILE, *_OPTIONAL_FILES}
+    check_replaceable_folder(out, lambda name: name in ours or name.startswith(".staging-"), "--out", "a package")
 
 
 def _run(session: Any, inputs: np.ndarray, batch: int = 8) -> np.ndarray:

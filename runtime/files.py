@@ -20,12 +20,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = ["IMAGE_SUFFIXES", "atomic_path", "write_json_atomic", "staging_folder", "replace_folder", "clean_leftovers",
-           "restore_set_aside", "fault_point", "check_output_folder", "check_output_file"]  # fmt: skip
+           "restore_set_aside", "fault_point", "check_output_folder", "check_output_file",
+           "check_replaceable_folder"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,23 @@ def check_output_file(path: str | Path, flag: str = "--out") -> Path:
         raise InputError(f"{flag} {path} is a folder; pass a file name")
     check_output_folder(path.parent if str(path.parent) else Path("."), flag)
     return path
+
+
+def check_replaceable_folder(out: str | Path, keep: Callable[[str], bool], flag: str, what: str) -> Path:
+    """``out`` can be replaced whole by a new folder (:func:`replace_folder`): its parent is writable, and it is
+    absent, or a writable folder whose entries are all ones ``keep`` accepts (what a writer of ``what`` puts there).
+    InputError naming ``flag`` otherwise: a writer that replaces folders must not delete its user's files."""
+    from runtime.errors import InputError
+
+    out = Path(out)
+    check_output_folder(out.parent if str(out.parent) else Path("."), f"{flag}'s parent folder")
+    if out.exists():
+        check_output_folder(out, flag)  # a file, or a read-only folder, is not replaced behind its owner's back
+        other = sorted(p.name for p in out.iterdir() if not keep(p.name))
+        if other:
+            raise InputError(f"{flag} {out} holds files that are not {what}'s ({', '.join(other[:5])}); it is "
+                             f"replaced whole: pass an empty or new folder, or {what} to replace")  # fmt: skip
+    return out
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:

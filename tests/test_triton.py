@@ -66,7 +66,7 @@ def test_configs_parse_as_tritons_and_match_the_package(bundled_packages, tmp_pa
         write_repository(bundled_packages["fp32"], tmp_path / "x", ServingOptions(network="tensorrt"))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match="holds other files"):
+    with pytest.raises(InputError, match=r"holds files that are not a swinpose model repository's \(notes.txt\)"):
         write_repository(package, tmp_path / "mine")
 
 

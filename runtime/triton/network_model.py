@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends.onnxruntime import OrtBackend
-from runtime.triton.pipeline_model import to_numpy, to_tensor
+from runtime.triton.pipeline_model import model_parameters, to_numpy, to_tensor
 
 __all__ = ["TritonPythonModel"]
 
@@ -22,7 +22,7 @@ class TritonPythonModel:
 
         self.pb = pb
         config = json.loads(args["model_config"])
-        threads = int((config.get("parameters") or {}).get("threads", {}).get("string_value", "0") or 0)
+        threads = int(model_parameters(config).get("threads") or 0)
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         self.backend = OrtBackend(path, "cpu", threads)
         self.input, self.output = config["input"][0]["name"], config["output"][0]["name"]

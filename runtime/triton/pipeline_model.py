@@ -25,7 +25,7 @@ from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
 from runtime.package import PACKAGE_JSON, PackageSpec
 
-__all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE", "to_numpy", "to_tensor"]
+__all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE", "to_numpy", "to_tensor", "model_parameters"]
 
 #: the package's model.json, beside the pipeline's model.py in the repository (PackageSpec.write writes it)
 PACKAGE_FILE = PACKAGE_JSON
@@ -65,7 +65,8 @@ class BLSBackend(Backend):
         return {out: to_numpy(self.pb.get_output_tensor_by_name(response, out))}
 
 
-def _parameters(config: dict[str, Any]) -> dict[str, str]:
+def model_parameters(config: dict[str, Any]) -> dict[str, str]:
+    """A model config's ``parameters`` (key → string value), as Triton hands them to ``initialize``."""
     return {k: v.get("string_value", "") for k, v in (config.get("parameters") or {}).items()}
 
 
@@ -77,7 +78,7 @@ class TritonPythonModel:
 
         self.pb = pb
         config = json.loads(args["model_config"])
-        params = _parameters(config)
+        params = model_parameters(config)
         folder = Path(args["model_repository"]) / args["model_version"]
         spec = PackageSpec.from_dict(json.loads((folder / PACKAGE_FILE).read_text()), folder)
         network = params.get("network", "swinpose_net")

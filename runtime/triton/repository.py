@@ -15,8 +15,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from runtime.errors import ConfigError, InputError, MissingDependencyError
-from runtime.files import fault_point, replace_folder, staging_folder
+from runtime.errors import ConfigError, MissingDependencyError
+from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
 from runtime.package import PackageSpec, read_package
 from runtime.triton.config import NET, PIPELINE, ServingOptions, network_config, parse_config, pipeline_config
 
@@ -38,13 +38,7 @@ from runtime.triton.{module} import TritonPythonModel  # noqa: E402,F401
 
 def check_repository_folder(out: Path) -> None:
     """``out`` can become a repository: absent, empty, or one swinpose wrote (it is replaced whole)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--triton {out} is a file; pass a folder for the model repository")
-    if out.is_dir():
-        other = sorted(p.name for p in out.iterdir() if p.name not in (NET, PIPELINE))
-        if other:
-            raise InputError(f"--triton {out} holds other files ({', '.join(other[:5])}); the repository replaces the "
-                             "whole folder: pass an empty or new folder, or a repository swinpose wrote")  # fmt: skip
+    check_replaceable_folder(out, lambda name: name in (NET, PIPELINE), "--triton", "a swinpose model repository")
 
 
 def check_repository(folder: Path, spec: PackageSpec) -> None:
