@@ -21,7 +21,8 @@ import onnx
 import torch
 
 from benchmarks._markdown import emit
-from benchmarks.emulation import EMULATED_CPU, emulated_outputs, qemu_binary
+from benchmarks.emulation import CPUS, emulated_outputs
+from benchmarks.emulation.qemu import qemu_binary
 from benchmarks.int8_sensitivity import OrtModule, load_study, study_parser
 from benchmarks.machine import describe_machine
 from export.int8_check import max_weight_pair, saturating_ops
@@ -64,8 +65,9 @@ class _Replay(torch.nn.Module):
 
 def main(argv: list[str] | None = None) -> int:
     args = study_parser(__doc__.split("\n\n")[0]).parse_args(argv)
+    haswell = CPUS["haswell"]
     try:
-        qemu_binary()
+        qemu_binary(haswell)
         emulate = True
     except BackendError as e:
         print(f"no emulated column: {e}")
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 emulated = float("nan")
                 if emulate:
                     t0 = time.perf_counter()
-                    outputs = emulated_outputs(path, inputs, threads=args.threads)
+                    outputs = emulated_outputs(path, inputs, haswell, threads=args.threads)
                     emulated = ap_of(_Replay(outputs, sizes))
                     print(f"  emulated run: {time.perf_counter() - t0:.0f} s", flush=True)
             pair = max_weight_pair(graph)
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Model `{cfg.name}`; PyTorch fp32 AP {torch_ap:.2f} on {len(st.instances)} val persons (GT boxes, flip test); "
         f'calibration: {len(calib)} train crops, min-max, the same ranges for every recipe. "Here": ONNX Runtime '
         f'on {here["cpu"]} ({int8_kernel().name} kernels, flags {", ".join(here["cpu_flags"])}). "Emulated AVX2": '
-        f"the same ONNX Runtime under `qemu-x86_64 -cpu {EMULATED_CPU.split(',')[0]}` (AVX2, no AVX-512, no VNNI). "
+        f"the same ONNX Runtime under `qemu-x86_64 -cpu {haswell.qemu_cpu.split(',')[0]}` (AVX2, no AVX-512, no VNNI). "
         "The bound is the largest |a₁w₁ + a₂w₂| an AVX2 kernel can form (255 × the largest weight pair); int16 "
         "holds 32767.",
         "",

@@ -1,51 +1,50 @@
-"""The int8 root cause on one quantized MatMul: ONNX Runtime's result against an exact integer reference.
+"""Which arithmetic ONNX Runtime's int8 kernels perform on a CPU, shown on single quantized MatMuls.
 
-The graph is what the int8 export writes for a linear layer: ``x → QuantizeLinear → DequantizeLinear`` (int8,
-symmetric) and int8 per-channel weights behind a ``DequantizeLinear``, into a ``MatMul``; ONNX Runtime fuses it into
-one integer kernel (``MatMulIntegerToFloat``). Two references are computed in numpy:
+Each graph is what the int8 export writes for a linear layer: ``x → QuantizeLinear → DequantizeLinear`` (int8,
+symmetric) and int8 per-channel weights behind a ``DequantizeLinear``, into a ``MatMul``, which ONNX Runtime fuses into
+one integer kernel (``MatMulIntegerToFloat``). Its output is compared with three references computed in numpy on the
+host (:func:`benchmarks.int8_reference.kernel_sum`), one per way a kernel family sums (:mod:`runtime.int8_cpu`):
 
-* **exact**: the int8 activations times the int8 weights summed in int32, then scaled;
-* **int16 pairs**: what ``VPMADDUBSW`` computes on AVX2 CPUs without VNNI: activations made uint8 (+128, as ONNX
-  Runtime does on x86), each pair of neighbouring products along K added in int16 *with saturation*, then int32.
+* **exact**: products summed in int32 (x86-vnni, arm64-dot, other);
+* **saturating int16 pairs**: u8×s8 pairs saturated to int16 (x86-avx2's ``VPMADDUBSW``);
+* **wrapping int16 pairs**: s8×s8 pairs wrapped to int16 (arm64-neon's ``SMULL``+``SMLAL``).
 
-On a VNNI CPU ONNX Runtime matches the exact reference for both weight ranges. Under ``--emulate`` (``qemu-x86_64
--cpu Haswell``, :mod:`benchmarks.emulation`) it matches the int16-pair reference: with 8-bit weights that is far
-from exact, with 7-bit weights (|w| ≤ 64, no pair can pass 255 × 128 = 32640) the two references are equal::
+Three MatMuls, M×K @ K×N: **8-bit** and **7-bit** random weights (row 0 at the top of the activation range), and
+**extremes**, whose rows and columns are constant at the ends of the int8 range (activations 127 and -128, weights
+127 and -128), where each reference differs from the other two whichever products a kernel pairs::
 
-    python -m benchmarks.int8_saturation            # this CPU
-    python -m benchmarks.int8_saturation --emulate  # ONNX Runtime's AVX2 kernels
+    python -m benchmarks.int8_saturation                    # this CPU
+    python -m benchmarks.int8_saturation --cpu haswell      # ONNX Runtime's AVX2 kernels (qemu-x86_64)
+    python -m benchmarks.int8_saturation --cpu cortex-a57   # arm64 NEON, as on a Jetson Nano (qemu-aarch64)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["one_matmul", "exact_reference", "int16_pair_reference", "measure"]
+from benchmarks.int8_reference import kernel_sum, quantize
+from runtime.int8_cpu import KERNELS, Int8Kernel, int8_kernel
+
+__all__ = ["M", "K", "N", "REFERENCES", "one_matmul", "extremes_matmul", "matmuls", "reference_of", "measure",
+           "run_here", "run_emulated"]  # fmt: skip
 
 #: M×K activations, K×N weights (K a multiple of 4, as the kernels pack it)
 M, K, N = 8, 64, 16
+#: each reference and a kernel family that sums that way
+REFERENCES = {"exact": "x86-vnni", "saturating int16 pairs": "x86-avx2", "wrapping int16 pairs": "arm64-neon"}
+_X_SCALE = 1 / 127
 
 
-def one_matmul(weight_bits: int, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, float]:
-    """(serialized ONNX model, M×K float input, K×N int8 weights, N weight scales, activation scale). Row 0 of the
-    input sits at the top of the activation range, where the uint8 operand is 255; the rest is uniform."""
+def _graph(wq: np.ndarray, w_scale: np.ndarray) -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(seed)
-    w = rng.normal(size=(K, N)).astype(np.float32)
-    qmax = 64 if weight_bits == 7 else 127  # ONNX Runtime's reduce_range / full symmetric int8 ranges
-    w_scale = (np.abs(w).max(0) / qmax).astype(np.float32)
-    wq = np.clip(np.round(w / w_scale), -qmax, qmax).astype(np.int8)
-    x_scale = np.float32(1 / 127)
-    x = rng.uniform(-1, 1, size=(M, K)).astype(np.float32)
-    x[0] = 1.0
     consts = [
-        numpy_helper.from_array(np.array(x_scale, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(_X_SCALE, np.float32), "x_scale"),
         numpy_helper.from_array(np.array(0, np.int8), "x_zero"),
         numpy_helper.from_array(wq, "w_q"),
         numpy_helper.from_array(w_scale, "w_scale"),
@@ -59,73 +58,107 @@ def one_matmul(weight_bits: int, seed: int = 0) -> tuple[bytes, np.ndarray, np.n
     ]
     graph = helper.make_graph(nodes, "one_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [M, K])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [M, N])], consts)  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model.SerializeToString(), x, wq, w_scale, float(x_scale)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
-def _quantize(x: np.ndarray, scale: float) -> np.ndarray:
-    return np.clip(np.round(x / scale), -128, 127).astype(np.int64)  # np.round: half to even, as QuantizeLinear
+def one_matmul(weight_bits: int, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, float]:
+    """(serialized ONNX model, M×K float input, K×N int8 weights, N weight scales, activation scale) with random
+    ``weight_bits`` weights. Row 0 of the input sits at the top of the activation range, where the uint8 operand of
+    x86 kernels is 255; the rest is uniform."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(K, N)).astype(np.float32)
+    qmax = 64 if weight_bits == 7 else 127  # ONNX Runtime's reduce_range / full symmetric int8 ranges
+    w_scale = (np.abs(w).max(0) / qmax).astype(np.float32)
+    wq = np.clip(np.round(w / w_scale), -qmax, qmax).astype(np.int8)
+    x = rng.uniform(-1, 1, size=(M, K)).astype(np.float32)
+    x[0] = 1.0
+    return _graph(wq, w_scale), x, wq, w_scale, _X_SCALE
 
 
-def exact_reference(x: np.ndarray, wq: np.ndarray, w_scale: np.ndarray, x_scale: float) -> np.ndarray:
-    """M×N: the int8 products summed exactly, then scaled."""
-    return (_quantize(x, x_scale) @ wq.astype(np.int64)) * x_scale * w_scale.astype(np.float64)
+def extremes_matmul(seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, float]:
+    """As :func:`one_matmul`, with rows 0 and 1 at activations 127 and -128 (input 1 and -2, clipped) and columns
+    0 and 1 at weights 127 and -128; the other columns are random 8-bit weights. Row 0 × column 0 saturates on
+    x86-avx2 (255·127 twice) and row 1 × column 1 wraps on arm64-neon ((-128)·(-128) twice)."""
+    _, x, wq, w_scale, _ = one_matmul(8, seed)
+    x[0], x[1] = 1.0, -2.0
+    wq[:, 0], wq[:, 1] = 127, -128
+    w_scale[:2] = 1 / 127
+    return _graph(wq, w_scale), x, wq, w_scale, _X_SCALE
 
 
-def int16_pair_reference(x: np.ndarray, wq: np.ndarray, w_scale: np.ndarray, x_scale: float) -> np.ndarray:
-    """M×N: uint8 activations (+128) times int8 weights, neighbouring pairs along K saturated to int16 (AVX2's
-    VPMADDUBSW), summed in int32, less the zero point's 128 × column sum, then scaled."""
-    u = _quantize(x, x_scale) + 128
-    w = wq.astype(np.int64)
-    pairs = u[:, 0::2, None] * w[None, 0::2] + u[:, 1::2, None] * w[None, 1::2]
-    total = np.clip(pairs, -32768, 32767).sum(1) - 128 * w.sum(0)
-    return total * x_scale * w_scale.astype(np.float64)
+def matmuls() -> dict[str, tuple[bytes, np.ndarray, np.ndarray, np.ndarray, float]]:
+    """The three MatMuls by name: ``8-bit``, ``7-bit``, ``extremes``."""
+    return {"8-bit": one_matmul(8), "7-bit": one_matmul(7), "extremes": extremes_matmul()}
 
 
-def measure(weight_bits: int) -> dict[str, float]:
-    """ONNX Runtime on this (or the emulated) CPU against both references: max |difference| in output units."""
+def reference_of(kernel: Int8Kernel) -> str:
+    """The name of the reference whose arithmetic ``kernel`` performs."""
+    return next(name for name, family in REFERENCES.items() if KERNELS[family].overflow == kernel.overflow)
+
+
+def measure(name: str, y: np.ndarray) -> dict[str, float]:
+    """ONNX Runtime's output ``y`` of the MatMul ``name`` against each reference: max |difference| in output units,
+    keyed by reference, with ``output_scale`` (max |exact|) and ``fp32_error``, the most an fp32 epilogue can round
+    (4 ulps of the largest output)."""
+    _, x, wq, w_scale, x_scale = matmuls()[name]
+    a = quantize(x, x_scale)
+    scale = x_scale * w_scale.astype(np.float64)
+    refs = {ref: kernel_sum(KERNELS[family], a, wq) * scale for ref, family in REFERENCES.items()}
+    result = {ref: float(np.abs(np.asarray(y, np.float64) - value).max()) for ref, value in refs.items()}
+    result["output_scale"] = float(np.abs(refs["exact"]).max())
+    result["fp32_error"] = float(4 * np.spacing(np.float32(result["output_scale"])))
+    return result
+
+
+def run_here() -> dict[str, np.ndarray]:
+    """Each MatMul's output from ONNX Runtime on this CPU, by name."""
     import onnxruntime as ort
 
-    model, x, wq, w_scale, x_scale = one_matmul(weight_bits)
-    # a bare session, not runtime.backends.onnxruntime.ort_session: --emulate runs this under qemu, where importing
-    # the runtime package (OpenCV) would cost more than the measurement
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    y = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    exact = exact_reference(x, wq, w_scale, x_scale)
-    pairs = int16_pair_reference(x, wq, w_scale, x_scale)
-    return {
-        "vs_exact": float(np.abs(y - exact).max()),
-        "vs_int16_pairs": float(np.abs(y - pairs).max()),
-        "references_differ_by": float(np.abs(exact - pairs).max()),
-        "output_scale": float(np.abs(exact).max()),
-    }
+    outputs = {}
+    for name, (model, x, *_) in matmuls().items():
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        outputs[name] = session.run(None, {"x": x})[0]
+    return outputs
+
+
+def run_emulated(cpu: str) -> tuple[str, dict[str, np.ndarray]]:
+    """(the kernel family :mod:`runtime.int8_cpu` names inside the emulated process, each MatMul's output there)."""
+    from benchmarks.emulation import GraphJob, run_jobs
+
+    with tempfile.TemporaryDirectory(prefix="swinpose-int8-") as tmp:
+        jobs = []
+        for name, (model, x, *_) in matmuls().items():
+            (Path(tmp) / f"{name}.onnx").write_bytes(model)
+            jobs.append(GraphJob(name, Path(tmp) / f"{name}.onnx", {"x": x}))
+        out = run_jobs(cpu, jobs)
+    return str(out["cpu:kernel"]), {name: out[f"{name}:y"] for name in matmuls()}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.emulation.cpus import CPUS
+    from runtime.exitcodes import run_guarded
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--emulate", action="store_true", help="run ONNX Runtime under qemu-x86_64 -cpu Haswell (AVX2)")
+    p.add_argument("--cpu", choices=sorted(CPUS), help="run ONNX Runtime on this emulated CPU (qemu-user)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    args = p.parse_args(argv)
-    if args.emulate:
-        from benchmarks.emulation import emulated_command
+    return run_guarded(p.prog, _main, p.parse_args(argv))
 
-        cmd = emulated_command(["-m", "benchmarks.int8_saturation", *(["--json"] if args.json else [])])
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stdout.write(done.stdout)
-        return done.returncode
-    from runtime.int8_cpu import int8_kernel
 
-    results = {f"{bits}-bit": measure(bits) for bits in (8, 7)}
-    kernel = int8_kernel()
+def _main(args: argparse.Namespace) -> int:
+    kernel, outputs = run_emulated(args.cpu) if args.cpu else (int8_kernel().name, run_here())
+    results = {name: measure(name, y) for name, y in outputs.items()}
     if args.json:
-        print(json.dumps({"kernel": kernel.name, **results}))
+        print(json.dumps({"kernel": kernel, **results}))
         return 0
-    print(f"ONNX Runtime on {kernel.name} ({kernel.description}); one {M}x{K} @ {K}x{N} int8 MatMul")
-    print("weights  max|ORT - exact|  max|ORT - int16 pairs|  max|exact - int16 pairs|  max|exact|")
+    where = f"emulated {args.cpu}" if args.cpu else "this CPU"
+    print(f"ONNX Runtime on {where} ({kernel}: {KERNELS[kernel].description}); {M}x{K} @ {K}x{N} int8 MatMuls")
+    print(f"matmul    {'  '.join(f'max|ORT - {r}|' for r in REFERENCES)}  max|exact|")
     for name, r in results.items():
-        print(f"{name:8s} {r['vs_exact']:16.3g}  {r['vs_int16_pairs']:22.3g}  {r['references_differ_by']:24.3g}  "
-              f"{r['output_scale']:.3g}")  # fmt: skip
+        cells = "  ".join(f"{r[ref]:>{len(ref) + 11}.3g}" for ref in REFERENCES)
+        print(f"{name:9s} {cells}  {r['output_scale']:.3g}")
+    print(f"{kernel} sums as the {reference_of(KERNELS[kernel])} reference does")
     return 0
 
 

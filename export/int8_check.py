@@ -33,13 +33,15 @@ class QuantizedOp:
     None when the second operand is an activation. ``max_pair``: the largest |w₁| + |w₂| within one output channel
     (for an activation operand, the 8-bit worst case 256; for uint8 weights 0: ONNX Runtime runs u8×u8 on kernels
     that widen both operands to 16 bits, on x86 and arm64 alike, with no int16 pair sum). ``max_abs``: the largest
-    |w| (the raw byte for uint8 weights)."""
+    |w| (the raw byte for uint8 weights). ``min_weight``: the most negative int8 weight (-128 is the one value that
+    lets a pair wrap on arm64 NEON, :mod:`runtime.int8_cpu`; -128 for an activation operand, 0 for uint8)."""
 
     node: str
     op_type: str
     weight: str | None
     max_pair: int
     max_abs: int
+    min_weight: int = 0
 
     def pair_bound(self, kernel: Int8Kernel) -> int | None:
         """The largest |a₁w₁ + a₂w₂| this op can form on ``kernel`` (None: the kernel has no int16 step)."""
@@ -90,12 +92,12 @@ def quantized_ops(model: onnx.ModelProto) -> list[QuantizedOp]:
                 continue
             w = numpy_helper.to_array(init).astype(np.int32)
             if init.data_type == onnx.TensorProto.UINT8:  # u8×u8 runs on kernels that widen to 16 bits first
-                ops.append(QuantizedOp(node.name, node.op_type, init.name, 0, int(w.max())))
+                ops.append(QuantizedOp(node.name, node.op_type, init.name, 0, int(w.max()), 0))
                 continue
             pair, biggest = weight_pair(w, _channel_axis(node, w.ndim))
-            ops.append(QuantizedOp(node.name, node.op_type, init.name, pair, biggest))
+            ops.append(QuantizedOp(node.name, node.op_type, init.name, pair, biggest, int(w.min())))
         else:
-            ops.append(QuantizedOp(node.name, node.op_type, None, _ACTIVATION_PAIR, 128))
+            ops.append(QuantizedOp(node.name, node.op_type, None, _ACTIVATION_PAIR, 128, -128))
     return ops
 
 

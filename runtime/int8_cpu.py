@@ -1,31 +1,50 @@
-"""How ONNX Runtime's CPU kernels accumulate int8 products on this CPU, and whether an int8 graph can saturate there.
+"""How ONNX Runtime's CPU kernels accumulate int8 products on this CPU, and whether an int8 graph can overflow there.
 
-ONNX Runtime (MLAS) picks its integer GEMM and convolution kernels by CPU family. On x86 it first turns int8
-activations into uint8 (zero point + 128), so every quantized MatMul/Conv is uint8 activations × int8 weights:
+ONNX Runtime's MLAS picks its integer GEMM and convolution kernels by CPU family (``MlasPlatform``'s constructor in
+``onnxruntime/core/mlas/lib/platform.cpp``). Every kernel multiplies the raw 8-bit bytes and corrects for the zero
+points afterwards through row and column sums, so what a kernel sums depends only on those bytes:
 
 =============  ==============================================  ===========================================
-kernel family  how the products are summed                     can it saturate?
+kernel family  how the products are summed                     can a pair leave int16?
 =============  ==============================================  ===========================================
-x86-vnni       ``VPDPBUSD``: four u8×s8 products into int32     no
-x86-avx2       ``VPMADDUBSW``: *two* u8×s8 products into int16  yes, when |a₁w₁ + a₂w₂| > 32767
-               with saturation, then int32 (also AVX-512
-               without VNNI, whose kernel uses the same
-               instruction)
-arm64-dot      ``SDOT``/``UDOT`` (and I8MM): four products     no
-               into int32
-arm64-neon     ``SMULL`` + ``SMLAL``: two s8×s8 products in     yes, when |a₁w₁ + a₂w₂| > 32767 (it wraps)
-               int16, then ``SADALP`` into int32
+x86-vnni       ``VPDPBUSD`` (AVX-512 VNNI or AVX-VNNI; AMX):   no
+               four u8×s8 products into int32
+x86-avx2       ``VPMADDUBSW``: *two* u8×s8 products into       yes, it **saturates**, when
+               int16 with saturation, then int32 (also         ``|u₁w₁ + u₂w₂| > 32767``
+               AVX-512 without VNNI: same instruction)
+arm64-dot      ``SDOT``/``UDOT`` (or I8MM ``SMMLA``): four     no
+               products into int32
+arm64-neon     ``SMULL`` + ``SMLAL``: two s8×s8 products in    yes, it **wraps**, when
+               int16, then ``SADALP`` into int32               ``a₁w₁ + a₂w₂ > 32767``
+other          x86 without AVX2+FMA: both operands widened     no
+               to int16, pairs into int32 (``PMADDWD``).
+               Other architectures: not measured, taken as
+               exact
 =============  ==============================================  ===========================================
 
-With ``a`` the raw 8-bit activation (0..255 on x86, -128..127 on arm64) and ``w`` the int8 weight, a pair can
-exceed int16 only if ``max|a| × (|w₁| + |w₂|) > 32767``. An int8 graph is therefore safe on a kernel family for any
-input when its largest *weight pair* (the two largest |w| of any output channel, summed; ``model.json`` records
-it as ``calibration.max_weight_pair``) satisfies ``pair_activation_max × max_weight_pair ≤ 32767``: 7-bit weights
-(|w| ≤ 64, pair ≤ 128) are safe everywhere, full 8-bit weights (pair up to 254) only on exact kernels and arm64-neon.
-``export/README.md`` shows the saturation on one MatMul against an exact integer reference.
+The raw activation bytes cover the whole 8-bit range whatever the activation's zero point: x86 multiplies uint8
+(an int8 activation plus 128, so 0…255), arm64 NEON int8 (a uint8 activation with its top bit flipped, so
+-128…127). **The activation zero point may therefore be anything, and the activation dtype int8 or uint8**; the
+bounds below hold for every input because every activation reaches a kernel through a ``QuantizeLinear``, which
+saturates it to 8 bits.
 
-CPU features come from numpy's own CPUID/HWCAP probe, which also sees what an emulator (``qemu-x86_64 -cpu
-Haswell``) presents, and from ``/proc/cpuinfo`` for AVX-VNNI, which numpy does not list.
+With ``w`` the int8 weights of one output channel, a pair is at most ``pair_activation_max × (|w₁| + |w₂|)``: 255
+on x86, 128 on arm64 NEON. An int8 graph is safe on a family when its largest *weight pair* (the two largest |w|
+of any channel, summed; ``model.json`` records it as ``calibration.max_weight_pair``) keeps that within 32767:
+
+* 7-bit weights (|w| ≤ 64, pair ≤ 128): 255 × 128 = 32640, safe on every family;
+* 8-bit symmetric weights (|w| ≤ 127, pair ≤ 254): safe everywhere but x86-avx2 (255 × 254 = 64770). On arm64
+  NEON 128 × 254 = 32512 fits; **no weight may be -128** there: (-128)·(-128) + (-128)·(-128) = 32768 wraps to
+  -32768 (an activation of -128, or uint8 0). The bound sees it: two weights of -128 make a pair of 256, and
+  128 × 256 = 32768 > 32767. swinpose's export never writes -128 (its weights are symmetric).
+
+``export/README.md`` shows each family's arithmetic on one MatMul against exact integer references;
+``tests/test_int8_cpu.py`` runs ONNX Runtime on emulated CPUs of each family and checks that the family this module
+names is the arithmetic the kernels perform.
+
+CPU features come from numpy's CPUID/HWCAP probe, which also sees what an emulator presents, and from
+``/proc/cpuinfo`` for AVX-VNNI, which numpy does not list (an emulated process must be served its own file:
+:mod:`benchmarks.emulation`).
 """
 
 from __future__ import annotations
@@ -38,39 +57,66 @@ from pathlib import Path
 __all__ = ["INT16_MAX", "Int8Kernel", "KERNELS", "cpu_features", "int8_kernel", "int8_speed_note"]
 
 INT16_MAX = 32767
+#: MLAS's AVX-512 "core" kernels (F, BW, DQ, VL): where present they replace the AVX2 and AVX-VNNI ones
+_AVX512_CORE = frozenset({"AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL"})
+_RAW_MAX = {"u8": 255, "s8": 128}
 
 
 @dataclass(frozen=True)
 class Int8Kernel:
     """One family of ONNX Runtime CPU int8 kernels.
 
-    ``pair_activation_max``: the largest |raw activation| multiplied before two products are added in int16, or
-    None where products go straight into int32 (exact for any graph). ``int8_speedup``: whether int8 measured
-    faster than fp32 on such CPUs (BENCHMARKS.md); None where nobody has measured it.
+    ``raw_activations``: the bytes the kernel multiplies before adding two products in int16 (``"u8"``: 0…255 on x86,
+    ``"s8"``: -128…127 on arm64 NEON), or None where products go straight into int32 (exact for any graph).
+    ``overflow``: what a pair beyond int16 becomes (``"saturate"`` or ``"wrap"``). ``int8_speedup``: whether int8
+    measured faster than fp32 on such CPUs (BENCHMARKS.md); None where nobody has measured it.
     """
 
     name: str
     description: str
-    pair_activation_max: int | None
+    raw_activations: str | None
+    overflow: str | None
     int8_speedup: bool | None
+
+    @property
+    def pair_activation_max(self) -> int | None:
+        """The largest |raw activation| multiplied before two products are added in int16 (None: no such step)."""
+        return None if self.raw_activations is None else _RAW_MAX[self.raw_activations]
 
     def saturates(self, max_weight_pair: int) -> bool:
         """Whether a graph whose largest weight pair is ``max_weight_pair`` can leave int16 on this kernel."""
-        return self.pair_activation_max is not None and self.pair_activation_max * max_weight_pair > INT16_MAX
+        limit = self.pair_activation_max
+        return limit is not None and limit * max_weight_pair > INT16_MAX
 
 
 KERNELS = {
-    "x86-vnni": Int8Kernel("x86-vnni", "x86 with AVX-512 VNNI or AVX-VNNI: u8×s8 dot products into int32", None, True),
-    "x86-avx2": Int8Kernel(
-        "x86-avx2", "x86 with AVX2 and no VNNI: u8×s8 pairs added in int16 with saturation (VPMADDUBSW)", 255, False
+    "x86-vnni": Int8Kernel(
+        "x86-vnni", "x86 with AVX-512 VNNI or AVX-VNNI: u8×s8 dot products into int32", None, None, True
     ),
+    "x86-avx2": Int8Kernel(
+        "x86-avx2",
+        "x86 with AVX2 and no VNNI: u8×s8 pairs added in int16 with saturation (VPMADDUBSW)",
+        "u8",
+        "saturate",
+        False,
+    ),  # fmt: skip
     "arm64-dot": Int8Kernel(
-        "arm64-dot", "arm64 with dot-product instructions: s8/u8 dot products into int32", None, None
+        "arm64-dot", "arm64 with dot-product instructions: s8/u8 dot products into int32", None, None, None
     ),
     "arm64-neon": Int8Kernel(
-        "arm64-neon", "arm64 without dot products: s8×s8 pairs added in int16 (SMULL+SMLAL)", 128, None
-    ),
-    "other": Int8Kernel("other", "a CPU without AVX2 or arm64 SIMD: ONNX Runtime's portable int32 kernels", None, None),
+        "arm64-neon",
+        "arm64 without dot products: s8×s8 pairs added in int16, wrapping (SMULL+SMLAL)",
+        "s8",
+        "wrap",
+        None,
+    ),  # fmt: skip
+    "other": Int8Kernel(
+        "other",
+        "x86 without AVX2+FMA (or another architecture): operands widened to int16, pairs summed in int32",
+        None,
+        None,
+        None,
+    ),  # fmt: skip
 }
 
 
@@ -93,14 +139,17 @@ def cpu_features() -> set[str]:
 
 
 def int8_kernel(features: Iterable[str] | None = None, machine: str | None = None) -> Int8Kernel:
-    """The int8 kernel family ONNX Runtime uses on this CPU (or on one with ``features`` and ``machine``)."""
+    """The int8 kernel family ONNX Runtime uses on this CPU (or on one with ``features`` and ``machine``), decided
+    as MLAS decides it: on x86, AVX2 *and* FMA select the AVX2 kernels; AVX-VNNI replaces them; AVX-512 core replaces
+    both, with VNNI only if it has AVX-512 VNNI. On arm64, dot products (or I8MM, which implies them)."""
     features = cpu_features() if features is None else set(features)
     machine = (machine or platform.machine()).lower()
     if machine in ("x86_64", "amd64", "i386", "i686", "x86"):
-        if "AVX2" not in features:
+        if not {"AVX2", "FMA3"} <= features:
             return KERNELS["other"]
-        vnni = "AVX512VNNI" in features and "AVX512BW" in features
-        return KERNELS["x86-vnni" if vnni or "AVX_VNNI" in features else "x86-avx2"]
+        if _AVX512_CORE <= features:
+            return KERNELS["x86-vnni" if "AVX512VNNI" in features else "x86-avx2"]
+        return KERNELS["x86-vnni" if "AVX_VNNI" in features else "x86-avx2"]
     if machine in ("aarch64", "arm64"):
         return KERNELS["arm64-dot" if "ASIMDDP" in features else "arm64-neon"]
     return KERNELS["other"]

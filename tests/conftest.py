@@ -123,6 +123,14 @@ def card_parity(bundled_packages, card_val_root):
                       backends=("onnxruntime",), progress=False)  # fmt: skip
 
 
+@pytest.fixture(scope="session")
+def emulated(bundled_packages, tmp_path_factory):
+    """Results of one emulated process per CPU model, run on first use (tests/emulated.py)."""
+    from emulated import EmulatedRuns
+
+    return EmulatedRuns(bundled_packages, tmp_path_factory.mktemp("emulated"))
+
+
 @pytest.fixture
 def cached_onnx(monkeypatch, bundled_packages):
     """export.package's export_onnx returns the fp32 graph the session fixture exported already (for tests of what

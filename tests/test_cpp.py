@@ -3,8 +3,15 @@ run its whole pipeline (pose_app on the OpenCV DNN backend) against PoseEngine o
 is built against the recording fake of TensorRT and the CUDA runtime in runtime/cpp/tests/fake_tensorrt, whose
 engines are the Python fake's (tests/fake_tensorrt.py), and tested there.
 
+Every test that takes ``cpp_build`` runs twice: on this x86-64 host, and cross-built for aarch64 (the Jetsons' CPU)
+with Debian's g++-aarch64-linux-gnu and runtime/cpp/cmake/aarch64-linux-gnu.cmake against the arm64 sysroot of
+``benchmarks.emulation.arm64`` (Debian's arm64 OpenCV 4.6), its binaries run under ``qemu-aarch64 -cpu cortex-a57``
+(Jetson Nano) and checked against this host's Python runtime with the same bounds. The TensorRT backend is compiled
+for aarch64 too, against the same fake.
+
 Needs cmake, a C++17 compiler, and Debian's libopencv-dev and nlohmann-json3-dev, which the README's test command
-installs. Without them the tests are skipped locally and fail on CI (CI=true), where a skip would hide a broken build.
+installs (with g++-aarch64-linux-gnu, qemu-user and the sysroot). Without them the tests are skipped locally and fail
+on CI (CI=true), where a skip would hide a broken build.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from fake_tensorrt import add_fake_engine
 from test_package import _broken
 
 from runtime import PoseEngine
-from runtime.errors import PackageError
+from runtime.errors import BackendError, MissingDependencyError, PackageError
 from runtime.package import PackageSpec, read_package
 
 CPP = Path(__file__).resolve().parents[1] / "runtime" / "cpp"
@@ -58,29 +65,83 @@ def _fake_engine_packages(package: Path, out: Path) -> list[Path]:
     return copies
 
 
-@pytest.fixture(scope="module")
-def cpp_build(tmp_path_factory, bundled_packages) -> Path:
-    """runtime/cpp built once, with the OpenCV DNN backend's test pointed at the fp32 package (exported --opencv) and
-    the TensorRT backend built against the fake, tested on fake engines of that package."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must build the C++ runtime but lacks {missing}; see the README's test command")
-        pytest.skip(f"C++ build tools missing: {missing} (apt-get install libopencv-dev nlohmann-json3-dev)")
-    root = tmp_path_factory.mktemp("cpp")
+@dataclasses.dataclass(frozen=True)
+class CppBuild:
+    """A build folder of runtime/cpp and the emulator its binaries run under (none on this host's own build)."""
+
+    folder: Path
+    emulator: tuple[str, ...] = ()
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """pose_app with ``args``."""
+        command = [*self.emulator, str(self.folder / "pose_app"), *args]
+        return subprocess.run(command, capture_output=True, text=True)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must build the C++ runtime but {reason}; see the README's test command")
+    pytest.skip(reason)
+
+
+def _build(root: Path, package: Path, *options: str) -> Path:
+    """runtime/cpp configured and built in ``root/build``, with the OpenCV DNN backend's test pointed at the fp32
+    ``package`` (exported --opencv) and the TensorRT backend built against the fake, tested on fake engines of it."""
     build = root / "build"
-    package = bundled_packages["fp32"]
     engines = ";".join(str(p) for p in _fake_engine_packages(package, root))
     configure = ["cmake", "-S", str(CPP), "-B", str(build), f"-DSWINPOSE_TEST_PACKAGE={package}",
-                 "-DSWINPOSE_FAKE_TENSORRT=ON", f"-DSWINPOSE_TRT_PACKAGES={engines}"]  # fmt: skip
+                 "-DSWINPOSE_FAKE_TENSORRT=ON", f"-DSWINPOSE_TRT_PACKAGES={engines}", *options]  # fmt: skip
     for cmd in (configure, ["cmake", "--build", str(build), "-j2"]):
         done = subprocess.run(cmd, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return build
 
 
+@pytest.fixture(scope="module")
+def native_cpp_build(tmp_path_factory, bundled_packages) -> CppBuild:
+    """runtime/cpp built once for this host."""
+    missing = _missing()
+    if missing:
+        _unavailable(f"C++ build tools are missing: {missing} (apt-get install libopencv-dev nlohmann-json3-dev)")
+    return CppBuild(_build(tmp_path_factory.mktemp("cpp"), bundled_packages["fp32"]))
+
+
+@pytest.fixture(scope="module")
+def arm64_cpp_build(tmp_path_factory, bundled_packages) -> CppBuild:
+    """runtime/cpp cross-built once for aarch64 against the arm64 sysroot, run under qemu-aarch64 as a Cortex-A57
+    (ctest too, through the toolchain file's emulator)."""
+    from benchmarks.emulation import CPUS
+    from benchmarks.emulation.arm64 import Arm64Sysroot
+    from benchmarks.emulation.qemu import cpu_root, qemu_binary
+
+    cpu = CPUS["cortex-a57"]
+    try:
+        qemu = qemu_binary(cpu)
+        sysroot = Arm64Sysroot.find()
+    except (BackendError, MissingDependencyError) as e:
+        _unavailable(str(e))
+    missing = [t for t in ("cmake", "aarch64-linux-gnu-g++") if shutil.which(t) is None]
+    if missing:
+        _unavailable(f"the aarch64 cross build lacks {missing} (apt-get install cmake g++-aarch64-linux-gnu)")
+    root = tmp_path_factory.mktemp("cpp_arm64")
+    emulator = (qemu, "-cpu", cpu.qemu_cpu, "-L", str(cpu_root(cpu, root / "qemu-root", sysroot.root)))
+    toolchain = CPP / "cmake" / "aarch64-linux-gnu.cmake"
+    build = _build(root, bundled_packages["fp32"], f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+                   f"-DSWINPOSE_SYSROOT={sysroot.root}", f"-DSWINPOSE_EMULATOR={';'.join(emulator)}")  # fmt: skip
+    for program in ("pose_app", "test_core", "test_trt_fake"):
+        header = (build / program).read_bytes()[:20]
+        assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183, program  # EM_AARCH64
+    return CppBuild(build, emulator)
+
+
+@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+def cpp_build(request) -> CppBuild:
+    """The C++ runtime built for this host, then cross-built for aarch64 and run under emulation."""
+    return request.getfixturevalue("native_cpp_build" if request.param == "x86_64" else "arm64_cpp_build")
+
+
 def test_cpp_core_and_backends_match_the_python_runtime(cpp_build):
-    done = subprocess.run(["ctest", "--output-on-failure", "-V"], cwd=cpp_build, capture_output=True, text=True)
+    done = subprocess.run(["ctest", "--output-on-failure", "-V"], cwd=cpp_build.folder, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "100% tests passed" in done.stdout
     assert "out of 3" in done.stdout, "a backend test did not run: OpenCV has no dnn module here?"
@@ -88,11 +149,10 @@ def test_cpp_core_and_backends_match_the_python_runtime(cpp_build):
     assert "TensorRT keypoints equal OpenCV DNN's" in done.stdout
 
 
-def _pose_app(build: Path, package: Path, image: Path, boxes: np.ndarray, *extra: str) -> tuple[np.ndarray, ...]:
+def _pose_app(build: CppBuild, package: Path, image: Path, boxes: np.ndarray, *extra: str) -> tuple[np.ndarray, ...]:
     """pose_app's keypoints N×K×2 and scores N×K for xyxy ``boxes`` on ``image``."""
     numbers = [f"{v:.17g}" for v in boxes.ravel()]
-    cmd = [str(build / "pose_app"), "--threads", "2", *extra, str(package), str(image), *numbers]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = build.run("--threads", "2", *extra, str(package), str(image), *numbers)
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith("person ")]
     xy = np.array([[float(r[3]), float(r[4])] for r in rows]).reshape(len(boxes), -1, 2)
@@ -130,29 +190,23 @@ def test_cpp_pipeline_matches_pose_engine(cpp_build, bundled_packages, synthetic
 
 
 def test_pose_app_errors_name_the_fix(cpp_build, bundled_packages, tmp_path):
-    package = bundled_packages["fp32"]
-    image = GOLDEN / "image.png"
-    app = [str(cpp_build / "pose_app"), "--backend"]
-    bad = subprocess.run([*app, "cuda", str(package), str(image), "0", "0", "10", "10"], capture_output=True, text=True)
+    package, image = str(bundled_packages["fp32"]), str(GOLDEN / "image.png")
+    bad = cpp_build.run("--backend", "cuda", package, image, "0", "0", "10", "10")
     assert bad.returncode == 1 and "has no 'cuda' backend (it has: opencv, tensorrt)" in bad.stderr
-    no_engine = subprocess.run([*app, "tensorrt", str(package), str(image), "0", "0", "10", "10"],
-                               capture_output=True, text=True)  # fmt: skip
+    no_engine = cpp_build.run("--backend", "tensorrt", package, image, "0", "0", "10", "10")
     assert no_engine.returncode == 1 and "build one with swinpose-export --engine" in no_engine.stderr
-    usage = subprocess.run([str(cpp_build / "pose_app"), str(package)], capture_output=True, text=True)
+    usage = cpp_build.run(package)
     assert usage.returncode == 2 and "usage:" in usage.stderr
-    nan = subprocess.run([str(cpp_build / "pose_app"), str(package), str(image), "0", "0", "1O", "10"],
-                         capture_output=True, text=True)  # fmt: skip
+    nan = cpp_build.run(package, image, "0", "0", "1O", "10")
     assert nan.returncode == 1 and "'1O' is not a number" in nan.stderr
-    (tmp_path / "model.json").write_text((package / "model.json").read_text())
-    (tmp_path / "model.opencv.onnx").write_bytes((package / "model.opencv.onnx").read_bytes()[:5000])
-    truncated = subprocess.run([str(cpp_build / "pose_app"), str(tmp_path), str(image), "0", "0", "10", "10"],
-                               capture_output=True, text=True)  # fmt: skip
+    (tmp_path / "model.json").write_text((bundled_packages["fp32"] / "model.json").read_text())
+    (tmp_path / "model.opencv.onnx").write_bytes((bundled_packages["fp32"] / "model.opencv.onnx").read_bytes()[:5000])
+    truncated = cpp_build.run(str(tmp_path), image, "0", "0", "10", "10")
     assert truncated.returncode == 1 and "re-export the package" in truncated.stderr
 
 
-def _cpp_reads(cpp_build: Path, package: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(cpp_build / "pose_app"), "--print-package", str(package)], capture_output=True,
-                          text=True)  # fmt: skip
+def _cpp_reads(cpp_build: CppBuild, package: Path) -> subprocess.CompletedProcess:
+    return cpp_build.run("--print-package", str(package))
 
 
 def _python_reads(spec: PackageSpec) -> dict:
@@ -231,7 +285,7 @@ def test_cpp_refuses_what_python_refuses(cpp_build, bundled_packages, tmp_path, 
 
 
 @pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip-test"])
-def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path, flip):
+def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(native_cpp_build, tmp_path, flip):
     """An MMPose checkpoint exported whole (tests/data/mmpose): the C++ pipeline crops with MMPose's warp and
     decodes with MSRAHeatmap's rules, and its flip test (``--flip-test``) mirrors the crops, flips the heatmaps back
     with the package's flip pairs and shifts them a pixel (``codec.flip_shift``), so its keypoints are MMPose's own
@@ -252,7 +306,7 @@ def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(cpp_build, tmp_path
     extra = ["--backend", "opencv", *(["--flip-test"] if flip else [])]
     for file in sorted(set(golden["image"].tolist())):
         rows = golden["image"] == file
-        xy, _ = _pose_app(cpp_build, package, photos / file, golden["box"][rows], *extra)
+        xy, _ = _pose_app(native_cpp_build, package, photos / file, golden["box"][rows], *extra)
         shifts.append(np.linalg.norm(xy - want[rows], axis=-1).ravel())
     shift = np.concatenate(shifts)
     assert len(shift) == want.size // 2 and np.median(shift) <= 0.05, np.median(shift)
@@ -266,14 +320,14 @@ def test_cpp_refuses_a_model_file_changed_after_the_export(cpp_build, bundled_pa
     package = tmp_path / "pk"
     shutil.copytree(bundled_packages["fp32"], package)
     photo = Path(__file__).parent / "data" / "coco-val2017-sample" / "000000196141.jpg"
-    cmd = [str(cpp_build / "pose_app"), "--backend", "opencv", str(package), str(photo), "248", "74", "418", "375"]
-    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    args = ("--backend", "opencv", str(package), str(photo), "248", "74", "418", "375")
+    assert cpp_build.run(*args).returncode == 0
     graph = package / "model.opencv.onnx"
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
     graph.write_bytes(bytes(data))
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = cpp_build.run(*args)
     assert done.returncode == 1 and "does not match" in done.stderr and "re-export" in done.stderr, done.stderr
     graph.write_bytes(bytes(data[:-10]))
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = cpp_build.run(*args)
     assert done.returncode == 1 and "bytes, and" in done.stderr, done.stderr
