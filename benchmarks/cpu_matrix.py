@@ -3,7 +3,8 @@ against references computed here. Results only: emulation says nothing about spe
 
 Per CPU, one emulated process runs
 
-* the three MatMuls of :mod:`benchmarks.int8_saturation` (which arithmetic the int8 kernels perform);
+* the four MatMuls of :mod:`benchmarks.int8_saturation` (which arithmetic the int8 kernels perform, from int8 and
+  uint8 activations);
 * every quantized op of the int8 package's graph, isolated and fed the same bytes, and of the same graph quantized
   with 8-bit weights, against :func:`benchmarks.int8_reference.exact_op_outputs`;
 * on arm64, PoseEngine on the fp32 and int8 packages over the COCO sample photos with their ground-truth boxes, from
@@ -32,7 +33,7 @@ import onnx
 from benchmarks._markdown import emit
 from benchmarks.emulation import CPUS, GraphJob, PoseJob, emulated_cpu, run_jobs
 from benchmarks.int8_reference import agrees, exact_op_outputs
-from benchmarks.int8_saturation import REFERENCES, matmuls, measure, reference_of
+from benchmarks.int8_saturation import EXTREMES, REFERENCES, UNSIGNED_ZERO_POINT, matmuls, measure, reference_of
 from export.calibration import synthetic_set
 from export.int8_check import isolate_quantized_ops, saturating_ops
 from export.onnx_export import ort_session
@@ -168,8 +169,8 @@ class CpuMatrix:
     def here(self) -> dict[str, np.ndarray]:
         """The graphs run by ONNX Runtime on this host, keyed as an emulated run's results."""
         results = {"cpu:kernel": np.array(int8_kernel().name)}
-        for name, (model, x, *_) in matmuls().items():
-            results[f"{name}:y"] = ort_session(onnx.load_from_string(model)).run(None, {"x": x})[0]
+        for name, matmul in matmuls().items():
+            results[f"{name}:y"] = ort_session(onnx.load_from_string(matmul.model)).run(None, {"x": matmul.x})[0]
         for bits in (7, 8):
             graph = self.ops(bits)
             session = ort_session(onnx.load(str(graph.path)))
@@ -185,10 +186,10 @@ class CpuMatrix:
         if cpu in self._results:
             return self._results[cpu]
         graphs = []
-        for name, (graph, x, *_) in matmuls().items():
+        for name, matmul in matmuls().items():
             path = self.folder / f"{name}.onnx"
-            path.write_bytes(graph)
-            graphs.append(GraphJob(name, path, {"x": x}))
+            path.write_bytes(matmul.model)
+            graphs.append(GraphJob(name, path, {"x": matmul.x}))
         graphs += [GraphJob(f"ops{bits}", self.ops(bits).path, self.ops(bits).feeds) for bits in (7, 8)]
         poses = []
         if emulated_cpu(cpu).arch == "aarch64":
@@ -206,12 +207,14 @@ class CpuMatrix:
 def _row(matrix: CpuMatrix, cpu: str) -> list[str]:
     run = matrix.results(cpu)
     kernel = KERNELS[str(run["cpu:kernel"])]
-    extremes = measure("extremes", run["extremes:y"])
-    matched = [ref for ref in REFERENCES if extremes[ref] <= extremes["fp32_error"]]
+    matched = []
+    for name in EXTREMES:
+        r = measure(name, run[f"{name}:y"])
+        matched.append(" / ".join(ref for ref in REFERENCES if r[ref] <= r["fp32_error"]) or "none")
     exact = [f"{sum(matrix.op_agreement(cpu, b).values())}/{len(matrix.ops(b).steps)}" for b in (7, 8)]
     unsafe = "yes" if saturating_ops(matrix.ops(8).model, kernel) else "no"
     name = "this host" if cpu == "here" else f"`-cpu {CPUS[cpu].qemu_cpu.split(',')[0]}`"
-    return [name, kernel.name, " / ".join(matched) or "none", reference_of(kernel), exact[0], exact[1], unsafe]
+    return [name, kernel.name, *matched, reference_of(kernel), exact[0], exact[1], unsafe]
 
 
 def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
@@ -239,9 +242,10 @@ def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
 def report(matrix: CpuMatrix, cpus: list[str]) -> list[str]:
     """The matrix as Markdown: the int8 kernels per CPU, then PoseEngine on the arm64 ones."""
     lines = [
-        "| CPU | int8 family (runtime.int8_cpu, in that process) | extremes MatMul matches | the family's "
-        "reference | ops exact, 7-bit | ops exact, 8-bit | 8-bit graph can overflow there |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU | int8 family (runtime.int8_cpu, in that process) | extremes MatMul matches (int8 activations) | "
+        f"extremes matches (uint8 activations, zero point {UNSIGNED_ZERO_POINT}) | the family's reference | "
+        "ops exact, 7-bit | ops exact, 8-bit | 8-bit graph can overflow there |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_row(matrix, cpu)) + " |" for cpu in ["here", *cpus]]
     arm = [cpu for cpu in cpus if CPUS[cpu].arch == "aarch64"]

@@ -1,7 +1,8 @@
 """int8 arithmetic in numpy, exactly: the reference that ONNX Runtime's integer kernels are checked against.
 
 * :func:`kernel_sum`: a quantized MatMul's integer sums as each kernel family of :mod:`runtime.int8_cpu` forms them
-  (exact, int16 pairs with saturation, int16 pairs that wrap), in int64, on the host, whatever CPU it is.
+  (exact, int16 pairs with saturation, int16 pairs that wrap) from int8 or uint8 activations with any zero point, in
+  int64, on the host, whatever CPU it is.
 * :func:`exact_op_outputs`: every quantized op of an int8 graph isolated by
   :func:`export.int8_check.isolate_quantized_ops`, computed from its integer inputs and weights in int64 and scaled in
   float64, as the ONNX operators define them, with no kernel's shortcuts.
@@ -21,7 +22,7 @@ from export.int8_check import quantized_ops
 from runtime.errors import ConfigError
 from runtime.int8_cpu import INT16_MAX, Int8Kernel
 
-__all__ = ["quantize", "kernel_sum", "exact_op_outputs", "agrees"]
+__all__ = ["quantize", "raw_activations", "kernel_sum", "exact_op_outputs", "agrees"]
 
 _INT16 = 1 << 16
 
@@ -34,18 +35,38 @@ def quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype=np.int8) ->
     return np.clip(q, info.min, info.max)
 
 
-def kernel_sum(kernel: Int8Kernel, a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """M×N integer sums of M×K int8 activations ``a`` times K×N int8 weights ``w`` (zero points 0), as ``kernel``
-    forms them: exact, or neighbouring pairs along K added in int16 (saturating or wrapping, per
-    ``kernel.overflow``) from the raw bytes the kernel multiplies (``kernel.raw_activations``: x86 turns s8
-    activations into u8 by adding 128 and takes 128 × the weights' column sum off again), then summed exactly."""
-    a, w = np.asarray(a, np.int64), np.asarray(w, np.int64)
+def raw_activations(kernel: Int8Kernel, q: np.ndarray, dtype=np.int8) -> np.ndarray:
+    """The bytes ``kernel`` multiplies for 8-bit activations ``q`` stored as ``dtype`` (int64 in and out): x86's
+    ``VPMADDUBSW`` takes uint8, so int8 activations gain 128; arm64 NEON's ``SMULL`` takes int8, so uint8 ones have
+    their top bit flipped (lose 128); kernels without an int16 pair step multiply them as they are."""
+    q = np.asarray(q, np.int64)
+    signed = np.issubdtype(dtype, np.signedinteger)
+    if kernel.raw_activations == "u8" and signed:
+        return q + 128
+    if kernel.raw_activations == "s8" and not signed:
+        return q - 128
+    return q
+
+
+def kernel_sum(kernel: Int8Kernel, q: np.ndarray, w: np.ndarray, zero_point: int = 0, dtype=np.int8) -> np.ndarray:
+    """M×N integer sums ``Σ (q - zero_point)·w`` of M×K 8-bit activations ``q`` (as stored: int8 or uint8 ``dtype``,
+    with their ``zero_point``) times K×N int8 weights ``w`` (zero points 0), as ``kernel`` forms them: exact, or
+    neighbouring pairs along K of the raw bytes it multiplies (:func:`raw_activations`) added in int16, saturating
+    or wrapping per ``kernel.overflow``, then summed exactly, with the raw bytes' offset from ``q - zero_point``
+    taken off through the weights' column sums, as the kernels correct for zero points.
+
+    Neighbours (k, k+1) are the pairs of x86's ``VPMADDUBSW`` (MLAS packs K contiguously; checked on a real AVX2
+    CPU and under emulation). arm64 NEON's ``SMULL``/``SMLAL`` pair other elements of K, so there the result is
+    the kernel's only where no pair can wrap or where a row is constant along K, which the MatMuls of
+    :mod:`benchmarks.int8_saturation` keep to. The bound of :mod:`export.int8_check` holds for any pairing."""
+    q, w = np.asarray(q, np.int64), np.asarray(w, np.int64)
+    a = q - int(zero_point)
     if kernel.overflow is None:
         return a @ w
     if a.shape[1] % 2:
         raise ConfigError(f"pairs need an even reduction length, got K={a.shape[1]}")
-    offset = 128 if kernel.raw_activations == "u8" else 0  # x86 multiplies s8 activations as u8 (+128)
-    raw = a + offset
+    raw = raw_activations(kernel, q, dtype)
+    offset = int((raw - a).flat[0])  # one constant: the zero point and the dtype's shift
     pairs = raw[:, 0::2, None] * w[None, 0::2] + raw[:, 1::2, None] * w[None, 1::2]
     if kernel.overflow == "saturate":
         pairs = np.clip(pairs, -INT16_MAX - 1, INT16_MAX)

@@ -26,7 +26,8 @@ The raw activation bytes cover the whole 8-bit range whatever the activation's z
 (an int8 activation plus 128, so 0…255), arm64 NEON int8 (a uint8 activation with its top bit flipped, so
 -128…127). **The activation zero point may therefore be anything, and the activation dtype int8 or uint8**; the
 bounds below hold for every input because every activation reaches a kernel through a ``QuantizeLinear``, which
-saturates it to 8 bits.
+saturates it to 8 bits. (``benchmarks/int8_saturation.py``'s two *extremes* MatMuls show it on every family: int8
+activations with zero point 0, and uint8 ones with zero point 77, overflow on the same stored bytes.)
 
 With ``w`` the int8 weights of one output channel, a pair is at most ``pair_activation_max × (|w₁| + |w₂|)``: 255
 on x86, 128 on arm64 NEON. An int8 graph is safe on a family when its largest *weight pair* (the two largest |w|

@@ -18,8 +18,7 @@ import pytest
 
 from benchmarks.cpu_matrix import CpuMatrix
 from benchmarks.emulation import CPUS
-from benchmarks.emulation.qemu import IllegalInstruction, qemu_binary
-from runtime.errors import BackendError, MissingDependencyError
+from benchmarks.emulation.qemu import EmulatorUnavailable, IllegalInstruction, qemu_binary
 
 
 def unavailable(reason: str) -> None:
@@ -44,7 +43,7 @@ class EmulatedRuns(CpuMatrix):
                     from benchmarks.emulation.arm64 import Arm64Sysroot
 
                     Arm64Sysroot.find()
-            except (BackendError, MissingDependencyError) as e:
+            except EmulatorUnavailable as e:
                 unavailable(str(e))
             try:
                 return super().results(cpu)

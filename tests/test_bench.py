@@ -49,9 +49,10 @@ def test_latency_report_follows_its_schema_and_skips_with_reasons(latency_report
         assert r["x_floor"] == pytest.approx(r["median_ms"] / r["floor_ms"]) and r["x_floor"] > 1
     pipeline = [r for r in latency_report["pipeline"] if r["status"] == "ok"]
     assert len(pipeline) == 4 and all(r["people"] == 3 for r in pipeline)
-    for r in pipeline:
-        parts = r["preprocess_ms"] + r["inference_ms"] + r["decode_ms"]
-        assert parts == pytest.approx(r["frame_ms"], rel=0.25) and 0 < r["pre_decode_share"] < 1
+    for r in pipeline:  # stage medians and the frame's are timed in different calls: no timing bound between them
+        assert min(r["preprocess_ms"], r["inference_ms"], r["decode_ms"]) > 0 and r["frame_ms"] > 0
+        assert r["pre_decode_share"] == pytest.approx((r["preprocess_ms"] + r["decode_ms"]) / r["frame_ms"])
+        assert r["per_person_ms"] == pytest.approx(r["frame_ms"] / 3) and r["frame_ms"] <= r["frame_p90_ms"]
     assert latency_report["machine"]["logical_cores"] >= 1 and "onnxruntime" in latency_report["versions"]
 
 

@@ -31,7 +31,7 @@ from fake_tensorrt import add_fake_engine
 from test_package import _broken
 
 from runtime import PoseEngine
-from runtime.errors import BackendError, MissingDependencyError, PackageError
+from runtime.errors import PackageError
 from runtime.package import PackageSpec, read_package
 
 CPP = Path(__file__).resolve().parents[1] / "runtime" / "cpp"
@@ -112,13 +112,13 @@ def arm64_cpp_build(tmp_path_factory, bundled_packages) -> CppBuild:
     (ctest too, through the toolchain file's emulator)."""
     from benchmarks.emulation import CPUS
     from benchmarks.emulation.arm64 import Arm64Sysroot
-    from benchmarks.emulation.qemu import cpu_root, qemu_binary
+    from benchmarks.emulation.qemu import EmulatorUnavailable, cpu_root, qemu_binary
 
     cpu = CPUS["cortex-a57"]
     try:
         qemu = qemu_binary(cpu)
         sysroot = Arm64Sysroot.find()
-    except (BackendError, MissingDependencyError) as e:
+    except EmulatorUnavailable as e:
         _unavailable(str(e))
     missing = [t for t in ("cmake", "aarch64-linux-gnu-g++") if shutil.which(t) is None]
     if missing:

@@ -22,8 +22,17 @@ from onnx import numpy_helper
 
 import runtime.engine
 from benchmarks.emulation import CPUS
-from benchmarks.int8_reference import kernel_sum, quantize
-from benchmarks.int8_saturation import REFERENCES, extremes_matmul, matmuls, measure, reference_of
+from benchmarks.int8_reference import kernel_sum, quantize, raw_activations
+from benchmarks.int8_saturation import (
+    EXTREMES,
+    REFERENCES,
+    UNSIGNED_ZERO_POINT,
+    extremes_matmul,
+    matmuls,
+    measure,
+    reference_of,
+    unsigned_extremes_matmul,
+)
 from export.int8_check import max_weight_pair, quantized_ops, saturating_ops, weight_pair
 from export.precision import int8_excluded_nodes, quantize_int8
 from runtime import PoseEngine
@@ -78,6 +87,20 @@ def test_kernel_references_are_hand_computable():
     assert kernel_sum(exact, a, w) == 32768 == kernel_sum(avx2, a, w)  # u = 0: nothing to saturate
     assert kernel_sum(neon, a, w) == -32768  # 2 × 16384 wraps
     assert quantize(np.array([-2.0, 0.5, 1.5, 2.5, 300.0]), 1.0).tolist() == [-2, 0, 2, 2, 127]  # half to even
+
+
+def test_kernel_references_multiply_the_stored_bytes_whatever_the_zero_point():
+    """uint8 activations with zero point 77, by hand: the value is q - 77, but x86 multiplies the byte q and NEON
+    the byte q - 128 (top bit flipped), and each corrects for the difference through the weights' sum."""
+    exact, avx2, neon = (KERNELS[f] for f in ("x86-vnni", "x86-avx2", "arm64-neon"))
+    q, w = np.array([[255, 255]]), np.array([[127], [127]])
+    assert kernel_sum(exact, q, w, 77, np.uint8) == 2 * 178 * 127 == 45212 == kernel_sum(neon, q, w, 77, np.uint8)
+    assert kernel_sum(avx2, q, w, 77, np.uint8) == 32767 - 77 * 254  # 2 × 255 × 127 = 64770 saturates
+    q, w = np.array([[0, 0]]), np.array([[-128], [-128]])
+    assert kernel_sum(exact, q, w, 77, np.uint8) == 2 * 77 * 128 == 19712 == kernel_sum(avx2, q, w, 77, np.uint8)
+    assert kernel_sum(neon, q, w, 77, np.uint8) == 19712 - 65536  # the byte 0 is -128 there: 2 × 16384 wraps
+    assert raw_activations(avx2, np.array([-128, 127]), np.int8).tolist() == [0, 255]
+    assert raw_activations(neon, np.array([0, 255]), np.uint8).tolist() == [-128, 127]
 
 
 def test_weight_pair_is_the_two_largest_magnitudes_of_one_channel():
@@ -152,28 +175,32 @@ def test_each_emulated_cpu_sees_its_own_cpu(emulated, cpu):
 
 @pytest.mark.parametrize("cpu", ["here", *sorted(CPUS)])
 def test_onnx_runtime_sums_as_the_named_family(emulated, cpu):
-    """The product's rule against the kernels: on each CPU ONNX Runtime's three MatMuls match, within fp32 rounding,
-    the reference of the family runtime.int8_cpu names *in that process*, and on the extremes MatMul no other
-    reference does (each differs from the other two by far more than rounding)."""
+    """The product's rule against the kernels: on each CPU ONNX Runtime's four MatMuls match, within fp32 rounding,
+    the reference of the family runtime.int8_cpu names *in that process*, and on the two extremes MatMuls (int8
+    activations, and uint8 ones with a zero point of 77) no other reference does (each differs from the other two by
+    far more than rounding)."""
     run = emulated.results(cpu)
     kernel = str(run["cpu:kernel"])
     expected = reference_of(KERNELS[kernel])
     for name in matmuls():
         r = measure(name, run[f"{name}:y"])
         assert r[expected] <= r["fp32_error"], (cpu, kernel, name, r)
-        if name == "extremes":
+        if name in EXTREMES:
             others = [ref for ref in REFERENCES if ref != expected]
             assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
 
 
 def test_the_extremes_separate_the_three_references():
-    """The references differ where the docstring says: row 0 × column 0 saturates, row 1 × column 1 wraps."""
-    _, x, wq, *_ = extremes_matmul()
-    a = quantize(x, 1 / 127)
-    exact, avx2, neon = (kernel_sum(KERNELS[f], a, wq) for f in ("x86-vnni", "x86-avx2", "arm64-neon"))
-    assert (a[0] == 127).all() and (a[1] == -128).all() and (wq[:, 0] == 127).all() and (wq[:, 1] == -128).all()
-    assert exact[0, 0] == 64 * 127 * 127 != avx2[0, 0] and neon[0, 0] == exact[0, 0]
-    assert exact[1, 1] == 64 * 128 * 128 == avx2[1, 1] and neon[1, 1] == -exact[1, 1]
+    """The references differ where the docstrings say: row 0 × column 0 saturates, row 1 × column 1 wraps, with int8
+    activations (127 and -128) and with uint8 ones (bytes 255 and 0, zero point 77)."""
+    for matmul, top, bottom in ((extremes_matmul(), 127, -128), (unsigned_extremes_matmul(), 255, 0)):
+        q, zero, wq = matmul.activations(), int(matmul.x_zero), matmul.wq
+        exact, avx2, neon = (kernel_sum(KERNELS[f], q, wq, zero, matmul.x_zero.dtype.type)
+                             for f in ("x86-vnni", "x86-avx2", "arm64-neon"))  # fmt: skip
+        assert (q[0] == top).all() and (q[1] == bottom).all() and (wq[:, 0] == 127).all() and (wq[:, 1] == -128).all()
+        assert exact[0, 0] == 64 * (top - zero) * 127 != avx2[0, 0] and neon[0, 0] == exact[0, 0]
+        assert exact[1, 1] == 64 * (bottom - zero) * -128 == avx2[1, 1] and neon[1, 1] != exact[1, 1]
+    assert UNSIGNED_ZERO_POINT not in (0, 128)
 
 
 @pytest.mark.parametrize("weight_bits", [7, 8])

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks.emulation.qemu import REPO
-from runtime.errors import BackendError, MissingDependencyError
+from benchmarks.emulation.qemu import REPO, EmulatorUnavailable
+from runtime.errors import BackendError
 from runtime.exitcodes import run_guarded
 from runtime.files import replace_folder, staging_folder, write_json_atomic
 
@@ -84,12 +84,13 @@ class Arm64Sysroot:
     @classmethod
     def find(cls, folder: str | Path | None = None) -> Arm64Sysroot:
         """The sysroot in ``folder`` (default ``$SWINPOSE_ARM64_SYSROOT``, else ``.venv/arm64``), prepared for the
-        host's wheel versions; :class:`MissingDependencyError` with the command that prepares it otherwise."""
+        host's wheel versions; :class:`~benchmarks.emulation.qemu.EmulatorUnavailable` with the command that
+        prepares it otherwise."""
         folder = Path(folder or os.environ.get(ENV_VAR) or DEFAULT_FOLDER)
         sysroot = cls(folder)
         problem = sysroot.problem()
         if problem:
-            raise MissingDependencyError(
+            raise EmulatorUnavailable(
                 f"no arm64 sysroot ready in {folder} ({problem}): run python -m benchmarks.emulation.arm64 prepare "
                 f"{folder} (the README's test command does)"
             )
@@ -115,7 +116,7 @@ def host_wheels() -> dict[str, str]:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError as e:
-            raise MissingDependencyError(f"{name} is not installed on the host: pip install {name}") from e
+            raise EmulatorUnavailable(f"{name} is not installed on the host: pip install {name}") from e
     return versions
 
 
@@ -123,7 +124,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     except FileNotFoundError as e:
-        raise MissingDependencyError(f"{what} needs {cmd[0]} (Debian's apt and dpkg)") from e
+        raise EmulatorUnavailable(f"{what} needs {cmd[0]}: run it on Debian or Ubuntu (their apt and dpkg)") from e
     if done.returncode:
         raise BackendError(f"{what} failed ({' '.join(cmd[:3])} … exit {done.returncode}): {done.stderr[-1500:]}")
     return done.stdout
@@ -224,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     prep.add_argument("--force", action="store_true", help="rebuild it even when it is ready")
     prep.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    return run_guarded(p.prog, lambda a: prepare(a.folder, quiet=a.quiet, force=a.force) and 0, args)
+    return run_guarded(p.prog, _prepare, p.parse_args(argv))
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    prepare(args.folder, quiet=args.quiet, force=args.force)
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,12 +23,18 @@ from pathlib import Path
 from benchmarks.emulation.cpus import EmulatedCpu
 from runtime.errors import BackendError
 
-__all__ = ["REPO", "IllegalInstruction", "qemu_binary", "cpu_root", "emulated_command", "python_env", "run_emulated"]
+__all__ = ["REPO", "EmulatorUnavailable", "IllegalInstruction", "qemu_binary", "cpu_root", "emulated_command",
+           "python_env", "run_emulated"]  # fmt: skip
 
 #: the checkout whose packages the emulated process imports
 REPO = Path(__file__).resolve().parents[2]
 #: environment variables that would point the emulated Python at the host's packages
 _HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONEXECUTABLE")
+
+
+class EmulatorUnavailable(BackendError):
+    """The emulator, or what it runs (the arm64 sysroot), is not there; the message has the command that installs
+    it."""
 
 
 class IllegalInstruction(BackendError):
@@ -37,11 +43,13 @@ class IllegalInstruction(BackendError):
 
 
 def qemu_binary(cpu: EmulatedCpu) -> str:
-    """The path of the emulator for ``cpu`` (raises :class:`BackendError` with the install command when it is
+    """The path of the emulator for ``cpu`` (raises :class:`EmulatorUnavailable` with the install command when it is
     missing, or when this host is not x86-64, the only one the suite emulates from)."""
     path = shutil.which(cpu.qemu)
     if path is None or platform.machine() not in ("x86_64", "AMD64"):
-        raise BackendError(f"emulating {cpu.description} needs {cpu.qemu} on an x86-64 host: apt-get install qemu-user")
+        raise EmulatorUnavailable(
+            f"emulating {cpu.description} needs {cpu.qemu} on an x86-64 host: apt-get install qemu-user"
+        )
     return path
 
 

@@ -11,11 +11,15 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.emulation.cpus import EmulatedCpu, emulated_cpu
 from benchmarks.emulation.qemu import REPO, cpu_root, emulated_command, python_env, run_emulated
+
+if TYPE_CHECKING:
+    from benchmarks.emulation.arm64 import Arm64Sysroot
 
 __all__ = ["GraphJob", "PoseJob", "run_jobs", "emulated_outputs"]
 
@@ -46,7 +50,7 @@ class PoseJob:
 
 
 def run_jobs(cpu: EmulatedCpu | str, graphs: Sequence[GraphJob] = (), poses: Sequence[PoseJob] = (),
-             sysroot=None, timeout: float = 1800) -> dict[str, np.ndarray]:  # fmt: skip
+             sysroot: Arm64Sysroot | None = None, timeout: float = 1800) -> dict[str, np.ndarray]:  # fmt: skip
     """Run ``graphs`` and ``poses`` in one process on the emulated ``cpu`` (an arm64 one needs ``sysroot``, an
     :class:`~benchmarks.emulation.arm64.Arm64Sysroot`; None finds the prepared one) and return its results (see
     :mod:`benchmarks.emulation.worker`); a failed run is a :class:`~runtime.errors.BackendError`."""
