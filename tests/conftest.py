@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 
 import pytest
 
 # onnxruntime writes to $XDG_CACHE_HOME on import: keep tests from touching the user's cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="swinpose-tests-cache-")
-
-
-def _torchvision_imports() -> bool:
-    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, text=True)
-    if probe.returncode and "torchvision::nms" not in probe.stderr:
-        raise RuntimeError(f"torchvision fails to import for another reason:\n{probe.stderr[-2000:]}")
-    return probe.returncode == 0
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +20,9 @@ def timm():
     calls nms, so the missing operator schemas are declared before the import. Where torch and torchvision match,
     nothing is declared.
     """
-    import torch
+    from torchvision_shim import declare_torchvision_ops
 
-    if "torchvision" not in sys.modules and not _torchvision_imports():
-        for name in ("nms", "qnms"):
-            torch.library.define(f"torchvision::{name}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    declare_torchvision_ops()
     import timm as timm_module
 
     return timm_module

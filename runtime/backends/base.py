@@ -38,8 +38,9 @@ class Backend(ABC):
     """An inference session over one model file. Subclasses set ``inputs``/``outputs`` and implement ``_infer``.
 
     Every backend has: ``path`` (the model file, None for one built in memory), ``device`` (``"cpu"`` or
-    ``"cuda:N"``), and ``profile``: input name → (min, opt, max) shapes for backends whose model fixes a range
-    (TensorRT engines), empty for the others.
+    ``"cuda:N"``), ``profile``: input name → (min, opt, max) shapes for backends whose model fixes a range
+    (TensorRT engines), empty for the others, and ``metadata``: the model file's own key → value strings (an ONNX
+    file's ``metadata_props``), empty where the format has none.
 
     **Threads may share a backend** (and so a PoseEngine). Backends that keep per-call state (bound buffers, an
     execution context, pinned host memory) run one call at a time under a lock; those whose calls share nothing
@@ -55,6 +56,7 @@ class Backend(ABC):
         self.inputs: list[TensorSpec] = []
         self.outputs: list[TensorSpec] = []
         self.profile: dict[str, tuple[tuple[int, ...], ...]] = {}
+        self.metadata: dict[str, str] = {}
         self._closed = False
         self._lock = threading.Lock()
 

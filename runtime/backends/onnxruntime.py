@@ -20,7 +20,7 @@ from runtime.errors import BackendError
 
 __all__ = ["OrtBackend", "ort_session"]
 
-_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64"}
+_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32"}
 
 
 def ort_session(model: Any, device: str = "cpu", threads: int = 0, profile_prefix: str | None = None) -> Any:
@@ -78,6 +78,7 @@ class OrtBackend(Backend):
             ) from e
         self.inputs = [self._spec(v) for v in self.session.get_inputs()]
         self.outputs = [self._spec(v) for v in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.io_binding = device != "cpu" if io_binding is None else bool(io_binding)
         self.concurrent = not self.io_binding  # session.run is thread-safe; the bound buffers are one per shape
         self._bound: dict[tuple, tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # input shapes → binding, values
