@@ -1,4 +1,7 @@
-"""``swinpose-export --weights x.pth --fp16``: build a model package (ONNX, TensorRT engine, model.json)."""
+"""``swinpose-export --weights x.pth --fp16``: build a model package (ONNX, TensorRT engine, model.json).
+
+``swinpose-export --detector yolo11n.onnx --out det``: package a person detector file (detector.onnx, its TensorRT
+engine where TensorRT is here, detector.json), for ``--detector det`` of swinpose-infer and PosePipeline."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 
 from export.precision import CALIBRATION_METHODS, DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
 from export.trt import TRT_FLAVORS, TRT_MODES
+from runtime.cli import input_size
 from runtime.exitcodes import run_guarded
 from runtime.int8_cpu import int8_speed_note
 from swinpose.cli.model_args import add_model_arguments
@@ -21,8 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a swinpose checkpoint to a model package: model.onnx (fp32, fp16 or int8 Q/DQ), "
         "model.json (everything a runtime needs) and model.engine when TensorRT is installed.",
     )
-    p.add_argument("--weights", required=True, help="model file (.safetensors / training .pth), 'bundled', or "
-                   "'random' with --model (seeded random weights: a package to time, not to use)")  # fmt: skip
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", help="model file (.safetensors / training .pth), 'bundled', or 'random' with "
+                      "--model (seeded random weights: a package to time, not to use)")  # fmt: skip
+    what.add_argument("--detector", type=Path, help="a person detector's .onnx file (Ultralytics, YOLOv5, YOLOX, "
+                      "MMDeploy end2end ...) to package instead of a pose model")  # fmt: skip
+    det = p.add_argument_group("detector packages (--detector)")
+    det.add_argument("--det-format", help="the detector's output layout, where the file does not tell")
+    det.add_argument("--person-class", type=int, help="the class index of people (default: the class named "
+                     "'person', else 0)")  # fmt: skip
+    det.add_argument("--det-input-size", type=input_size, help="HxW, for a dynamic input the file does not size")
     add_model_arguments(p)
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")
@@ -79,8 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_detector(args: argparse.Namespace) -> int:
+    from export.detector import DetectorExportOptions, export_detector
+    from runtime.errors import InputError
+
+    pose_only = {"--calib-data": args.calib_data, "--calib-cache": args.calib_cache, "--parity-data": args.parity_data,
+                 "--opencv": args.opencv, "--triton": args.triton, "--mmpose-config": args.mmpose_config}  # fmt: skip
+    given = [flag for flag, value in pose_only.items() if value]
+    if given:
+        raise InputError(f"{', '.join(given)}: for pose models (--weights), not --detector; drop them")
+    options = DetectorExportOptions(
+        layout=args.det_format,
+        person_class=args.person_class,
+        input_size=args.det_input_size,
+        precision="fp16" if args.fp16 else "int8" if args.int8 else "fp32",
+        engine=False if args.onnx_only else True if args.engine else None,
+        trt_flavor=args.trt_flavor,
+        compute_capabilities=tuple(c.strip() for c in args.compute_capability.split(",") if c.strip()),
+        workspace_gb=args.workspace,
+        progress=not args.quiet,
+    )
+    result = export_detector(args.detector, args.out or Path(f"{args.detector.stem}_detector"), options)
+    print(f"{PROG}: {result.summary()}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from export.package import ExportOptions, export_package, parse_batch
+
+    if args.detector is not None:
+        return _run_detector(args)
 
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     weights = str(args.weights)

@@ -8,13 +8,11 @@ folder, so it refuses one that holds other files.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,8 @@ from export.precision import (
     quantize_int8,
     to_fp16,
 )
-from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, TrtFeatures, build_engine, import_tensorrt
+from export.provenance import POSE_TOOLS, tool_versions, utc_now
+from export.trt import TRT_FLAVORS, TRT_MODES, EngineOptions, build_engine, engine_builder
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError, InputShapeError, MissingDependencyError
 from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
@@ -51,6 +50,7 @@ from runtime.package import (
     ModelInfo,
     PackageSpec,
     TensorSpec,
+    file_record,
 )
 from runtime.transforms import Preprocess
 from swinpose.defaults import inference_from_meta, inference_spec
@@ -144,17 +144,6 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
-def _versions(engine: bool) -> dict[str, str]:
-    out = {}
-    names = ["swinpose", "torch", "onnx", "onnxruntime", "onnxslim", "onnxconverter-common"]
-    for name in names + (["tensorrt"] if engine else []):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def _writable_folder(out: Path) -> None:
     """``out`` can be replaced by a new package: absent, empty or a package (the files a package has, and the
     staging folders exports left inside it before the folder was replaced whole)."""
@@ -173,11 +162,6 @@ def _reference(model: SwinPose, inputs: np.ndarray, batch: int = 8) -> np.ndarra
     return np.concatenate(
         [model(torch.from_numpy(inputs[i : i + batch])).numpy() for i in range(0, len(inputs), batch)]
     )
-
-
-def _file_meta(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _check_options(o: ExportOptions) -> None:
@@ -233,7 +217,7 @@ def _opencv_graph(fp32: onnx.ModelProto, inputs: np.ndarray, expected: np.ndarra
             "report it with the model's config, and export without --opencv meanwhile"
         )
     onnx.save(graph, path)
-    return {"batch": 1, "nodes": len(graph.graph.node), "max_abs_vs_onnx": max_abs, **_file_meta(path)}
+    return {"batch": 1, "nodes": len(graph.graph.node), "max_abs_vs_onnx": max_abs, **file_record(path)}
 
 
 def _int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, Any]:
@@ -346,22 +330,6 @@ def _load_model(
     return model, inference_from_meta(meta, model.cfg, str(path)), path.name
 
 
-def _engine_builder(o: ExportOptions) -> tuple[Any, str | None]:
-    """The TensorRT module to build the engine with, or None and why the engine is skipped."""
-    if o.engine is False:
-        return None, "--onnx-only"
-    try:
-        trt = import_tensorrt(o.trt_flavor)
-    except MissingDependencyError as e:
-        if o.engine:
-            raise
-        return None, f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
-    if TrtFeatures.detect(trt).flavor == "rtx" and not o.compute_capabilities and not o.engine:
-        return None, ("TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
-                      "sm86,sm89 (or --engine alone on a machine with an RTX GPU)")  # fmt: skip
-    return trt, None
-
-
 def _data_sets(o: ExportOptions, preprocess: Preprocess) -> tuple[CalibrationSet | None, CalibrationSet]:
     """The calibration crops (int8) and the parity crops, made by the model's own pre-processing. Parity crops are
     held out of calibration when ``--calib-data`` has enough of them."""
@@ -451,7 +419,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
     cfg = model.cfg
     h, w = cfg.input_size
     codec = inference.codec
-    trt, engine_skipped = _engine_builder(o)
+    trt, engine_skipped = engine_builder(o.engine, o.trt_flavor, o.compute_capabilities)
     calib, parity_set = _data_sets(o, inference.preprocess)
     inputs = parity_set.inputs()
     _writable_folder(out)
@@ -494,7 +462,7 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "opset": OPSET,
                 "nodes": len(graph.graph.node),
                 "op_counts": op_counts(graph),
-                **_file_meta(staging / ONNX_FILE),
+                **file_record(staging / ONNX_FILE),
             },  # fmt: skip
             engine=engine_meta,
             opencv=opencv_meta,
@@ -507,8 +475,8 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
                 "gate": gate,
                 **{k: v.to_dict() for k, v in parity.items()},
             },
-            tools=_versions(engine_meta is not None),
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            tools=tool_versions(POSE_TOOLS, engine_meta is not None),
+            created=utc_now(),
         )
         PackageSpec.from_dict(spec.to_dict(), out)  # what we write must read back as itself
         for leftover in set(p.name for p in staging.iterdir()) - set(files):  # e.g. the legacy path's fp32 graph

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +37,7 @@ from runtime.errors import EngineBuildError, MissingDependencyError
 from runtime.files import atomic_path
 
 __all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
-           "layer_precisions"]  # fmt: skip
+           "engine_builder", "layer_precisions"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,25 @@ class EngineOptions:
     calib_method: str = "minmax"
     compute_capabilities: tuple[str, ...] = ()
     progress: bool = True
+
+
+def engine_builder(
+    engine: bool | None, flavor: str = "auto", compute_capabilities: Sequence[str] = ()
+) -> tuple[Any, str | None]:
+    """The TensorRT module to build the engine with, or None and why the engine is skipped. ``engine``: True must
+    build one (``--engine``), False must not (``--onnx-only``), None builds one where TensorRT can."""
+    if engine is False:
+        return None, "--onnx-only"
+    try:
+        trt = import_tensorrt(flavor)
+    except MissingDependencyError as e:
+        if engine:
+            raise
+        return None, f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
+    if TrtFeatures.detect(trt).flavor == "rtx" and not compute_capabilities and not engine:
+        return None, ("TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
+                      "sm86,sm89 (or --engine alone on a machine with an RTX GPU)")  # fmt: skip
+    return trt, None
 
 
 def _make_logger(trt: ModuleType) -> Any:

@@ -4,10 +4,12 @@
 package also holds what training and every runtime share: the error hierarchy, the heatmap codec
 (:mod:`runtime.codec`), the affine crops and normalisation (:mod:`runtime.transforms`), the COCO keypoint metadata
 (:mod:`runtime.keypoints`), COCO results (:mod:`runtime.results`), drawing (:mod:`runtime.draw`) and the package
-reader (:mod:`runtime.package`).
+reader (:mod:`runtime.package`). ``from runtime import PosePipeline``: a person detector (:mod:`runtime.detection`)
+and a package, from pixels to people.
 """
 
 from runtime.codec import HeatmapCodec
+from runtime.detection import Detections, Detector
 from runtime.engine import PoseEngine, PoseResult
 from runtime.errors import (
     BackendError,
@@ -25,11 +27,14 @@ from runtime.errors import (
 )
 from runtime.keypoints import KeypointSpec
 from runtime.package import InferenceSpec, PackageSpec, read_package
+from runtime.pipeline import PosePipeline
 from runtime.transforms import Preprocess, normalize_batch
 
 __all__ = [
     "BackendError",
     "CheckpointError",
+    "Detections",
+    "Detector",
     "HeatmapCodec",
     "InferenceSpec",
     "KeypointSpec",
@@ -37,6 +42,7 @@ __all__ = [
     "Preprocess",
     "read_package",
     "PoseEngine",
+    "PosePipeline",
     "PoseResult",
     "ConfigError",
     "DataError",

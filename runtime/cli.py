@@ -5,12 +5,15 @@ Writes a skeleton overlay per image (``<name>.jpg``) or one overlay video (``<st
 annotation file (its ground-truth boxes, matched by ``file_name``, sub-paths relative to INPUT, and scored under
 its image ``id``), COCO detection results (by ``image_id``: through ``--ann``'s file names when given, else the
 image's numeric file stem), or a dict mapping a file name (or frame index) to N×4 ``xyxy`` (+ score) boxes. Images
-and boxes that match nothing are counted in a warning. Without ``--boxes``, each image is one person box.
+and boxes that match nothing are counted in a warning. ``--detector`` (a detector package or file) finds the
+people instead (:class:`runtime.pipeline.PosePipeline`: its boxes, MMPose's instance scores, OKS-NMS); ``--boxes``
+wins when both are given. With neither, each image is one person box.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,10 +22,12 @@ import cv2
 import numpy as np
 
 from runtime.boxes import BoxIndex, read_boxes
+from runtime.detection.detector import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from runtime.errors import DataError, InputError
 from runtime.exitcodes import run_guarded
 from runtime.files import IMAGE_SUFFIXES, atomic_path, check_output_folder, write_json_atomic
 from runtime.images import read_image
+from runtime.results import OKS_NMS_THR
 from runtime.transforms import xyxy_to_xywh
 
 PROG = "swinpose-infer"
@@ -99,6 +104,33 @@ def _frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
         capture.release()
 
 
+def input_size(text: str) -> tuple[int, int]:
+    """``HxW`` or ``S`` (square) as (H, W), for ``--det-input-size``."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 640x640) or one side, got {text!r}")
+    return parts[0], parts[1]
+
+
+def open_pipeline(args: argparse.Namespace, engine):
+    """The :class:`~runtime.pipeline.PosePipeline` of ``--detector`` on ``engine`` (None without one)."""
+    if args.detector is None:
+        return None
+    from runtime.detection import Detector
+    from runtime.pipeline import PosePipeline
+
+    score_thr = DEFAULT_SCORE_THR if args.det_score_thr is None else args.det_score_thr
+    detector = Detector(args.detector, layout=args.det_format, person_class=args.person_class,
+                        input_size=args.det_input_size, score_thr=score_thr, iou_thr=args.det_iou_thr,
+                        device=args.device)  # fmt: skip
+    return PosePipeline(engine, detector, oks_thr=args.oks_thr)
+
+
 def run(args: argparse.Namespace) -> int:
     from runtime.draw import draw_poses
     from runtime.engine import PoseEngine, prepare_image
@@ -107,18 +139,26 @@ def run(args: argparse.Namespace) -> int:
     if not source.exists():
         raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
     out: Path = check_output_folder(args.out)
-    boxes = load_boxes(args.boxes, args.det_score_thr, args.ann)
+    boxes = load_boxes(args.boxes, args.det_score_thr or 0.0, args.ann)
+    if boxes is not None and args.detector is not None:
+        logger.warning("%s: --boxes gives the people, so the detector %s is not run", PROG, args.detector)
+        args.detector = None
     results: list[dict] = []
     missed: list[str] = []
-    with PoseEngine(args.package, backend=args.backend, device=args.device, flip_test=args.flip_test) as engine:
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(PoseEngine(args.package, backend=args.backend, device=args.device,
+                                                flip_test=args.flip_test))  # fmt: skip
         skeleton = list(engine.keypoints.skeleton)
+        pipeline = open_pipeline(args, engine)
+        if pipeline is not None:
+            stack.enter_context(pipeline)  # the detector, and the engine again (closing twice does nothing)
 
         def pose(image: np.ndarray, rel: str, index: int) -> np.ndarray:
             image = prepare_image(image)  # gray, BGRA and 16-bit files become the BGR the overlay is drawn on
             person_boxes, image_id, matched = _boxes_for(boxes, rel, index)
             if not matched:
                 missed.append(rel)
-            result = engine(image, person_boxes)
+            result = engine(image, person_boxes) if pipeline is None else pipeline(image)
             for entry in result.to_coco(image_id):
                 results.append({**entry, "file_name": rel})
             xywh = xyxy_to_xywh(result.boxes)
@@ -185,7 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "{name: [[x1,y1,x2,y2,s]]}")  # fmt: skip
     p.add_argument("--ann", type=Path, help="the COCO annotation file whose image ids --boxes detections use (maps "
                    "them to file names)")  # fmt: skip
-    p.add_argument("--det-score-thr", type=float, default=0.0, help="drop boxes scored below this")
+    p.add_argument("--det-score-thr", type=float, help="drop boxes scored below this (default: 0 for --boxes, "
+                   f"{DEFAULT_SCORE_THR} for --detector)")  # fmt: skip
+    p.add_argument("--detector", type=Path, help="a detector package (swinpose-export --detector) or a person "
+                   "detector file (.onnx, .engine) that finds the people when --boxes is not given")  # fmt: skip
+    p.add_argument("--det-format", help="the detector's output layout, where the file does not tell (ultralytics, "
+                   "ultralytics-e2e, yolov5, yolox, mmdeploy-yolox, mmdeploy-rtmdet, efficientnms)")  # fmt: skip
+    p.add_argument("--person-class", type=int, help="the detector's class index of people (default: the class "
+                   "named 'person', else 0)")  # fmt: skip
+    p.add_argument("--det-input-size", type=input_size, help="HxW the detector takes, for a dynamic input that does "
+                   "not record it")  # fmt: skip
+    p.add_argument("--det-iou-thr", type=float, default=DEFAULT_IOU_THR, help="box NMS IoU, where the detector has "
+                   "no NMS of its own")  # fmt: skip
+    p.add_argument("--oks-thr", type=float, default=OKS_NMS_THR, help="OKS above which a detected pose is a "
+                   "duplicate of a better one")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("infer_out"), help="output folder (default infer_out/)")
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint score below which nothing is drawn")
     p.add_argument("--backend", default="auto")

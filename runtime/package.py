@@ -63,6 +63,10 @@ __all__ = [
     "InferenceSpec",
     "PackageSpec",
     "read_package",
+    "file_record",
+    "file_sha256",
+    "strict_json",
+    "verify_file",
 ]
 
 PACKAGE_FORMAT_VERSION = 2
@@ -379,21 +383,7 @@ class PackageSpec:
             name = getattr(self.files, key)
             if name is not None and (self.folder / name).resolve() == path.resolve():
                 record = getattr(self, key)
-        if not isinstance(record, dict) or "sha256" not in record:
-            return
-        where = self.folder / PACKAGE_JSON
-        try:
-            st = path.stat()
-        except OSError as e:
-            raise PackageError(f"{where} names {path.name}, which cannot be read ({e.strerror}); {_REEXPORT}") from e
-        if isinstance(record.get("bytes"), int) and st.st_size != record["bytes"]:
-            raise PackageError(f"{path} is {st.st_size} bytes, and {where} recorded {record['bytes']}: the file was "
-                               f"changed, truncated or replaced after the export; {_REEXPORT}")  # fmt: skip
-        digest = file_sha256(path, st)
-        if digest != record["sha256"]:
-            raise PackageError(f"{path} does not match {where} (sha256 {digest[:12]}…, recorded "
-                               f"{str(record['sha256'])[:12]}…): the file was damaged or replaced after the export; "
-                               f"{_REEXPORT}")  # fmt: skip
+        verify_file(path, record, self.folder / PACKAGE_JSON, _REEXPORT)
 
     @property
     def engine_flavor(self) -> str:
@@ -412,6 +402,31 @@ class PackageSpec:
             raise PackageError(f"{self.folder / PACKAGE_JSON}: calibration.max_weight_pair must be an integer >= 0, "
                                f"got {pair!r}; re-export the package")  # fmt: skip
         return pair
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """What a package JSON keeps of one of its files: ``{bytes, sha256}`` (checked by :func:`verify_file`)."""
+    st = Path(path).stat()
+    return {"bytes": st.st_size, "sha256": file_sha256(path, st)}
+
+
+def verify_file(path: Path, record: Any, where: Path, fix: str) -> None:
+    """Refuse ``path`` unless its size and SHA-256 are ``record``'s (``{bytes, sha256}``, as the JSON at ``where``
+    keeps them); a record without a ``sha256`` passes. ``fix`` ends each message (how to make the file again)."""
+    if not isinstance(record, dict) or "sha256" not in record:
+        return
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise PackageError(f"{where} names {path.name}, which cannot be read ({e.strerror}); {fix}") from e
+    if isinstance(record.get("bytes"), int) and st.st_size != record["bytes"]:
+        raise PackageError(f"{path} is {st.st_size} bytes, and {where} recorded {record['bytes']}: the file was "
+                           f"changed, truncated or replaced after the export; {fix}")  # fmt: skip
+    digest = file_sha256(path, st)
+    if digest != record["sha256"]:
+        raise PackageError(f"{path} does not match {where} (sha256 {digest[:12]}…, recorded "
+                           f"{str(record['sha256'])[:12]}…): the file was damaged or replaced after the export; "
+                           f"{fix}")  # fmt: skip
 
 
 _HASHED: dict[tuple[str, int, int, int], str] = {}
@@ -487,7 +502,7 @@ def read_package(folder: str | Path) -> PackageSpec:
     if not path.is_file():
         raise PackageError(f"{path} does not exist; make a model package with: swinpose-export --weights W --out DIR")
     try:
-        data = json.loads(path.read_text(), parse_constant=_no_constant)
+        data = strict_json(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
         raise PackageError(f"{path} is not valid JSON ({e}); re-export the package") from e
     spec = PackageSpec.from_dict(data, path.parent, str(path))
@@ -496,6 +511,11 @@ def read_package(folder: str | Path) -> PackageSpec:
     return spec
 
 
+def strict_json(text: str) -> Any:
+    """Parse a package JSON: strict JSON, whose NaN and Infinity are refused where they are read (ValueError), not
+    turned into floats."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def _no_constant(name: str) -> float:
-    """model.json is strict JSON: NaN and Infinity are refused where they are read, not turned into floats."""
-    raise ValueError(f"{name} is not a JSON value (model.json must be strict JSON)")
+    raise ValueError(f"{name} is not a JSON value (a package's JSON must be strict JSON)")

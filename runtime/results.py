@@ -11,7 +11,10 @@ import numpy as np
 
 from runtime.keypoints import COCO_SIGMAS
 
-__all__ = ["Predictions", "oks_nms", "to_coco_results"]
+__all__ = ["Predictions", "instance_scores", "oks_nms", "to_coco_results", "KEYPOINT_THR", "OKS_NMS_THR"]
+
+#: MMPose's rescoring counts keypoints scored above this; its top-down demos and COCO evaluation suppress at this OKS
+KEYPOINT_THR, OKS_NMS_THR = 0.2, 0.9
 
 
 @dataclass
@@ -26,8 +29,16 @@ class Predictions:
     areas: np.ndarray
 
 
+def instance_scores(scores: np.ndarray, box_scores: np.ndarray, keypoint_thr: float = KEYPOINT_THR) -> np.ndarray:
+    """MMPose's instance score: N box scores × the mean of each instance's K keypoint scores above ``keypoint_thr``
+    (0 where none is), from N×K ``scores``; (N,) float64."""
+    mask = scores > keypoint_thr
+    mean = np.where(mask.any(1), (scores * mask).sum(1) / np.maximum(mask.sum(1), 1), 0.0)
+    return box_scores.astype(np.float64) * mean
+
+
 def oks_nms(
-    keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = 0.9,
+    keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = OKS_NMS_THR,
     sigmas: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Greedy non-maximum suppression by OKS between predictions of one image.
@@ -58,7 +69,7 @@ def oks_nms(
 
 
 def to_coco_results(
-    pred: Predictions, rescore: bool = True, keypoint_thr: float = 0.2, nms_thr: float | None = None,
+    pred: Predictions, rescore: bool = True, keypoint_thr: float = KEYPOINT_THR, nms_thr: float | None = None,
     sigmas: np.ndarray | None = None,
 ) -> list[dict]:  # fmt: skip
     """COCO keypoint results: ``[{image_id, category_id, keypoints: [x, y, score]*K, score}]``.
@@ -68,11 +79,10 @@ def to_coco_results(
     set's OKS ``sigmas`` (see :func:`oks_nms`).
     """
     n = len(pred.image_ids)
-    inst_scores = pred.box_scores.astype(np.float64).copy()
     if rescore:
-        mask = pred.scores > keypoint_thr
-        mean = np.where(mask.any(1), (pred.scores * mask).sum(1) / np.maximum(mask.sum(1), 1), 0.0)
-        inst_scores *= mean
+        inst_scores = instance_scores(pred.scores, pred.box_scores, keypoint_thr)
+    else:
+        inst_scores = pred.box_scores.astype(np.float64)
     keep = np.arange(n)
     if nms_thr is not None:
         kept = []

@@ -21,7 +21,7 @@ import torch
 from runtime.codec import HeatmapCodec
 from runtime.errors import DataError, MissingDependencyError
 from runtime.keypoints import COCO_SIGMAS
-from runtime.results import Predictions, oks_nms, to_coco_results
+from runtime.results import OKS_NMS_THR, Predictions, oks_nms, to_coco_results
 from runtime.transforms import flip_heatmaps, invert_affine
 
 __all__ = [
@@ -228,7 +228,7 @@ def evaluate_weights(
     image_dir: str | Path,
     detections: str | Path | None = None,
     det_score_thr: float = 0.0,
-    nms_thr: float = 0.9,
+    nms_thr: float = OKS_NMS_THR,
     flip_test: bool = True,
     sigma: float | None = None,
     batch_size: int = 32,

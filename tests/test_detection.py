@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from detector_graphs import constant_detector, cxcywh
+from onnx import TensorProto, helper
 from ultralytics_ref import export_yolo, letterbox, reference_boxes
 
 from runtime.backends.base import TensorSpec
@@ -151,28 +152,6 @@ def test_a_dynamic_ultralytics_file_takes_its_size_from_the_metadata(tmp_path):
 # --- families whose exporters do not install here: their documented layouts, built by hand ------------------------
 
 
-def _graph(outputs: dict[str, np.ndarray], size: tuple[int, int], extra_nodes=(), path: Path | None = None):
-    """An ONNX graph taking a 1×3×H×W image and returning ``outputs`` (name → constant array, batch first)."""
-    nodes, inits = list(extra_nodes), []
-    nodes.append(helper.make_node("ReduceMax", ["images"], ["m"], keepdims=0))
-    nodes.append(helper.make_node("Mul", ["m", "zero"], ["z"]))
-    inits.append(numpy_helper.from_array(np.array(0, np.float32), "zero"))
-    outs = []
-    for name, value in outputs.items():
-        inits.append(numpy_helper.from_array(value, f"{name}_value"))
-        if value.dtype == np.float32:
-            nodes.append(helper.make_node("Add", [f"{name}_value", "z"], [name]))
-        else:
-            nodes.append(helper.make_node("Identity", [f"{name}_value"], [name]))
-        outs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape))
-    image = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *size])
-    graph = helper.make_graph(nodes, "detector", [image], outs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    if path is not None:
-        onnx.save(model, path)
-    return model
-
-
 #: people drawn in a 333×517 image (x1, y1, x2, y2), their scores; and one box of another class that must go
 PEOPLE = np.array([[30.0, 40.0, 130.0, 300.0], [260.5, 12.25, 340.0, 200.0], [400.0, 100.0, 510.0, 330.0]])
 PEOPLE_SCORES = np.array([0.9, 0.8, 0.6])
@@ -182,10 +161,6 @@ IMAGE_SIZE = (333, 517)
 def _in_network(preset: str, size: tuple[int, int]) -> np.ndarray:
     g, _ = PRESETS[preset].geometry(IMAGE_SIZE, size)
     return g.to_network(PEOPLE)
-
-
-def _cxcywh(b: np.ndarray) -> np.ndarray:
-    return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], 1)
 
 
 def _check(path: Path, layout: str | None, expect_layout: str, tol: float = 2e-4, **options) -> None:
@@ -204,20 +179,20 @@ def test_yolov5_layout(tmp_path):
     person, a person row below the threshold; score = objectness × class."""
     size, nc = (320, 256), 3
     rows = np.zeros((3 * grid_cells(size), 5 + nc), np.float32)
-    boxes = _cxcywh(_in_network("ultralytics", size))
+    boxes = cxcywh(_in_network("ultralytics", size))
     for i, (b, s) in enumerate(zip(boxes, PEOPLE_SCORES)):
         rows[i, :4], rows[i, 4], rows[i, 5] = b, 1.0, s
         rows[100 + i, :4], rows[100 + i, 4], rows[100 + i, 5] = b + [1, 0, 0, 0], 0.5, s  # 0.5·s: NMS removes it
     rows[200, :4], rows[200, 4], rows[200, 6] = [50, 50, 40, 40], 1.0, 0.99  # a car
     rows[201, :4], rows[201, 4], rows[201, 5] = [80, 80, 40, 40], 0.5, 0.4  # 0.2: under the threshold
-    _graph({"output0": rows[None]}, size, path=tmp_path / "v5.onnx")
+    constant_detector({"output0": rows[None]}, size, path=tmp_path / "v5.onnx")
     _check(tmp_path / "v5.onnx", None, "yolov5")
 
 
 def _yolox_rows(size: tuple[int, int], nc: int) -> np.ndarray:
     rows = np.zeros((grid_cells(size), 5 + nc), np.float32)
     rows[:, 2:4] = -5  # tiny boxes where nothing is
-    boxes = _cxcywh(_in_network("yolox", size))
+    boxes = cxcywh(_in_network("yolox", size))
     offsets = np.cumsum([0] + [(size[0] // s) * (size[1] // s) for s in STRIDES])
     for b, s, stride, offset in zip(boxes, PEOPLE_SCORES, STRIDES, offsets):  # one person per stride
         gx, gy = int(b[0] // stride), int(b[1] // stride)
@@ -232,7 +207,7 @@ def test_yolox_raw_layout(tmp_path):
     """YOLOX's official export: per grid cell of strides 8, 16, 32 (x fastest), raw offsets and log sizes, decoded as
     YOLOX's demo_postprocess does: (xy + grid)·stride, exp(wh)·stride; BGR 0..255, top-left padding."""
     size = (416, 320)
-    _graph({"output": _yolox_rows(size, 80)[None]}, size, path=tmp_path / "yolox.onnx")
+    constant_detector({"output": _yolox_rows(size, 80)[None]}, size, path=tmp_path / "yolox.onnx")
     _check(tmp_path / "yolox.onnx", None, "yolox", tol=1e-3)
 
 
@@ -258,7 +233,7 @@ def test_mmdeploy_end2end_layout(tmp_path, layout, preset):
     dets[0, :3, :4], dets[0, :3, 4] = _in_network(preset, size), PEOPLE_SCORES
     dets[0, 3], labels[0, 3] = [0, 0, 50, 50, 0.95], 2  # a car
     dets[0, 4], labels[0, 4] = [0, 0, 50, 50, 0.1], 0  # a person under the threshold
-    _graph({"dets": dets, "labels": labels}, size, path=tmp_path / "end2end.onnx")
+    constant_detector({"dets": dets, "labels": labels}, size, path=tmp_path / "end2end.onnx")
     with pytest.raises(ConfigError, match="ambiguous.*mmdeploy-yolox, mmdeploy-rtmdet; pass --det-format"):
         Detector(tmp_path / "end2end.onnx")
     _check(tmp_path / "end2end.onnx", layout, layout)
@@ -276,14 +251,14 @@ def test_efficientnms_layout(tmp_path):
     boxes[0, 3], scores[0, 3], classes[0, 3] = [0, 0, 9, 9], 0.99, 5  # another class
     boxes[0, 4], scores[0, 4] = [0, 0, 9, 9], 0.99  # past num_dets: padding
     outputs = {"num_dets": np.array([[4]], np.int32), "det_boxes": boxes, "det_scores": scores, "det_classes": classes}
-    _graph(outputs, size, path=tmp_path / "e2e.onnx")
+    constant_detector(outputs, size, path=tmp_path / "e2e.onnx")
     _check(tmp_path / "e2e.onnx", None, "efficientnms")
 
 
 def test_a_graph_with_tensorrts_nms_plugin_names_the_plugin_and_the_way_out(tmp_path):
     size = (320, 320)
     plugin = helper.make_node("EfficientNMS_TRT", ["images"], ["num_dets"], domain="TRT", score_threshold=0.25)
-    model = _graph({}, size, extra_nodes=[plugin])
+    model = constant_detector({}, size, extra_nodes=[plugin])
     model.graph.output.append(helper.make_tensor_value_info("num_dets", TensorProto.INT32, [1, 1]))
     model.opset_import.append(helper.make_opsetid("TRT", 1))
     onnx.save(model, tmp_path / "plugin.onnx")
@@ -302,7 +277,8 @@ def test_every_layout_is_in_the_table_with_a_preset():
 
 
 def test_an_unknown_layout_lists_the_layouts_and_the_flag(tmp_path):
-    _graph({"a": np.zeros((1, 4), np.float32), "b": np.zeros((1, 4), np.float32)}, (64, 64), path=tmp_path / "x.onnx")
+    outputs = {"a": np.zeros((1, 4), np.float32), "b": np.zeros((1, 4), np.float32)}
+    constant_detector(outputs, (64, 64), path=tmp_path / "x.onnx")
     with pytest.raises(ConfigError, match="no known detector layout.*pass --det-format.*ultralytics-e2e"):
         Detector(tmp_path / "x.onnx")
     with pytest.raises(ConfigError, match="no detector layout 'yolo9000'; the layouts are: ultralytics"):
@@ -310,7 +286,7 @@ def test_an_unknown_layout_lists_the_layouts_and_the_flag(tmp_path):
 
 
 def test_a_detector_without_a_person_class_says_so(tmp_path):
-    model = _graph({"output0": np.zeros((1, 6, 100), np.float32)}, (64, 64))
+    model = constant_detector({"output0": np.zeros((1, 6, 100), np.float32)}, (64, 64))
     meta = {"names": "{0: 'cat', 1: 'dog'}", "stride": "32", "author": "Ultralytics"}
     helper.set_model_props(model, meta)
     onnx.save(model, tmp_path / "pets.onnx")
@@ -323,7 +299,7 @@ def test_a_detector_without_a_person_class_says_so(tmp_path):
 
 
 def test_a_dynamic_input_needs_its_size(tmp_path):
-    model = _graph({"output0": np.zeros((1, 85, 2100), np.float32)}, (320, 320))
+    model = constant_detector({"output0": np.zeros((1, 85, 2100), np.float32)}, (320, 320))
     for d in model.graph.input[0].type.tensor_type.shape.dim[2:]:
         d.dim_param = "side"
     onnx.save(model, tmp_path / "dyn.onnx")
@@ -334,7 +310,7 @@ def test_a_dynamic_input_needs_its_size(tmp_path):
 
 
 def test_bad_images_and_settings_are_refused_and_no_people_is_no_error(tmp_path):
-    _graph({"output0": np.zeros((1, 84, 2100), np.float32)}, (320, 320), path=tmp_path / "empty.onnx")
+    constant_detector({"output0": np.zeros((1, 84, 2100), np.float32)}, (320, 320), path=tmp_path / "empty.onnx")
     with Detector(tmp_path / "empty.onnx") as detector:
         found = detector(np.zeros((50, 70, 3), np.uint8))
         assert len(found) == 0 and found.with_scores().shape == (0, 5)

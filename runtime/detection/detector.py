@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backends import open_backend
+from runtime.backends import BACKENDS, open_backend
 from runtime.detection.layouts import Candidates, DetLayout, class_names, detector_layout, guess_layout
 from runtime.detection.letterbox import Geometry, Letterbox, letterbox_preset
 from runtime.detection.nms import nms
-from runtime.errors import BackendError, ConfigError, InputError, InputShapeError
+from runtime.detection.package import DETECTOR_JSON, DetectorSpec, is_detector_package, read_detector_package
+from runtime.errors import BackendError, ConfigError, InputError, InputShapeError, PackageError
+from runtime.package import PACKAGE_JSON
 
 __all__ = ["Detections", "Detector", "DEFAULT_SCORE_THR", "DEFAULT_IOU_THR", "DEFAULT_TOP_K"]
 
@@ -91,18 +93,20 @@ class Detector:
     """A person detector file on one backend.
 
     Args:
-        model: the detector file (``.onnx`` for ``onnxruntime``).
+        model: a detector package folder (:mod:`runtime.detection.package`, whose layout, person class and input size
+            are the defaults of the arguments below), or a detector file (``.onnx`` for ``onnxruntime``, ``.engine``
+            for ``tensorrt``).
         layout: a :data:`~runtime.detection.layouts.LAYOUTS` name; None recognises it from the outputs and metadata.
         person_class: the class index of people; None takes it from the file's class names, else 0.
         input_size: (H, W) for a file with a dynamic input that does not record its size.
         score_thr, iou_thr, top_k: boxes scoring above ``score_thr`` are kept, NMS at ``iou_thr`` where the graph
             has none, then the ``top_k`` best.
-        backend, device, threads: as for :class:`runtime.PoseEngine`.
+        backend, device, threads: as for :class:`runtime.PoseEngine` (``"auto"``: the file's own backend).
     """
 
     def __init__(self, model: str | Path, layout: str | None = None, person_class: int | None = None,
                  input_size: tuple[int, int] | None = None, score_thr: float = DEFAULT_SCORE_THR,
-                 iou_thr: float = DEFAULT_IOU_THR, top_k: int = DEFAULT_TOP_K, backend: str = "onnxruntime",
+                 iou_thr: float = DEFAULT_IOU_THR, top_k: int = DEFAULT_TOP_K, backend: str = "auto",
                  device: str = "cpu", threads: int = 0) -> None:  # fmt: skip
         for name, value in (("score_thr", score_thr), ("iou_thr", iou_thr)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
@@ -110,8 +114,17 @@ class Detector:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
         path = Path(model)
-        if not path.is_file():
-            raise InputError(f"no detector file at {path}")
+        self.package: DetectorSpec | None = None
+        if is_detector_package(path) or (path.is_dir() and (path / PACKAGE_JSON).is_file()):
+            self.package = spec = read_detector_package(path)
+            path = _package_file(spec, backend, device)
+            spec.verify(path)  # the bytes the export wrote, or a PackageError
+            layout = spec.layout if layout is None else layout
+            person_class = spec.person_class if person_class is None else person_class
+            input_size = spec.input_size if input_size is None else input_size
+        elif not path.is_file():
+            raise InputError(f"no detector file at {path}; pass a detector file (.onnx, .engine) or a detector "
+                             "package folder (swinpose-export --detector FILE --out DIR)")  # fmt: skip
         self.path = path
         self.score_thr, self.iou_thr, self.top_k = float(score_thr), float(iou_thr), int(top_k)
         self.backend = _open(backend, path, device, threads)
@@ -126,7 +139,7 @@ class Detector:
                 self.layout: DetLayout = guess_layout(self.backend.outputs, self.backend.metadata, self.input_size)
             else:
                 self.layout = detector_layout(layout)
-            self.class_names = class_names(self.backend.metadata)
+            self.class_names = self.package.class_names if self.package else class_names(self.backend.metadata)
             self.person_class = _person_class(self.class_names, person_class)
             self.letterbox: Letterbox = letterbox_preset(self.layout.preset)
         except BaseException:
@@ -152,7 +165,9 @@ class Detector:
             keep = np.argsort(-found.scores, kind="stable")[: self.top_k]
         else:
             keep = nms(found.boxes, found.scores, self.iou_thr, max_keep=self.top_k)
-        return Detections(geometry.to_image(found.boxes[keep]), found.scores[keep].astype(np.float64))
+        boxes = geometry.to_image(found.boxes[keep])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # a box wholly in the padding has no area
+        return Detections(boxes[inside], found.scores[keep][inside].astype(np.float64))
 
     def __call__(self, image: np.ndarray) -> Detections:
         """The people in an h×w×3 BGR uint8 image; none is an empty result, not an error."""
@@ -174,8 +189,29 @@ _TRT_ONLY = {"EfficientNMS_TRT": "TensorRT's EfficientNMS plugin", "BatchedNMSDy
              "plugin", "BatchedNMS_TRT": "TensorRT's BatchedNMS plugin"}  # fmt: skip
 
 
+def _package_file(spec: DetectorSpec, backend: str, device: str) -> Path:
+    """The package file ``backend`` runs ("auto": the engine on a GPU where there is one, else the ONNX)."""
+    if backend == "auto":
+        on_gpu = device.startswith("cuda") and spec.engine_path is not None
+        return spec.engine_path if on_gpu else spec.onnx_path
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
+    path = spec.engine_path if BACKENDS[backend].file_key == "engine" else spec.onnx_path
+    if path is None:
+        raise PackageError(f"{spec.folder / DETECTOR_JSON} lists no engine for the {backend} backend; re-export it "
+                           "with swinpose-export --detector FILE --engine, or pick another backend")  # fmt: skip
+    return path
+
+
 def _open(backend: str, path: Path, device: str, threads: int):
-    options = {"threads": threads} if backend == "onnxruntime" else {}
+    if backend == "auto":  # the file's own backend
+        backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
+        if backend is None:
+            suffixes = ", ".join(f"{e.suffix} ({n})" for n, e in BACKENDS.items())
+            raise InputError(f"{path.name}: a detector file ends in {suffixes}; pass backend= for another name")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
+    options = {"threads": threads} if BACKENDS[backend].cpu_threads else {}
     try:
         return open_backend(backend, path, device, **options)
     except BackendError as e:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from runtime.exitcodes import positive_float, positive_int, run_guarded
+from runtime.results import OKS_NMS_THR
 from swinpose.cli.model_args import add_model_arguments
 
 PROG = "swinpose-eval"
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=Path, help="the image folder of --ann")
     p.add_argument("--detections", type=Path, help="COCO results JSON of person boxes (default: GT boxes)")
     p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this")
-    p.add_argument("--nms-thr", type=float, default=0.9, help="OKS-NMS threshold for detector boxes")
+    p.add_argument("--nms-thr", type=float, default=OKS_NMS_THR, help="OKS-NMS threshold for detector boxes")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--sigma", type=positive_float, help="codec sigma (default: the one the model was trained with)")
     p.add_argument("--batch-size", type=positive_int, default=32)

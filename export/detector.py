@@ -1,0 +1,176 @@
+"""``export_detector``: a person detector file users hold → a detector package (``runtime.detection.package``).
+
+The file is opened first as the runtime will open it (:class:`runtime.detection.Detector` on ONNX Runtime: its layout,
+person class and input size, run once on a blank image), so a file the runtime cannot serve is refused before anything
+is written. The package holds the file's own bytes as ``detector.onnx`` and, where TensorRT is here, a TensorRT engine
+built from it, fp32 or fp16 (fp16 for layouts whose graph ends before NMS: an NMS inside the graph decides on scores,
+and TensorRT does not build ONNX's NMS ops). Like the pose export, it is made in a staging folder and replaces
+``out`` in one exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from export.precision import to_fp16
+from export.provenance import tool_versions, utc_now
+from export.trt import TRT_FLAVORS, EngineOptions, build_engine, engine_builder
+from runtime.detection import DETECTOR_JSON, Detector, DetectorSpec
+from runtime.errors import EngineBuildError, InputError
+from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
+from runtime.package import file_record
+
+__all__ = ["DetectorExportOptions", "DetectorExportResult", "export_detector", "DETECTOR_PRECISIONS"]
+
+logger = logging.getLogger(__name__)
+
+ONNX_FILE, ENGINE_FILE = "detector.onnx", "detector.engine"
+_FP16_FILE = "detector.fp16.onnx"  # staged for the fp16 engine build only
+DETECTOR_PRECISIONS = ("fp32", "fp16")
+DETECTOR_TOOLS = ("swinpose", "onnx", "onnxruntime", "onnxconverter-common")
+#: ONNX ops of an NMS inside a detector graph (and of the selection around it), named when TensorRT cannot build them
+_NMS_OPS = ("NonMaxSuppression", "EfficientNMS_TRT", "BatchedNMSDynamic_TRT", "BatchedNMS_TRT", "NonZero")
+
+
+@dataclass(frozen=True)
+class DetectorExportOptions:
+    """How to package a detector file.
+
+    ``layout``, ``person_class``, ``input_size``: as :class:`runtime.detection.Detector` takes them (None: from the
+    file). ``precision``: the engine's (fp32 or fp16; the ONNX is kept as given). ``engine``: True must build one,
+    False must not, None builds one where TensorRT can; ``trt_flavor``, ``compute_capabilities``, ``workspace_gb`` as
+    for the pose export."""
+
+    layout: str | None = None
+    person_class: int | None = None
+    input_size: tuple[int, int] | None = None
+    precision: str = "fp32"
+    engine: bool | None = None
+    trt_flavor: str = "auto"
+    compute_capabilities: tuple[str, ...] = ()
+    workspace_gb: float = 4.0
+    progress: bool = True
+
+
+@dataclass
+class DetectorExportResult:
+    """The written detector package, and why its engine was skipped (None: it was built, or not asked for)."""
+
+    out: Path
+    spec: DetectorSpec
+    engine_skipped: str | None = None
+
+    def summary(self) -> str:
+        files = [self.spec.onnx_file, *([self.spec.engine_file] if self.spec.engine_file else []), DETECTOR_JSON]
+        sizes = ", ".join(f"{f} {(self.out / f).stat().st_size / 1e6:.1f} MB" for f in files)
+        engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
+        h, w = self.spec.input_size
+        return (f"detector package {self.out}/: {sizes}{engine}. Layout {self.spec.layout}, person class "
+                f"{self.spec.person_class}, input {h}x{w}")  # fmt: skip
+
+
+def _check_options(o: DetectorExportOptions, source: Path) -> None:
+    if o.precision not in DETECTOR_PRECISIONS:
+        raise InputError(f"a detector package's engine is fp32 or fp16, not {o.precision}; drop --int8")
+    if o.trt_flavor not in ("auto", *TRT_FLAVORS):
+        raise InputError(f"--trt-flavor must be auto or one of {TRT_FLAVORS}, got {o.trt_flavor!r}")
+    if source.is_dir():
+        raise InputError(f"{source} is a folder; --detector takes the detector's .onnx file")
+    if not source.is_file():
+        raise InputError(f"no detector file at {source}; pass the detector's .onnx file")
+    if source.suffix.lower() != ".onnx":
+        raise InputError(f"{source.name}: --detector takes an ONNX file (.onnx); an engine is built from it here")
+
+
+def _nms_nodes(graph: onnx.ModelProto) -> list[str]:
+    """The graph's NMS nodes, the NMS ops first (in :data:`_NMS_OPS` order), as ``'name' (op)``."""
+    nodes = sorted((n for n in graph.graph.node if n.op_type in _NMS_OPS), key=lambda n: _NMS_OPS.index(n.op_type))
+    return [f"'{n.name}' ({n.op_type})" for n in nodes]
+
+
+def _build(trt: Any, graph: onnx.ModelProto, detector: Detector, o: DetectorExportOptions, staging: Path):
+    """The engine, built from the staged graph (fp16: from its fp16 conversion) into ``staging``."""
+    source = staging / ONNX_FILE
+    if o.precision == "fp16":
+        onnx.save(to_fp16(graph, check=onnx.checker.check_model), staging / _FP16_FILE)
+        source = staging / _FP16_FILE
+    h, w = detector.input_size
+    options = EngineOptions(o.precision, (1, 1, 1), o.workspace_gb, compute_capabilities=o.compute_capabilities,
+                            progress=o.progress)  # fmt: skip
+    try:
+        meta = build_engine(source, source, staging / ENGINE_FILE, detector.input_name, (3, h, w), options, trt=trt)
+    except EngineBuildError as e:
+        nms = _nms_nodes(graph)
+        if not nms:
+            raise
+        raise EngineBuildError(
+            f"{str(e).rstrip('.')}. The detector's graph holds its NMS ({', '.join(nms[:3])}): export it without "
+            "NMS and let swinpose run NMS (Ultralytics: nms=False, the default, layout ultralytics; YOLOv7/v6/v9: "
+            "without --end2end; YOLOX: its own export_onnx.py, layout yolox), or keep this file on ONNX Runtime: "
+            "--onnx-only"
+        ) from e
+    finally:
+        (staging / _FP16_FILE).unlink(missing_ok=True)
+    return {"precision": o.precision, **meta}
+
+
+def export_detector(source: str | Path, out: str | Path,
+                    options: DetectorExportOptions = DetectorExportOptions()) -> DetectorExportResult:  # fmt: skip
+    """Package the detector file ``source`` (ONNX, any layout of :data:`runtime.detection.LAYOUTS`) into ``out``."""
+    o, source, out = options, Path(source), Path(out)
+    _check_options(o, source)
+    check_replaceable_folder(out, lambda name: name in (ONNX_FILE, ENGINE_FILE, DETECTOR_JSON)
+                             or name.startswith(".staging-"), "--out", "a detector package")  # fmt: skip
+    try:
+        graph = onnx.load(str(source))
+    except Exception as e:  # onnx raises DecodeError, ValueError, OSError ...
+        raise InputError(f"{source} is not an ONNX model ({str(e)[:200]}); pass the detector's .onnx file") from e
+    trt, engine_skipped = engine_builder(o.engine, o.trt_flavor, o.compute_capabilities)
+    with Detector(source, layout=o.layout, person_class=o.person_class, input_size=o.input_size,
+                  backend="onnxruntime") as detector:  # fmt: skip
+        found = detector(np.full((*detector.input_size, 3), 114, np.uint8))  # it runs and decodes, or it says why
+        logger.info("detector %s: layout %s, person class %d, input %s, %d people on a blank image", source.name,
+                    detector.layout.name, detector.person_class, detector.input_size, len(found))  # fmt: skip
+        if o.precision == "fp16" and detector.layout.nms_in_graph:
+            raise InputError(f"the {detector.layout.name} layout has its NMS in the graph, which decides on the "
+                             "scores: its engine stays fp32 (drop --fp16), or export the detector without NMS")
+        staging = staging_folder(out)
+        try:
+            shutil.copyfile(source, staging / ONNX_FILE)  # the user's bytes, as given
+            fault_point("staged-detector-onnx")
+            engine = None if trt is None else _build(trt, graph, detector, o, staging)
+            spec = DetectorSpec(
+                folder=out,
+                layout=detector.layout.name,
+                person_class=detector.person_class,
+                input_name=detector.input_name,
+                input_dtype=str(detector.input_dtype),
+                input_size=detector.input_size,
+                onnx_file=ONNX_FILE,
+                onnx={"source": source.name, "opset": _opset(graph), "nodes": len(graph.graph.node),
+                      **file_record(staging / ONNX_FILE)},  # fmt: skip
+                engine_file=ENGINE_FILE if engine is not None else None,
+                engine=engine,
+                class_names=detector.class_names,
+                tools=tool_versions(DETECTOR_TOOLS, engine is not None),
+                created=utc_now(),
+            )
+            DetectorSpec.from_dict(spec.to_dict(), out)  # what we write must read back as itself
+            spec.write(staging)
+            fault_point("staged-detector-json")
+            replace_folder(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return DetectorExportResult(out, spec, engine_skipped)
+
+
+def _opset(graph: onnx.ModelProto) -> int | None:
+    return next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
+
