@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument("--iters", type=positive_int, default=30)
     lat.add_argument("--people", type=positive_int, default=4, help="people in the end-to-end frame (default 4)")
     lat.add_argument("--flip-test", action="store_true", help="time the flip test too (two runs per crop)")
+    lat.add_argument("--detector", help="a detector package or file (swinpose-export --detector): adds rows from "
+                     "pixels, the detector's pre-processing, inference and post-processing and the pose engine on "
+                     "--frame-people people")  # fmt: skip
+    lat.add_argument("--frame-people", default="1,4,16", help="people in the --detector rows (default 1,4,16)")
     lat.add_argument("--weights", help="the PyTorch rows' weights (default: bundled if the package came from it, "
                      "else random weights, which time the same)")  # fmt: skip
     _outputs(lat)
@@ -86,15 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _latency(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.latency import LatencySettings, run_latency
     from benchmarks.runners import BACKENDS, parse_list
-    from runtime.errors import ConfigError
     from runtime.package import PRECISIONS
 
-    try:
-        batches = [int(b) for b in args.batch.split(",")]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        raise ConfigError(f"--batch {args.batch!r} must be positive integers, e.g. 1,8,32")
+    batches = _counts(args.batch, "--batch", "1,8,32")
     settings = LatencySettings(
         backends=parse_list(args.backends, BACKENDS, "--backends"),
         precisions=parse_list(args.precisions, PRECISIONS, "--precisions"),
@@ -105,6 +103,8 @@ def _latency(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device,
         people=args.people,
         flip_test=args.flip_test,
+        detector=args.detector,
+        frame_people=_counts(args.frame_people, "--frame-people", "1,4,16"),
     )
     if "onnxruntime" in settings.backends and "int8" in settings.precisions and args.device == "cpu":
         from runtime.int8_cpu import int8_speed_note
@@ -113,6 +113,18 @@ def _latency(args: argparse.Namespace) -> dict[str, Any]:
         if note:
             print(f"{PROG}: {note}")
     return run_latency(args.package, settings, args.weights, progress=not args.quiet)
+
+
+def _counts(text: str, flag: str, example: str) -> list[int]:
+    from runtime.errors import ConfigError
+
+    try:
+        counts = [int(b) for b in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise ConfigError(f"{flag} {text!r} must be positive integers, e.g. {example}")
+    return counts
 
 
 def _parity(args: argparse.Namespace) -> dict[str, Any]:

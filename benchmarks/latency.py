@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
+from benchmarks.frame import FRAME_PEOPLE, detector_tasks, frame_rows, pose_task
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
 from benchmarks.timing import Stats, measure_interleaved
@@ -42,6 +43,8 @@ class LatencySettings:
     people: int = 4
     flip_test: bool = False
     rounds: int = 5
+    detector: str | None = None  # a detector package or file: adds the frame rows (benchmarks.frame)
+    frame_people: list[int] = field(default_factory=lambda: list(FRAME_PEOPLE))
 
 
 def bench_frame(people: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +187,7 @@ def run_latency(
     image, boxes = bench_frame(s.people)
     combos = [open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)
               for b in s.backends for p in s.precisions]  # fmt: skip
+    detector = None
     try:
         tasks: dict[tuple, Any] = {}  # (combo index, batch or "pipeline", stage) → callable
         pipelines: dict[int, _Pipeline] = {}
@@ -199,15 +203,26 @@ def run_latency(
                 for stage, fn in _batch_tasks(combo, batch, image, boxes).items():
                     tasks[i, batch, stage] = fn
             pipelines[i] = tasks[i, "pipeline", "total"] = _Pipeline(combo, image, boxes)
-        bar = _progress(s.rounds * len(tasks), progress)
+            if s.detector:
+                for n in s.frame_people:
+                    tasks[i, "frame", n] = pose_task(combo, image, boxes, n)
         one_open = _OneSuspendableOpen(combos)
         tasks = {key: one_open.wrap(key[0], fn) for key, fn in tasks.items()}
+        if s.detector:
+            from runtime.detection import Detector
+
+            detector = Detector(s.detector, backend="onnxruntime", threads=s.threads)
+            for stage, fn in detector_tasks(detector, image).items():
+                tasks["detector", stage] = fn
+        bar = _progress(s.rounds * len(tasks), progress)
         stats = measure_interleaved(tasks, s.iters, s.warmup, s.rounds, bar)
         if bar is not None:
             bar.close()
     finally:
         for combo in combos:
             combo.close()
+        if detector is not None:
+            detector.close()
     rows: list[dict[str, Any]] = []
     pipeline: list[dict[str, Any]] = []
     for i, combo in enumerate(combos):
@@ -235,6 +250,7 @@ def run_latency(
         "floors_ms": {p: {str(b): floor_ms(work, ceilings, p, b) for b in s.batches} for p in ("fp32", "fp16", "int8")},
         "rows": rows,
         "pipeline": pipeline,
+        **({"frame": frame_rows(combos, tuple(s.frame_people), stats, str(s.detector))} if s.detector else {}),
     }
 
 

@@ -79,6 +79,21 @@ SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]] 
                 },  # fmt: skip
                 "skipped": {**_SKIPPED, "people": int},
             },
+            "frame": {  # only with --detector (benchmarks.frame)
+                "ok": {
+                    "backend": str,
+                    "precision": str,
+                    "detector": str,
+                    "people": int,
+                    "det_preprocess_ms": _NUM,
+                    "det_inference_ms": _NUM,
+                    "det_postprocess_ms": _NUM,
+                    "pose_ms": _NUM,
+                    "pose_ms_per_person": _NUM,
+                    "frame_ms": _NUM,
+                },  # fmt: skip
+                "skipped": {**_SKIPPED, "people": int},
+            },
         },
     ),
     "swinpose-bench/parity/1": (
@@ -197,7 +212,20 @@ def _latency_tables(report: dict[str, Any]) -> list[Table]:
                      _fmt(r["decode_ms"], 3), f"{100 * r['pre_decode_share']:.1f} %"])  # fmt: skip
     pipe_header = ["backend", "precision", "people", "frame ms", "ms/person", "pre ms", "inference ms",
                    "decode ms", "pre+decode"]  # fmt: skip
-    return [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
+    tables = [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
+    if report.get("frame"):
+        frame = []
+        for r in report["frame"]:
+            if r["status"] != "ok":
+                frame.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
+                continue
+            frame.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["det_preprocess_ms"]),
+                          _fmt(r["det_inference_ms"]), _fmt(r["det_postprocess_ms"]), _fmt(r["pose_ms"]),
+                          _fmt(r["pose_ms_per_person"]), _fmt(r["frame_ms"])])  # fmt: skip
+        frame_header = ["backend", "precision", "people", "det pre ms", "det inference ms", "det post ms", "pose ms",
+                        "pose ms/person", "frame ms"]  # fmt: skip
+        tables.append((f"From pixels, with the detector {report['frame'][0]['detector']}", frame_header, frame))
+    return tables
 
 
 def _parity_tables(report: dict[str, Any]) -> list[Table]:
@@ -262,7 +290,7 @@ def to_csv(report: dict[str, Any]) -> str:
     kind = _kind(report)
     rows = kind.csv_rows(report) if kind.csv_rows else []
     for table in kind.csv_tables:
-        for r in report[table]:
+        for r in report.get(table, []):  # latency's frame table is there only with --detector
             flat = {"table": table}
             for key, value in r.items():
                 if isinstance(value, dict):
@@ -362,7 +390,7 @@ class ReportKind:
 
 
 REPORT_KINDS = {
-    "latency": ReportKind(_latency_tables, _plot_latency, csv_tables=("rows", "pipeline")),
+    "latency": ReportKind(_latency_tables, _plot_latency, csv_tables=("rows", "pipeline", "frame")),
     "parity": ReportKind(_parity_tables, _plot_parity, csv_tables=("rows",)),
     "floor": ReportKind(_floor_tables, _plot_floor, csv_rows=_floor_csv),
 }

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", help="model file (.safetensors / training .pth), 'bundled', or 'random' with "
                       "--model (seeded random weights: a package to time, not to use)")  # fmt: skip
     what.add_argument("--detector", type=Path, help="a person detector's .onnx file (Ultralytics, YOLOv5, YOLOX, "
-                      "MMDeploy end2end ...) to package instead of a pose model")  # fmt: skip
+                      "MMDeploy end2end ...), swinpose detector weights (.safetensors), or 'bundled' (the detector "
+                      "trained on synthetic figures) to package instead of a pose model")  # fmt: skip
     det = p.add_argument_group("detector packages (--detector)")
     det.add_argument("--det-format", help="the detector's output layout, where the file does not tell")
     det.add_argument("--person-class", type=int, help="the class index of people (default: the class named "

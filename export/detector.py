@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,17 +77,33 @@ class DetectorExportResult:
                 f"{self.spec.person_class}, input {h}x{w}")  # fmt: skip
 
 
+def _weights_onnx(source: Path, folder: Path) -> Path:
+    """The ONNX of swinpose detector weights (``bundled`` or a ``swinpose-train-detector`` .safetensors), written
+    into ``folder``; any other ``source`` as it is."""
+    if str(source) != "bundled" and source.suffix.lower() != ".safetensors":
+        return source
+    from swinpose.detection.onnx import detector_onnx
+    from swinpose.detection.weights import load_detector, resolve_detector
+
+    model, cfg, _ = load_detector(resolve_detector(source))
+    logger.info("detector weights %s: %s, exported to ONNX", source, cfg.name)
+    return detector_onnx(model, cfg, folder / f"{cfg.name}.onnx")
+
+
 def _check_options(o: DetectorExportOptions, source: Path) -> None:
     if o.precision not in DETECTOR_PRECISIONS:
         raise InputError(f"a detector package's engine is fp32 or fp16, not {o.precision}; drop --int8")
     if o.trt_flavor not in ("auto", *TRT_FLAVORS):
         raise InputError(f"--trt-flavor must be auto or one of {TRT_FLAVORS}, got {o.trt_flavor!r}")
+    if str(source) == "bundled":
+        return
     if source.is_dir():
         raise InputError(f"{source} is a folder; --detector takes the detector's .onnx file")
     if not source.is_file():
-        raise InputError(f"no detector file at {source}; pass the detector's .onnx file")
-    if source.suffix.lower() != ".onnx":
-        raise InputError(f"{source.name}: --detector takes an ONNX file (.onnx); an engine is built from it here")
+        raise InputError(f"no detector file at {source}; pass the detector's .onnx file, or 'bundled'")
+    if source.suffix.lower() not in (".onnx", ".safetensors"):
+        raise InputError(f"{source.name}: --detector takes an ONNX file (.onnx), swinpose detector weights "
+                         "(.safetensors) or 'bundled'; an engine is built from it here")  # fmt: skip
 
 
 def _nms_nodes(graph: onnx.ModelProto) -> list[str]:
@@ -123,11 +140,17 @@ def _build(trt: Any, graph: onnx.ModelProto, detector: Detector, o: DetectorExpo
 
 def export_detector(source: str | Path, out: str | Path,
                     options: DetectorExportOptions = DetectorExportOptions()) -> DetectorExportResult:  # fmt: skip
-    """Package the detector file ``source`` (ONNX, any layout of :data:`runtime.detection.LAYOUTS`) into ``out``."""
+    """Package the detector file ``source`` (ONNX, any layout of :data:`runtime.detection.LAYOUTS`; or swinpose
+    detector weights, ``"bundled"`` for the shipped ones, exported to ONNX first) into ``out``."""
     o, source, out = options, Path(source), Path(out)
     _check_options(o, source)
     check_replaceable_folder(out, lambda name: name in (ONNX_FILE, ENGINE_FILE, DETECTOR_JSON)
                              or name.startswith(".staging-"), "--out", "a detector package")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="swinpose-detector-") as tmp:
+        return _export(_weights_onnx(source, Path(tmp)), source.name, out, o)
+
+
+def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions) -> DetectorExportResult:
     try:
         graph = onnx.load(str(source))
     except Exception as e:  # onnx raises DecodeError, ValueError, OSError ...
@@ -154,7 +177,7 @@ def export_detector(source: str | Path, out: str | Path,
                 input_dtype=str(detector.input_dtype),
                 input_size=detector.input_size,
                 onnx_file=ONNX_FILE,
-                onnx={"source": source.name, "opset": _opset(graph), "nodes": len(graph.graph.node),
+                onnx={"source": source_name, "opset": _opset(graph), "nodes": len(graph.graph.node),
                       **file_record(staging / ONNX_FILE)},  # fmt: skip
                 engine_file=ENGINE_FILE if engine is not None else None,
                 engine=engine,

@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     source: Path = args.input
     if not source.exists():
         raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
+    if args.detector is not None and str(args.detector) == "bundled" and not Path("bundled").exists():
+        raise InputError("the bundled detector is packaged first, where PyTorch is installed: swinpose-export "
+                         "--detector bundled --out det; then pass --detector det")  # fmt: skip
     out: Path = check_output_folder(args.out)
     boxes = load_boxes(args.boxes, args.det_score_thr or 0.0, args.ann)
     if boxes is not None and args.detector is not None:

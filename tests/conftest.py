@@ -20,9 +20,9 @@ def timm():
     calls nms, so the missing operator schemas are declared before the import. Where torch and torchvision match,
     nothing is declared.
     """
-    from torchvision_shim import declare_torchvision_ops
+    from swinpose.detection.torchvision_ops import declare_missing_ops
 
-    declare_torchvision_ops()
+    declare_missing_ops()
     import timm as timm_module
 
     return timm_module

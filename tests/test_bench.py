@@ -14,7 +14,7 @@ from benchmarks.cli import PARITY_FAILED, main
 from benchmarks.floor import Ceilings, floor_ms, model_work
 from benchmarks.latency import LatencySettings, _OneSuspendableOpen, run_latency
 from benchmarks.parity import agreement_gt, coco_ap, run_parity
-from benchmarks.report import console, markdown, schema_problems
+from benchmarks.report import console, markdown, schema_problems, to_csv
 from benchmarks.runners import Combo
 from runtime.keypoints import COCO_SIGMAS
 from runtime.results import Predictions
@@ -54,6 +54,26 @@ def test_latency_report_follows_its_schema_and_skips_with_reasons(latency_report
         assert r["pre_decode_share"] == pytest.approx((r["preprocess_ms"] + r["decode_ms"]) / r["frame_ms"])
         assert r["per_person_ms"] == pytest.approx(r["frame_ms"] / 3) and r["frame_ms"] <= r["frame_p90_ms"]
     assert latency_report["machine"]["logical_cores"] >= 1 and "onnxruntime" in latency_report["versions"]
+
+
+def test_latency_frame_rows_time_the_detector_and_the_pose_engine(bundled_packages, tmp_path):
+    """--detector adds the rows from pixels: the detector's three stages (shared by every row) and the pose engine on
+    1 and 3 people; the frame is the sum of their medians."""
+    from export.detector import DetectorExportOptions, export_detector
+
+    export_detector("bundled", tmp_path / "det", DetectorExportOptions(engine=False, progress=False))
+    settings = LatencySettings(backends=["onnxruntime"], precisions=["fp32"], batches=[1], warmup=1, iters=2,
+                               threads=2, detector=str(tmp_path / "det"), frame_people=[1, 3])  # fmt: skip
+    report = run_latency(bundled_packages["fp32"].parent, settings, ceilings=CEILINGS, progress=False)
+    assert schema_problems(report) == []
+    frame = report["frame"]
+    assert [(r["people"], r["status"]) for r in frame] == [(1, "ok"), (3, "ok")]
+    stages = ("det_preprocess_ms", "det_inference_ms", "det_postprocess_ms")
+    assert all(frame[0][k] == frame[1][k] > 0 for k in stages)
+    for r in frame:
+        assert r["frame_ms"] == pytest.approx(sum(r[k] for k in stages) + r["pose_ms"])
+        assert r["pose_ms_per_person"] == pytest.approx(r["pose_ms"] / r["people"])
+    assert "From pixels, with the detector" in console(report) and "det_inference_ms" in to_csv(report)
 
 
 def test_latency_times_each_onnxruntime_engine_with_the_others_closed():

@@ -16,6 +16,7 @@ SCRIPTS = {
     "swinpose-export": "export.cli:main",
     "swinpose-bench": "benchmarks.cli:main",
     "swinpose-train": "swinpose.cli.train:main",
+    "swinpose-train-detector": "swinpose.cli.train_detector:main",
     "swinpose-eval": "swinpose.cli.evaluate:main",
     "swinpose-synth": "swinpose.cli.synth:main",
     "swinpose-infer": "runtime.cli:main",
@@ -129,6 +130,10 @@ def test_readme_main_command_runs_the_demo_on_a_shipped_image():
     assert [(pkg, src) for pkg, src, _ in infers] == [("demo_out/package", "tests/data/coco-val2017-sample"),
                                                      ("demo_out/package", "demo_out/synthetic/val")]  # fmt: skip
     assert (ROOT / infers[0][2]).is_file() and "swinpose-export --weights bundled --out demo_out/package" in command
+    # then from pixels: the bundled detector packaged, the pipeline on the synthetic images, and the three APs
+    assert "torchvision==0.28.0" in command and "swinpose-export --detector bundled --out demo_out/detector" in command
+    assert "swinpose-infer --package demo_out/package --detector demo_out/detector demo_out/synthetic/val" in command
+    assert "swinpose-eval --weights bundled --data demo_out/synthetic --detector demo_out/detector" in command
     # and it ends with the latency and parity summary of swinpose-bench on that package
     benches = re.findall(r"swinpose-bench (\w+) --package demo_out/package", command)
     assert benches == ["latency", "parity"] and command.rstrip().endswith("--quiet")

@@ -27,9 +27,9 @@ def ultralytics():
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="swinpose-ultralytics-"))
     try:
-        from torchvision_shim import declare_torchvision_ops
+        from swinpose.detection.torchvision_ops import declare_missing_ops
 
-        declare_torchvision_ops()  # Ultralytics imports torchvision
+        declare_missing_ops()  # Ultralytics imports torchvision
         import ultralytics as module
     except ImportError:
         reason = "Ultralytics is not installed (pip install --no-deps ultralytics ultralytics-thop)"

@@ -33,8 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="val")
     p.add_argument("--ann", type=Path, help="a person_keypoints JSON (instead of --data)")
     p.add_argument("--images", type=Path, help="the image folder of --ann")
-    p.add_argument("--detections", type=Path, help="COCO results JSON of person boxes (default: GT boxes)")
-    p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this")
+    boxes = p.add_mutually_exclusive_group()
+    boxes.add_argument("--detections", type=Path, help="COCO results JSON of person boxes (default: GT boxes)")
+    boxes.add_argument("--detector", help="find the people with this detector (a detector package, an .onnx file "
+                       "in a layout swinpose reads, swinpose detector weights, or 'bundled') and print its person "
+                       "bbox AP beside the keypoint AP with its boxes and with ground-truth boxes")  # fmt: skip
+    p.add_argument("--det-format", help="--detector's output layout, where the file does not tell")
+    p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this (with "
+                   "--detector, 0 means the evaluation floor of 0.1)")  # fmt: skip
     p.add_argument("--nms-thr", type=float, default=OKS_NMS_THR, help="OKS-NMS threshold for detector boxes")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--sigma", type=positive_float, help="codec sigma (default: the one the model was trained with)")
@@ -82,19 +88,51 @@ def _run(args: argparse.Namespace) -> int:
         ann, images = args.ann, args.images
     else:
         ann, images = find_split(args.data, args.split)
-    run = evaluate_weights(
-        resolve_weights(args.weights), ann, images, args.detections, args.det_score_thr, args.nms_thr,
-        flip_test=not args.no_flip, sigma=args.sigma, batch_size=args.batch_size, device=args.device,
-        model_name=args.model, input_size=args.input_size, mmpose_config=args.mmpose_config,
-    )  # fmt: skip
+    pose = dict(weights=resolve_weights(args.weights), ann_file=ann, image_dir=images, flip_test=not args.no_flip,
+                sigma=args.sigma, batch_size=args.batch_size, device=args.device, model_name=args.model,
+                input_size=args.input_size, mmpose_config=args.mmpose_config)  # fmt: skip
+    flip = "off" if args.no_flip else "on"
+    if args.detector is not None:
+        return _with_detector(args, pose, flip)
+    run = evaluate_weights(**pose, detections=args.detections, det_score_thr=args.det_score_thr,
+                           nms_thr=args.nms_thr)
     if args.out:
         write_json_atomic(args.out, run.results)
     boxes = f"detector boxes from {args.detections.name}" if args.detections else "ground-truth boxes"
-    flip = "off" if args.no_flip else "on"
     print(f"{Path(args.weights).name} on {ann.name}: {run.num_instances} {boxes}, flip test {flip}")
     print(format_table(run.stats))
     if args.out:
         print(f"results: {args.out} ({len(run.results)} people)")
+    return 0
+
+
+def _with_detector(args: argparse.Namespace, pose: dict, flip: str) -> int:
+    """Person bbox AP of ``args.detector``, then keypoint AP with its boxes (MMPose's protocol: every box the detector
+    keeps, rescoring, OKS-NMS) and with ground-truth boxes."""
+    import tempfile
+
+    from runtime.files import write_json_atomic
+    from swinpose.detection.onnx import open_detector
+    from swinpose.evaluation import EVAL_BOX_SCORE_THR, evaluate_with_detector, format_table
+
+    floor = args.det_score_thr if args.det_score_thr > 0 else EVAL_BOX_SCORE_THR
+    with tempfile.TemporaryDirectory(prefix="swinpose-eval-") as tmp:
+        with open_detector(args.detector, Path(tmp), layout=args.det_format, score_thr=floor) as detector:
+            run = evaluate_with_detector(**pose, detector=detector, nms_thr=args.nms_thr)
+    if args.out:
+        write_json_atomic(args.out, run.detected.results)
+    name, ann = Path(args.weights).name, Path(pose["ann_file"]).name
+    print(f"person boxes of {args.detector} on {ann} ({len(run.boxes)} boxes above {floor:g}, pycocotools bbox):")
+    print(format_table(run.box_stats))
+    print(f"{name}, keypoints with the detector's boxes ({run.detected.num_instances}; rescored, OKS-NMS "
+          f"{args.nms_thr}), flip test {flip}:")  # fmt: skip
+    print(format_table(run.detected.stats))
+    print(f"{name}, keypoints with ground-truth boxes ({run.ground_truth.num_instances}), flip test {flip}:")
+    print(format_table(run.ground_truth.stats))
+    print(f"bbox AP {run.box_stats['AP']:.4f} (AP50 {run.box_stats['AP50']:.4f}) | keypoint AP, detected boxes "
+          f"{run.detected.stats['AP']:.4f} | keypoint AP, ground-truth boxes {run.ground_truth.stats['AP']:.4f}")
+    if args.out:
+        print(f"results: {args.out} ({len(run.detected.results)} people)")
     return 0
 
 
