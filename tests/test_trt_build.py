@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fake_tensorrt import ENGINE_MAGIC, FakeCudart, make_fake_tensorrt
 
-import export.package
+import export.trt
 import runtime.backends.cuda
 from export.calibration import CalibrationSet, load_calibration_set
 from export.package import ExportOptions, export_package
@@ -177,7 +177,7 @@ def test_export_package_with_tensorrt_writes_engine_and_calibration_cache(
     bundled_packages, cached_onnx, cudart, synthetic_root, monkeypatch, tmp_path
 ):
     trt = make_fake_tensorrt("10.3", cudart)
-    monkeypatch.setattr(export.package, "import_tensorrt", lambda flavor="auto": trt)
+    monkeypatch.setattr(export.trt, "import_tensorrt", lambda flavor="auto": trt)  # engine_builder opens it
     calib = synthetic_root / "annotations" / "person_keypoints_train.json"
     # min-max calibrates in a second (entropy's threshold search takes ~40 s); this test is about the engine step
     options = ExportOptions(
