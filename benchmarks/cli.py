@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from runtime.exitcodes import nonnegative_int, positive_int, run_guarded
+from runtime.exitcodes import nonnegative_float, nonnegative_int, positive_int, run_guarded, unit_interval
 from runtime.files import check_output_file
 
 PROG = "swinpose-bench"
@@ -70,13 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--images", type=Path, required=True, help="the folder of its images")
     par.add_argument("--weights", help="the weights the packages were exported from (default: bundled, if so)")
     par.add_argument("--detections", type=Path, help="COCO detection results to use instead of GT boxes")
-    par.add_argument("--det-score-thr", type=float, default=0.0)
+    par.add_argument("--det-score-thr", type=unit_interval, default=0.0)
     par.add_argument("--backends", default="onnxruntime,tensorrt")
     par.add_argument("--precisions", default="fp32,fp16,int8")
     par.add_argument("--no-flip-test", action="store_true", help="compare without the flip test")
-    par.add_argument("--fp32-max-delta", type=float, help="ΔAP limit for fp32 (AP points, default 0)")
-    par.add_argument("--fp16-max-delta", type=float, help="ΔAP limit for fp16 (default 0.1)")
-    par.add_argument("--int8-max-delta", type=float, help="ΔAP limit for int8 (default 0.5)")
+    par.add_argument("--fp32-max-delta", type=nonnegative_float, help="ΔAP limit for fp32 (AP points, default 0)")
+    par.add_argument("--fp16-max-delta", type=nonnegative_float, help="ΔAP limit for fp16 (default 0.1)")
+    par.add_argument("--int8-max-delta", type=nonnegative_float, help="ΔAP limit for int8 (default 0.5)")
     _outputs(par)
 
     flo = sub.add_parser("floor", help="GEMM ceilings, bandwidth and the model's latency floor per precision")

@@ -218,8 +218,7 @@ def _row(matrix: CpuMatrix, cpu: str) -> list[str]:
 
 
 def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
-    from export.package import FP32_GATE
-    from export.parity import compare_heatmaps, shift_limit
+    from export.parity import FP32_GATE, compare_heatmaps, shift_limit
 
     run, host = matrix.results(cpu), matrix.host(precision)
     spec = read_package(matrix.packages[precision])

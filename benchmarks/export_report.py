@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks._markdown import emit
 from benchmarks.timing import time_onnx_apart
 from export.package import ExportOptions, export_package
+from runtime.exitcodes import nonnegative_int, positive_int
 from swinpose.models.pose_io import save_pose_model
 from swinpose.models.registry import create_model
 
@@ -26,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--weights", help="model file or 'bundled'")
     src.add_argument("--random", metavar="MODEL", help="a registered model with random weights")
     p.add_argument("--calib-data", type=Path, required=True)
-    p.add_argument("--calib-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--calib-size", type=positive_int, default=256)
+    p.add_argument("--threads", type=nonnegative_int, default=2)
+    p.add_argument("--runs", type=positive_int, default=30)
     p.add_argument("--out", type=Path, help="write the markdown table here too")
     args = p.parse_args(argv)
 

@@ -32,6 +32,7 @@ from export.precision import (
     to_fp16,
 )
 from runtime.codec import HeatmapCodec
+from runtime.exitcodes import nonnegative_int, positive_int
 from swinpose.data.coco import CocoKeypoints, find_split, load_coco_instances
 from swinpose.defaults import inference_from_meta, inference_spec
 from swinpose.evaluation import coco_keypoint_eval, predict, to_coco_results
@@ -55,8 +56,8 @@ def study_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--weights", default="bundled")
     p.add_argument("--data", type=Path, required=True, help="COCO-layout root with train and val splits")
-    p.add_argument("--calib-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--calib-size", type=positive_int, default=256)
+    p.add_argument("--threads", type=nonnegative_int, default=2)
     p.add_argument("--out", type=Path)
     return p
 
@@ -89,7 +90,7 @@ def load_study(args: argparse.Namespace) -> Study:
 
 def main(argv: list[str] | None = None) -> int:
     p = study_parser(__doc__.split("\n\n")[0])
-    p.add_argument("--parity-crops", type=int, default=128)
+    p.add_argument("--parity-crops", type=positive_int, default=128)
     p.add_argument("--speed-model", default="swinpose_t_256x192", help="registered model (random weights) whose "
                    "ONNX Runtime latency each choice also reports; '' to skip")  # fmt: skip
     args = p.parse_args(argv)

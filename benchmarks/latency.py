@@ -18,7 +18,7 @@ from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
 from benchmarks.frame import FRAME_PEOPLE, detector_tasks, frame_rows, pose_task
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
-from benchmarks.timing import Stats, measure_interleaved
+from benchmarks.timing import OneOpenAtATime, Stats, measure_interleaved, ratio_of_rounds
 from swinpose.models.config import PoseModelConfig
 
 __all__ = ["LatencySettings", "run_latency", "bench_frame", "LATENCY_SCHEMA_ID"]
@@ -97,36 +97,25 @@ def _batch_tasks(combo: Combo, batch: int, image: np.ndarray, boxes: np.ndarray)
     inputs, matrices, _ = engine.preprocess([image], [crop_boxes])
     feeds = {engine.spec.input_name: inputs}
     heatmaps = engine.backend.infer(feeds)[engine.spec.output_name].astype(np.float32, copy=False)
-    return {  # combo.resume(): the engine as open now (see _OneSuspendableOpen)
+    return {  # combo.resume(): the engine as open now (see _one_engine_open)
         "inference": lambda: combo.resume().backend.infer(feeds),
         "preprocess": lambda: combo.resume().preprocess([image], [crop_boxes]),
         "decode": lambda: combo.resume().decode(heatmaps, matrices),
     }
 
 
-class _OneSuspendableOpen:
-    """Wraps the timed callables so that, of the combinations that can be suspended (:attr:`Combo.reopen`: ONNX
-    Runtime on the CPU), only the one being timed has its engine open. The reopening happens in the untimed first
-    call of a block (:func:`measure_interleaved`), with two more untimed calls (a new Swin-T session's first two runs
-    took 35-45 % longer than the rest); each combination's callables are consecutive, so it reopens once per round."""
-
-    def __init__(self, combos: list[Combo]) -> None:
-        self.combos, self.active = combos, None
-
-    def wrap(self, index: int, fn: Any) -> Any:
-        def call() -> Any:
-            if index != self.active:
-                for i, combo in enumerate(self.combos):
-                    if i != index:
-                        combo.suspend()
-                reopened = self.combos[index].engine is None
-                self.combos[index].resume()
-                self.active = index
-                for _ in range(2 if reopened else 0):
-                    fn()
-            return fn()
-
-        return call
+def _one_engine_open(combos: list[Combo]) -> OneOpenAtATime:
+    """Of the combinations that can be suspended (:attr:`Combo.reopen`: ONNX Runtime on the CPU), only the one being
+    timed has its engine open (:class:`benchmarks.timing.OneOpenAtATime`, keyed by the combination's index), with
+    two untimed calls after a reopening (a new Swin-T session's first two runs took 35-45 % longer than the rest);
+    each combination's callables are consecutive, so it reopens once per round."""
+    return OneOpenAtATime(
+        range(len(combos)),
+        open=lambda i: combos[i].resume(),
+        close=lambda i: combos[i].suspend(),
+        is_open=lambda i: combos[i].engine is not None,
+        warm_runs=2,
+    )
 
 
 def _batch_row(combo: Combo, batch: int, stats: dict[str, Stats]) -> dict[str, Any]:
@@ -206,7 +195,7 @@ def run_latency(
             if s.detector:
                 for n in s.frame_people:
                     tasks[i, "frame", n] = pose_task(combo, image, boxes, n)
-        one_open = _OneSuspendableOpen(combos)
+        one_open = _one_engine_open(combos)
         tasks = {key: one_open.wrap(key[0], fn) for key, fn in tasks.items()}
         if s.detector:
             from runtime.detection import Detector
@@ -268,7 +257,5 @@ def _add_ratios(rows: list[dict[str, Any]], work: Any, ceilings: Ceilings) -> No
 
 
 def _round_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:
-    a, b = numerator["round_medians_ms"], denominator["round_medians_ms"]
-    if len(a) != len(b) or not a:
-        return numerator["median_ms"] / denominator["median_ms"]
-    return float(np.median(np.divide(a, b)))
+    return ratio_of_rounds(numerator["round_medians_ms"], denominator["round_medians_ms"], numerator["median_ms"],
+                           denominator["median_ms"])  # fmt: skip

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks._markdown import emit
 from runtime.backends.onnxruntime import ort_session
+from runtime.exitcodes import nonnegative_int, positive_int
 from runtime.package import read_package
 
 __all__ = ["profile_package", "GEMM_KERNELS"]
@@ -55,10 +56,10 @@ def profile_package(package: Path, threads: int = 2, batch: int = 1, runs: int =
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--threads", type=nonnegative_int, default=2)
+    p.add_argument("--batch", type=positive_int, default=1)
+    p.add_argument("--runs", type=positive_int, default=20)
+    p.add_argument("--top", type=positive_int, default=15)
     p.add_argument("--out", type=Path, help="write the markdown table here too")
     args = p.parse_args(argv)
     ops = profile_package(args.package, args.threads, args.batch, args.runs)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime import PoseEngine
+from runtime.backends import BACKENDS as RUNTIME_BACKENDS
 from runtime.errors import BackendError, ConfigError, MissingDependencyError, PackageError, SaturatingInt8Error
 from runtime.package import PACKAGE_JSON, PRECISIONS, PackageSpec, read_package
 
 __all__ = ["BACKENDS", "Combo", "find_packages", "open_combo", "parse_list"]
 
-#: what --backends accepts: PyTorch eager, PyTorch through torch.compile, and the runtime's backends
-BACKENDS = ("torch", "torch-compile", "onnxruntime", "tensorrt")
+#: what --backends accepts: PyTorch eager, PyTorch through torch.compile, and the runtime's backends (its table)
+BACKENDS = ("torch", "torch-compile", *RUNTIME_BACKENDS)
 _REFERENCE_KEYS = ("model", "preprocess", "codec", "keypoints", "input", "output")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -81,47 +81,77 @@ def measure_interleaved(
     return {key: Stats.of(np.concatenate(r), tuple(float(np.median(x)) for x in r)) for key, r in samples.items()}
 
 
+def ratio_of_rounds(
+    numerator: Sequence[float], denominator: Sequence[float], numerator_median: float, denominator_median: float
+) -> float:
+    """The median over rounds of the ratio of two round medians, where both were timed in the same rounds; the
+    ratio of the overall medians where the rounds do not pair up."""
+    if len(numerator) != len(denominator) or not len(numerator):
+        return numerator_median / denominator_median
+    return float(np.median(np.divide(numerator, denominator)))
+
+
 def round_ratio(numerator: Stats, denominator: Stats) -> float:
     """The median over rounds of ``numerator``'s round median over ``denominator``'s: a ratio of two callables
     timed in the same :func:`measure_interleaved` call, taken within each round, where both saw the same machine."""
-    if len(numerator.rounds) != len(denominator.rounds) or not numerator.rounds:
-        return numerator.median / denominator.median
-    return float(np.median(np.divide(numerator.rounds, denominator.rounds)))
+    return ratio_of_rounds(numerator.rounds, denominator.rounds, numerator.median, denominator.median)
 
 
-class _OneSessionAtATime:
-    """ONNX Runtime CPU sessions of several graphs, only one of them open at a time. Two open sessions each keep a
-    thread pool, and the idle one's spinning threads slowed the other's small graphs by 2-3x on 2 cores (the bundled
-    model's median 3.2 ms alone, 5-9 ms beside another session); closing it ends them."""
+class OneOpenAtATime:
+    """Of several things that hold an inference session, only one open at a time while they are timed. Two open
+    ONNX Runtime CPU sessions each keep a thread pool, and the idle one's spinning threads slowed the other's small
+    graphs by 2-3x on 2 cores (the bundled model's median 3.2 ms alone, 5-9 ms beside another session); closing it
+    ends them. :meth:`wrap` makes a timed callable open its own thing (and close the others) in the untimed first
+    call of a block (:func:`measure_interleaved`), then call itself ``warm_runs`` more times untimed where it had
+    to open it: a new session's first runs plan and allocate.
 
-    def __init__(self, paths: dict[str, str], x: np.ndarray, threads: int) -> None:
-        import onnxruntime as ort
+    ``open(key)`` opens ``key``'s thing (a no-op where it is open), ``close(key)`` closes it (a no-op where it cannot
+    be closed) and ``is_open(key)`` tells."""
 
-        self.ort, self.paths, self.x = ort, paths, x
-        self.options = ort.SessionOptions()
-        self.options.log_severity_level = 3
-        self.options.intra_op_num_threads = threads
-        self.key: str | None = None
-        self.session: Any = None
+    def __init__(
+        self,
+        keys: Sequence[Hashable],
+        open: Callable[[Any], None],
+        close: Callable[[Any], None],
+        is_open: Callable[[Any], bool],
+        warm_runs: int,
+    ) -> None:
+        self.keys, self.open, self.close, self.is_open, self.warm_runs = list(keys), open, close, is_open, warm_runs
+        self.active: Hashable | None = None
 
-    def runner(self, key: str) -> Callable[[], Any]:
-        return lambda: self.run(key)
+    def wrap(self, key: Hashable, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            if key != self.active:
+                for other in self.keys:  # the others' sessions and threads go first
+                    if other != key:
+                        self.close(other)
+                reopened = not self.is_open(key)
+                self.open(key)
+                self.active = key
+                for _ in range(self.warm_runs if reopened else 0):
+                    fn()
+            return fn()
 
-    def run(self, key: str) -> Any:
-        if key != self.key:
-            self.session = self.key = None  # the previous session and its threads go first
-            self.session = self.ort.InferenceSession(self.paths[key], self.options, providers=["CPUExecutionProvider"])
-            self.feed = {self.session.get_inputs()[0].name: self.x}
-            self.key = key
-            for _ in range(3):  # first runs plan and allocate
-                self.session.run(None, self.feed)
-        return self.session.run(None, self.feed)
+        return call
 
 
 def _time_onnx(paths: dict[str, str], shape: tuple[int, ...], threads: int, iters: int, rounds: int) -> dict:
+    from runtime.backends.onnxruntime import ort_session
+
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    sessions = _OneSessionAtATime(paths, x, threads)
-    return measure_interleaved({key: sessions.runner(key) for key in paths}, iters, warmup=1, rounds=rounds)
+    sessions: dict[str, tuple[Any, dict[str, np.ndarray]]] = {}  # key → (open session, its feed)
+
+    def open_session(key: str) -> None:
+        if key not in sessions:
+            session = ort_session(paths[key], threads=threads)
+            sessions[key] = session, {session.get_inputs()[0].name: x}
+
+    one_open = OneOpenAtATime(list(paths), open_session, lambda key: sessions.pop(key, None), sessions.__contains__, 3)
+
+    def runner(key: str) -> Callable[[], Any]:
+        return one_open.wrap(key, lambda: sessions[key][0].run(None, sessions[key][1]))
+
+    return measure_interleaved({key: runner(key) for key in paths}, iters, warmup=1, rounds=rounds)
 
 
 def time_onnx_apart(
@@ -131,7 +161,7 @@ def time_onnx_apart(
     ``shape``, interleaved (:func:`measure_interleaved`), in a freshly spawned process. In a process that has just
     exported or calibrated models (PyTorch, ONNX Runtime's calibrators, many sessions), the same graphs timed up to
     50 % slower than alone, so reports that do that work time their graphs apart from it. Each graph's session is
-    opened at the start of its block of runs and closed at the end (:class:`_OneSessionAtATime`)."""
+    opened at the start of its block of runs and closed at the end (:class:`OneOpenAtATime`)."""
     import multiprocessing
     import tempfile
 

@@ -17,7 +17,7 @@ from runtime.errors import BackendError, ConfigError
 from runtime.package import PackageSpec
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose import SwinPose
-from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_pose_file, resolve_weights
+from swinpose.models.pose_io import BUNDLED_WEIGHTS, load_weights, random_model, resolve_weights
 from swinpose.models.registry import list_models
 
 __all__ = ["TorchBackend", "torch_model_for", "package_weights"]
@@ -29,7 +29,7 @@ def package_weights(spec: PackageSpec, weights: str | Path | None) -> Path | Non
     """The weights file of a package's model: ``weights`` when given (``"bundled"`` too), the bundled file when the
     package was exported from it, else None (the caller decides whether random weights will do)."""
     if weights is not None:
-        return resolve_weights(weights)
+        return resolve_weights(weights, allow_random=True)
     return BUNDLED_WEIGHTS if spec.model.weights == BUNDLED_WEIGHTS.name else None
 
 
@@ -39,11 +39,10 @@ def torch_model_for(spec: PackageSpec, weights: str | Path | None) -> tuple[Swin
     came from."""
     cfg = PoseModelConfig.from_dict(spec.model.config)
     if weights is None:
-        torch.manual_seed(0)
-        return SwinPose(cfg).eval(), "random init (timing only)"
+        return random_model(cfg), "random init (timing only)"
     # a registered name settles a bare state dict; the input size an MMPose checkpoint (neither is in the file)
     name = cfg.name if cfg.name in list_models() else None
-    model, _ = load_pose_file(weights, name, cfg.input_size)
+    model, _, _ = load_weights(weights, name, cfg.input_size)
     if model.cfg.to_dict() != cfg.to_dict():
         raise ConfigError(
             f"{weights} holds a {model.cfg.name} model whose config differs from the package's "

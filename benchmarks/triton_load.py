@@ -23,6 +23,7 @@ import numpy as np
 from benchmarks.latency import bench_frame
 from benchmarks.machine import describe_machine
 from runtime import PoseEngine
+from runtime.exitcodes import nonnegative_int, positive_int
 from runtime.triton.client import TritonPoseClient
 from runtime.triton.config import NET, ServingOptions
 from runtime.triton.repository import write_repository
@@ -61,10 +62,12 @@ def _run(make_call, concurrency: int, requests: int) -> tuple[float, np.ndarray]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.triton_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True)
-    p.add_argument("--people", type=int, default=4)
-    p.add_argument("--requests", type=int, default=40, help="requests per client thread")
+    p.add_argument("--people", type=positive_int, default=4)
+    p.add_argument("--requests", type=positive_int, default=40, help="requests per client thread")
     p.add_argument("--concurrency", default="1,4,16")
-    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads, in-process and in the server")
+    p.add_argument(
+        "--threads", type=nonnegative_int, default=2, help="ONNX Runtime threads, in-process and in the server"
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]

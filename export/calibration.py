@@ -25,7 +25,7 @@ from runtime.files import IMAGE_SUFFIXES
 from runtime.images import read_image
 from runtime.transforms import Preprocess
 
-__all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set"]
+__all__ = ["IMAGE_SUFFIXES", "CalibrationSet", "load_calibration_set", "synthetic_set", "export_crops"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,3 +170,34 @@ def synthetic_set(count: int, preprocess: Preprocess, seed: int = 2026) -> Calib
             boxes = np.array([p["bbox"] for p in people][: count - len(crops)])
             crops.extend(preprocess.crop(image, boxes)[0])
     return CalibrationSet(np.stack(crops), f"synthetic figures (seed {seed})", preprocess)
+
+
+def export_crops(
+    calib_data: Path | None,
+    parity_data: Path | None,
+    calib_size: int,
+    parity_crops: int,
+    preprocess: Preprocess,
+    progress: bool = True,
+) -> tuple[CalibrationSet | None, CalibrationSet]:
+    """An export's calibration crops (None without ``calib_data``) and its ``parity_crops`` parity crops, made by
+    the model's own ``preprocess``: from ``parity_data``, else held out of ``calib_data`` (the last
+    ``parity_crops`` of ``calib_size + parity_crops`` read, when at least twice as many were read; else the parity
+    crops are calibration crops too), else rendered synthetic figures."""
+    if calib_size < 1 or parity_crops < 1:
+        raise DataError(
+            f"an export needs at least 1 calibration and 1 parity crop, got {calib_size} and {parity_crops}"
+        )
+    calib: CalibrationSet | None = None
+    parity_set: CalibrationSet | None = None
+    if calib_data is not None:
+        both = load_calibration_set(calib_data, preprocess, calib_size + parity_crops, progress=progress)
+        n = len(both)
+        held_out = n >= 2 * parity_crops
+        calib = both.subset(slice(0, n - parity_crops if held_out else n))
+        parity_set = both.subset(slice(max(n - parity_crops, 0), n))
+    if parity_data is not None:
+        parity_set = load_calibration_set(parity_data, preprocess, parity_crops, progress=progress)
+    elif parity_set is None:
+        parity_set = synthetic_set(parity_crops, preprocess)
+    return calib, parity_set

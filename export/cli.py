@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 
 from export.precision import CALIBRATION_METHODS, DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
-from export.trt import TRT_FLAVORS, TRT_MODES
+from export.trt import TRT_MODES
+from runtime.backends import TENSORRT_FLAVORS
 from runtime.cli import input_size
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import nonnegative_int, positive_float, positive_int, run_guarded
 from runtime.int8_cpu import int8_speed_note
 from swinpose.cli.model_args import add_model_arguments
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "trained on synthetic figures) to package instead of a pose model")  # fmt: skip
     det = p.add_argument_group("detector packages (--detector)")
     det.add_argument("--det-format", help="the detector's output layout, where the file does not tell")
-    det.add_argument("--person-class", type=int, help="the class index of people (default: the class named "
+    det.add_argument("--person-class", type=nonnegative_int, help="the class index of people (default: the class named "
                      "'person', else 0)")  # fmt: skip
     det.add_argument("--det-input-size", type=input_size, help="HxW, for a dynamic input the file does not size")
     add_model_arguments(p)
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     prec.add_argument("--fp16", action="store_true", help="fp16 graph (LayerNorm and Softmax stay fp32)")
     prec.add_argument("--int8", action="store_true", help="int8 Q/DQ graph, calibrated on --calib-data")
     p.add_argument("--calib-data", type=Path, help="folder of images, or a COCO person_keypoints .json")
-    p.add_argument("--calib-size", type=int, default=256, help="calibration crops to use (default 256)")
+    p.add_argument("--calib-size", type=positive_int, default=256, help="calibration crops to use (default 256)")
     p.add_argument(
         "--calib-method",
         choices=sorted(CALIBRATION_METHODS),
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an fp16/int8 package even if its parity against "
         "PyTorch misses the gate (median confident keypoint shift; ΔAP on 200+ labelled --parity-data crops)",
     )
-    p.add_argument("--parity-crops", type=int, default=32, help="crops for the parity check (default 32)")
+    p.add_argument("--parity-crops", type=positive_int, default=32, help="crops for the parity check (default 32)")
     p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
                    "else rendered synthetic figures)")  # fmt: skip
     p.add_argument("--batch", default="1,8,32", help="the batch range MIN,OPT,MAX: TensorRT's profile (default 1,8,32)")
@@ -71,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     eng = p.add_mutually_exclusive_group()
     eng.add_argument("--onnx-only", action="store_true", help="skip the TensorRT engine")
     eng.add_argument("--engine", action="store_true", help="fail unless a TensorRT engine is built")
-    p.add_argument("--workspace", type=float, default=4.0, metavar="GB", help="TensorRT workspace limit (4)")
-    p.add_argument("--dla-core", type=int, help="build for this DLA core, with GPU fallback (Jetson)")
+    p.add_argument("--workspace", type=positive_float, default=4.0, metavar="GB", help="TensorRT workspace limit (4)")
+    p.add_argument("--dla-core", type=nonnegative_int, help="build for this DLA core, with GPU fallback (Jetson)")
     p.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file to load and update")
     p.add_argument(
         "--trt-mode",
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="TensorRT precision API: typed (strong typing) or legacy (builder flags + calibrator)",
     )
-    p.add_argument("--trt-flavor", choices=("auto", *TRT_FLAVORS), default="auto", help="standard TensorRT "
+    p.add_argument("--trt-flavor", choices=("auto", *TENSORRT_FLAVORS), default="auto", help="standard TensorRT "
                    "(datacenter GPUs, Jetson) or TensorRT-RTX (RTX GPUs); auto: standard where it imports")  # fmt: skip
     p.add_argument("--compute-capability", default="", help="TensorRT-RTX: GPUs to build the engine for ahead of "
                    "time, e.g. sm86,sm89 (no GPU needed here); default: this machine's GPU")  # fmt: skip

@@ -22,7 +22,8 @@ import onnx
 
 from export.precision import to_fp16
 from export.provenance import tool_versions, utc_now
-from export.trt import TRT_FLAVORS, EngineOptions, build_engine, engine_builder
+from export.trt import EngineOptions, build_engine, engine_builder
+from runtime.backends import TENSORRT_FLAVORS
 from runtime.detection import DETECTOR_JSON, Detector, DetectorSpec
 from runtime.errors import EngineBuildError, InputError
 from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
@@ -93,8 +94,8 @@ def _weights_onnx(source: Path, folder: Path) -> Path:
 def _check_options(o: DetectorExportOptions, source: Path) -> None:
     if o.precision not in DETECTOR_PRECISIONS:
         raise InputError(f"a detector package's engine is fp32 or fp16, not {o.precision}; drop --int8")
-    if o.trt_flavor not in ("auto", *TRT_FLAVORS):
-        raise InputError(f"--trt-flavor must be auto or one of {TRT_FLAVORS}, got {o.trt_flavor!r}")
+    if o.trt_flavor not in ("auto", *TENSORRT_FLAVORS):
+        raise InputError(f"--trt-flavor must be auto or one of {TENSORRT_FLAVORS}, got {o.trt_flavor!r}")
     if str(source) == "bundled":
         return
     if source.is_dir():

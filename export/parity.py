@@ -8,12 +8,18 @@ heatmap lets its argmax jump across the crop on a rounding difference, which say
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from runtime.codec import HeatmapCodec
-from runtime.errors import InputShapeError
+from runtime.errors import ExportError, InputShapeError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from export.calibration import CalibrationSet
+    from runtime.package import InferenceSpec
 
 __all__ = [
     "CONFIDENT",
@@ -24,7 +30,16 @@ __all__ = [
     "shift_limit",
     "parity_ap",
     "shift_summary",
+    "FP32_GATE",
+    "check_fp32",
+    "MIN_AP_CROPS",
+    "labelled_aps",
+    "GateVerdict",
+    "parity_gate",
+    "enforce_gate",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: a keypoint counts as confident when PyTorch's heatmap peak reaches this
 CONFIDENT = 0.3
@@ -36,6 +51,11 @@ AP_THRESHOLDS = {"fp32": 0.0, "fp16": 0.1, "int8": 0.5}
 #: (within its AP threshold) by well under 1/4. The median, because the argmax of a keypoint with two near-equal
 #: peaks jumps on any rounding and would dominate a mean (export/README.md gives the measured figures)
 SHIFT_LIMITS = {"fp16": 1 / 16, "int8": 1 / 4}
+#: the export fails if fp32 ONNX Runtime heatmaps differ from PyTorch's by more than this
+FP32_GATE = 1e-3
+#: the ΔAP gate needs this many labelled parity crops: one person crossing one of COCO's 10 OKS thresholds moves
+#: AP by about 10/N points, 0.05 at N = 200, a tenth of the int8 limit
+MIN_AP_CROPS = 200
 
 
 def shift_summary(distances: np.ndarray, confident: np.ndarray) -> dict[str, float | int | None]:
@@ -138,3 +158,98 @@ def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: Heatmap
         crops=len(ref),
         median_kpt_px=s["confident_median_px"],
     )
+
+
+def check_fp32(parity: Parity) -> None:
+    """Raise :class:`ExportError` when the fp32 graph's heatmaps miss :data:`FP32_GATE` (then the export itself is
+    wrong, whatever the precision asked for)."""
+    if parity.max_abs > FP32_GATE:
+        raise ExportError(
+            f"ONNX Runtime's fp32 heatmaps differ from PyTorch's by {parity.max_abs:.3g} (> {FP32_GATE}) on "
+            f"{parity.crops} crops; the export is wrong: report it with the checkpoint's config"
+        )
+
+
+def labelled_aps(
+    parity_set: CalibrationSet, reference: np.ndarray, heatmaps: np.ndarray, inference: InferenceSpec
+) -> tuple[float, float] | None:
+    """(PyTorch's AP, the graph's AP) on a labelled COCO parity set, with the model's OKS sigmas, else None (also
+    without pycocotools, which the export extra does not pull, or for a keypoint set without OKS sigmas)."""
+    if not parity_set.labelled or not inference.keypoints.oks_sigmas:
+        return None
+    keypoints, areas, codec = parity_set.keypoints, parity_set.areas, inference.codec
+    sigmas = inference.keypoints.sigmas()
+    try:
+        return (parity_ap(reference, codec, keypoints, areas, sigmas),
+                parity_ap(heatmaps, codec, keypoints, areas, sigmas))  # fmt: skip
+    except (MissingDependencyError, InputShapeError) as e:
+        logger.info("parity: no ΔAP on the labelled parity crops (%s)", e)
+        return None
+
+
+@dataclass
+class GateVerdict:
+    """What :func:`parity_gate` decided: ``record`` for model.json (``passed`` True, False, or None where not
+    judged), the ``misses`` that fail the gate, and the ``notes`` (logging level, message) worth telling."""
+
+    precision: str
+    record: dict[str, Any]
+    misses: list[str] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parity_gate(
+    precision: str, parity: Parity, codec: HeatmapCodec, aps: tuple[float, float] | None, judged: bool = True
+) -> GateVerdict:
+    """Judge an fp16/int8 graph's parity against PyTorch, without side effects: the median shift of the confident
+    keypoints within :func:`shift_limit`, and, on a labelled parity set (``aps`` = PyTorch's and the graph's AP),
+    |ΔAP| within :data:`AP_THRESHOLDS` (judged from :data:`MIN_AP_CROPS` crops on). ``judged`` False (random
+    weights: no model to keep) records the figures and decides nothing. :func:`enforce_gate` acts on it."""
+    limit = shift_limit(precision, codec)
+    record: dict[str, Any] = {"median_confident_shift_limit_px": limit, "delta_ap_limit": AP_THRESHOLDS[precision]}
+    if aps is not None:
+        record.update(ap_pytorch=aps[0], ap=aps[1], delta_ap=aps[0] - aps[1])
+    verdict = GateVerdict(precision, record)
+    if not judged:
+        record.update(passed=None, why="random weights: a package to time, not to use")
+        return verdict
+    if parity.median_kpt_px is None:
+        verdict.notes.append((logging.WARNING, f"parity: no confident keypoint in the {parity.crops} parity crops; the "
+                              "shift gate cannot judge them, pass --parity-data with person images"))  # fmt: skip
+    elif parity.median_kpt_px > limit:
+        verdict.misses.append(
+            f"the confident keypoints moved {parity.median_kpt_px:.3f} px (median) against PyTorch (limit "
+            f"{limit:.3f} px, {parity.confident_keypoints} keypoints on {parity.crops} crops)"
+        )
+    if aps is not None and parity.crops < MIN_AP_CROPS:
+        record["delta_ap_judged"] = False
+        note = (
+            f"parity: ΔAP {aps[0] - aps[1]:.2f} on {parity.crops} labelled crops is not judged (one person crossing "
+            f"one OKS threshold moves AP by about {10 / parity.crops:.1f} points); --parity-crops {MIN_AP_CROPS} or "
+            "more gates on it"
+        )
+        verdict.notes.append((logging.INFO, note))
+    elif aps is not None and abs(aps[0] - aps[1]) > AP_THRESHOLDS[precision]:
+        verdict.misses.append(f"AP {aps[1]:.2f} against PyTorch's {aps[0]:.2f} on the {parity.crops} labelled parity "
+                              f"crops (|ΔAP| {abs(aps[0] - aps[1]):.2f} > {AP_THRESHOLDS[precision]})")  # fmt: skip
+    record["passed"] = not verdict.misses
+    return verdict
+
+
+def enforce_gate(verdict: GateVerdict, enforce: bool = True) -> dict[str, Any]:
+    """Tell the verdict's notes, and raise :class:`ExportError` on a miss unless ``enforce`` is False (``--no-gate``:
+    a warning instead). Returns the record for model.json."""
+    for level, message in verdict.notes:
+        logger.log(level, "%s", message)
+    if verdict.misses and enforce:
+        fix = (
+            "recalibrate on more images like the deployment's (--calib-data, --calib-size), try --calib-method "
+            "percentile, or keep more nodes in fp32; --no-gate writes the package anyway"
+            if verdict.precision == "int8"
+            else "report it with the model's config; --no-gate writes the package anyway"
+        )
+        raise ExportError(f"the {verdict.precision} graph misses its parity gate: {'; '.join(verdict.misses)}. "
+                          f"Nothing was written: {fix}")  # fmt: skip
+    if verdict.misses:
+        logger.warning("parity gate missed (--no-gate, written anyway): %s", "; ".join(verdict.misses))
+    return verdict.record

@@ -19,7 +19,6 @@ what the platform lacks raises :class:`EngineBuildError`; nothing is silently bu
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from collections.abc import Sequence
@@ -31,19 +30,18 @@ from typing import Any
 import numpy as np
 
 from export.calibration import CalibrationSet
+from runtime.backends import TENSORRT_FLAVORS
 from runtime.backends.cuda import DeviceBuffer
-from runtime.backends.tensorrt import TRT_FLAVOR_INSTALL, TRT_FLAVOR_MODULES
 from runtime.errors import EngineBuildError, MissingDependencyError
 from runtime.files import atomic_path
+from runtime.package import file_record
 
-__all__ = ["TRT_MODES", "TRT_FLAVORS", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
+__all__ = ["TRT_MODES", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
            "engine_builder", "layer_precisions"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 TRT_MODES = ("auto", "typed", "legacy")
-#: --trt-flavor → the Python module that provides it ("auto": the first that imports, in this order)
-TRT_FLAVORS = TRT_FLAVOR_MODULES
 #: --calib-method → TensorRT's legacy calibrator class (TensorRT has no percentile calibrator)
 LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
 
@@ -51,17 +49,19 @@ LEGACY_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8Entrop
 def import_tensorrt(flavor: str = "auto") -> ModuleType:
     """The TensorRT module of ``flavor`` (``"auto"``: standard TensorRT, else TensorRT-RTX), or
     :class:`MissingDependencyError` (the bindings also fail to import without their libraries)."""
-    if flavor != "auto" and flavor not in TRT_FLAVORS:
-        raise EngineBuildError(f"unknown TensorRT flavour {flavor!r}; choose from auto, {', '.join(TRT_FLAVORS)}")
-    names = list(TRT_FLAVORS) if flavor == "auto" else [flavor]
+    if flavor != "auto" and flavor not in TENSORRT_FLAVORS:
+        raise EngineBuildError(f"unknown TensorRT flavour {flavor!r}; choose from auto, {', '.join(TENSORRT_FLAVORS)}")
+    names = list(TENSORRT_FLAVORS) if flavor == "auto" else [flavor]
     failures = []
     for name in names:
         try:
-            return importlib.import_module(TRT_FLAVORS[name])
+            return importlib.import_module(TENSORRT_FLAVORS[name].module)
         except (ImportError, OSError) as e:
-            failures.append(f"{TRT_FLAVORS[name]}: {e}")
+            failures.append(f"{TENSORRT_FLAVORS[name].module}: {e}")
+    install = TENSORRT_FLAVORS["rtx" if names == ["rtx"] else "standard"]
     raise MissingDependencyError(
-        *TRT_FLAVOR_INSTALL["rtx" if names == ["rtx"] else "standard"],
+        install.package,
+        install.extra,
         "building a TensorRT engine (TensorRT comes with JetPack or NVIDIA's wheels, TensorRT-RTX with "
         f"tensorrt-rtx-cu12-libs and -bindings; import failed: {'; '.join(failures)})",
     )
@@ -421,8 +421,7 @@ def build_engine(
         "workspace_gb": options.workspace_gb,
         "dla_core": options.dla_core,
         "calibrator": None if calibrator is None else _calibrator_kind(calibrator),
-        "bytes": len(blob),
-        "sha256": hashlib.sha256(blob).hexdigest(),
+        **file_record(engine_path),
         "io": io,
         "profile": dict(zip(("min", "opt", "max"), ([int(d) for d in s] for s in profile.get_shape(input_name)))),
         "layers": layer_precisions(network),

@@ -21,10 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.backends import backend_choices
 from runtime.boxes import BoxIndex, read_boxes
 from runtime.detection.detector import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from runtime.errors import DataError, InputError
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import nonnegative_int, run_guarded, unit_interval
 from runtime.files import IMAGE_SUFFIXES, atomic_path, check_output_folder, write_json_atomic
 from runtime.images import read_image
 from runtime.results import OKS_NMS_THR
@@ -228,23 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "{name: [[x1,y1,x2,y2,s]]}")  # fmt: skip
     p.add_argument("--ann", type=Path, help="the COCO annotation file whose image ids --boxes detections use (maps "
                    "them to file names)")  # fmt: skip
-    p.add_argument("--det-score-thr", type=float, help="drop boxes scored below this (default: 0 for --boxes, "
+    p.add_argument("--det-score-thr", type=unit_interval, help="drop boxes scored below this (default: 0 for --boxes, "
                    f"{DEFAULT_SCORE_THR} for --detector)")  # fmt: skip
     p.add_argument("--detector", type=Path, help="a detector package (swinpose-export --detector) or a person "
                    "detector file (.onnx, .engine) that finds the people when --boxes is not given")  # fmt: skip
     p.add_argument("--det-format", help="the detector's output layout, where the file does not tell (ultralytics, "
                    "ultralytics-e2e, yolov5, yolox, mmdeploy-yolox, mmdeploy-rtmdet, efficientnms)")  # fmt: skip
-    p.add_argument("--person-class", type=int, help="the detector's class index of people (default: the class "
-                   "named 'person', else 0)")  # fmt: skip
+    p.add_argument("--person-class", type=nonnegative_int, help="the detector's class index of people (default: "
+                   "the class named 'person', else 0)")  # fmt: skip
     p.add_argument("--det-input-size", type=input_size, help="HxW the detector takes, for a dynamic input that does "
                    "not record it")  # fmt: skip
-    p.add_argument("--det-iou-thr", type=float, default=DEFAULT_IOU_THR, help="box NMS IoU, where the detector has "
-                   "no NMS of its own")  # fmt: skip
-    p.add_argument("--oks-thr", type=float, default=OKS_NMS_THR, help="OKS above which a detected pose is a "
+    p.add_argument("--det-iou-thr", type=unit_interval, default=DEFAULT_IOU_THR, help="box NMS IoU, where the "
+                   "detector has no NMS of its own")  # fmt: skip
+    p.add_argument("--oks-thr", type=unit_interval, default=OKS_NMS_THR, help="OKS above which a detected pose is a "
                    "duplicate of a better one")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("infer_out"), help="output folder (default infer_out/)")
-    p.add_argument("--threshold", type=float, default=0.3, help="keypoint score below which nothing is drawn")
-    p.add_argument("--backend", default="auto")
+    p.add_argument("--threshold", type=unit_interval, default=0.3, help="keypoint score below which nothing is drawn")
+    p.add_argument("--backend", choices=backend_choices(), default="auto", help="what runs the package (auto: its "
+                   "engine on a GPU, else its ONNX)")  # fmt: skip
     p.add_argument("--device", default="cpu")
     p.add_argument("--flip-test", action="store_true", help="average in the mirrored crops' heatmaps")
     p.add_argument("--skip-bad", action="store_true", help="skip images that do not decode whole (counted), instead "

@@ -10,13 +10,12 @@ that MMPose's legacy codec needs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from runtime.contract import fields_from_dict
+from runtime.contract import check_choice, check_positive, check_size, fields_from_dict
 from runtime.errors import ConfigError, InputShapeError
 
 __all__ = ["HeatmapCodec", "CONVENTIONS", "gaussian_blur", "decode_argmax", "decode_msra", "refine_dark"]
@@ -51,33 +50,18 @@ class HeatmapCodec:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "heatmap_size"):
-            size = getattr(self, name)
-            if (
-                isinstance(size, (str, bytes))
-                or not hasattr(size, "__len__")
-                or len(size) != 2
-                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
-            ):
-                raise ConfigError(f"{name} must be two integers (H, W), got {size!r}")
-            object.__setattr__(self, name, tuple(int(v) for v in size))
+            object.__setattr__(self, name, check_size(getattr(self, name), name, positive=False))
         if not isinstance(self.use_dark, bool) or not isinstance(self.flip_shift, bool):
             raise ConfigError(f"use_dark and flip_shift must be true or false, got {self.use_dark!r}, "
                               f"{self.flip_shift!r}")  # fmt: skip
-        if self.convention not in CONVENTIONS:
-            raise ConfigError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")
+        check_choice(self.convention, "convention", CONVENTIONS)
         (ih, iw), (hh, hw) = self.input_size, self.heatmap_size
         if min(ih, iw, hh, hw) <= 0 or ih % hh or iw % hw or ih // hh != iw // hw:
             raise ConfigError(
                 f"input_size {self.input_size} must be the same integer multiple of heatmap_size {self.heatmap_size} "
                 "on both axes (e.g. 256x192 with 64x48)"
             )
-        if (
-            isinstance(self.sigma, bool)
-            or not isinstance(self.sigma, (int, float, np.floating))
-            or not (math.isfinite(self.sigma) and self.sigma > 0)
-        ):
-            raise ConfigError(f"sigma must be a positive number, got {self.sigma!r}")
-        object.__setattr__(self, "sigma", float(self.sigma))
+        object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size), "sigma": self.sigma,

@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.backends import BACKENDS, Backend, open_backend
+from runtime.backends import Backend, backend_entry, backend_of_file, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import int8_kernel
 from runtime.package import PACKAGE_JSON, PackageSpec, read_package
@@ -158,19 +158,14 @@ class PoseEngine:
         else:
             if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
                 on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
-                backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
-                backend = backend or ("tensorrt" if on_gpu else "onnxruntime")
-            if backend not in BACKENDS:
-                raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
-            model_file = path if path.suffix else self.spec.file_path(BACKENDS[backend].file_key)
+                backend = backend_of_file(path) or ("tensorrt" if on_gpu else "onnxruntime")
+            key = backend_entry(backend).file_key
+            model_file = path if path.suffix else self.spec.file_path(key)
             if model_file is None:
-                key = BACKENDS[backend].file_key
                 raise PackageError(f"{self.spec.folder / PACKAGE_JSON} lists no {key} file for the {backend} backend; "
                                    "re-export the package with it, or pick another backend")  # fmt: skip
-            options = {"threads": threads} if BACKENDS[backend].cpu_threads else {}
-            options.update(backend_options or {})
-            if backend == "tensorrt":  # the module of the flavour that built it runs it
-                options.setdefault("flavor", self.spec.engine_flavor)
+            # threads where the backend takes them; the flavour that built the engine where it has flavours
+            options = {"threads": threads, "flavor": self.spec.engine_flavor, **(backend_options or {})}
             self.spec.verify(model_file)  # the bytes the export wrote, or a PackageError
             self.backend = open_backend(backend, model_file, device=device, **options)
         self._check_io(model_file)

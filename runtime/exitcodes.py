@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from runtime.errors import SwinPoseError
 
-__all__ = ["run_guarded", "positive_int", "nonnegative_int", "positive_float"]
+__all__ = ["run_guarded", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "unit_interval"]
 
 
 def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -24,8 +24,9 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
         return 1
 
 
-def _number(kind: type, low: float, inclusive: bool) -> Callable[[str], Any]:
-    """An argparse ``type`` for a finite ``kind`` above ``low`` (or at it, ``inclusive``); usage error otherwise."""
+def _number(kind: type, low: float, inclusive: bool, high: float | None = None) -> Callable[[str], Any]:
+    """An argparse ``type`` for a finite ``kind`` above ``low`` (or at it, ``inclusive``) and at most ``high``;
+    usage error otherwise."""
 
     def parse(text: str) -> Any:
         try:
@@ -34,6 +35,8 @@ def _number(kind: type, low: float, inclusive: bool) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not math.isfinite(value) or value < low or (value == low and not inclusive):
             raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'above'} {low:g}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {high:g}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
@@ -42,3 +45,5 @@ def _number(kind: type, low: float, inclusive: bool) -> Callable[[str], Any]:
 
 #: argparse types of counts and sizes: ``--batch-size 0`` and ``--iters -1`` are usage errors, not crashes
 positive_int, nonnegative_int, positive_float = _number(int, 0, False), _number(int, 0, True), _number(float, 0, False)
+#: argparse types of thresholds: a non-negative number, and a score or IoU between 0 and 1
+nonnegative_float, unit_interval = _number(float, 0, True), _number(float, 0, True, 1.0)

@@ -44,8 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.backends import TENSORRT_FLAVORS
+from runtime.backends.base import TensorSpec
 from runtime.codec import HeatmapCodec
-from runtime.contract import fields_from_dict
+from runtime.contract import check_int, check_str, fields_from_dict
 from runtime.errors import ConfigError, PackageError
 from runtime.files import atomic_path, restore_set_aside
 from runtime.keypoints import KeypointSpec
@@ -55,7 +57,6 @@ __all__ = [
     "PACKAGE_FORMAT_VERSION",
     "PACKAGE_JSON",
     "PRECISIONS",
-    "TRT_FLAVORS",
     "TensorSpec",
     "BatchRange",
     "Files",
@@ -72,48 +73,33 @@ __all__ = [
 PACKAGE_FORMAT_VERSION = 2
 PACKAGE_JSON = "model.json"
 PRECISIONS = ("fp32", "fp16", "int8")
-TRT_FLAVORS = ("standard", "rtx")
 #: int8 packages from before ``calibration.max_weight_pair``: symmetric 8-bit weights, two of 127 in a channel
 LEGACY_INT8_WEIGHT_PAIR = 254
 _REEXPORT = "re-export the package with swinpose-export"
 
 
-def _int(value: Any, field: str, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        raise ConfigError(f"{field} must be an integer{'' if low is None else f' >= {low}'}, got {value!r}")
-    return value
+def network_tensor(spec: TensorSpec) -> TensorSpec:
+    """``spec`` held to what a package's network input or output is: a name, shape [-1, C, H, W] (a dynamic batch,
+    positive sizes), float32 (every precision keeps float32 I/O) and NCHW; the shape as a tuple."""
+    check_str(spec.name, "name")
+    if isinstance(spec.shape, (str, bytes)) or not hasattr(spec.shape, "__len__") or len(spec.shape) != 4:
+        raise ConfigError(f"shape must be 4 integers [-1, C, H, W], got {spec.shape!r}")
+    shape = tuple(check_int(v, "shape") for v in spec.shape)
+    if shape[0] != -1 or min(shape[1:]) <= 0:
+        raise ConfigError(f"shape must be [-1, C, H, W] with a dynamic batch and positive sizes, got {list(shape)}")
+    if spec.dtype != "float32":
+        raise ConfigError(f"dtype must be float32 (every precision keeps float32 I/O), got {spec.dtype!r}")
+    if spec.layout != "NCHW":
+        raise ConfigError(f"layout must be NCHW, got {spec.layout!r}")
+    return dataclasses.replace(spec, shape=shape)
 
 
-def _str(value: Any, field: str, optional: bool = False) -> str | None:
-    if (value is None and optional) or (isinstance(value, str) and value):
-        return value
-    raise ConfigError(f"{field} must be a non-empty string{' or null' if optional else ''}, got {value!r}")
+class _NetworkTensor:
+    """Reads model.json's ``input`` and ``output`` (name, shape, dtype, layout) as a :func:`network_tensor`."""
 
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A network input or output: its name, NCHW shape with -1 for the dynamic batch axis, and dtype."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    layout: str
-
-    def __post_init__(self) -> None:
-        _str(self.name, "name")
-        if isinstance(self.shape, (str, bytes)) or not hasattr(self.shape, "__len__") or len(self.shape) != 4:
-            raise ConfigError(f"shape must be 4 integers [-1, C, H, W], got {self.shape!r}")
-        shape = tuple(_int(v, "shape") for v in self.shape)
-        if shape[0] != -1 or min(shape[1:]) <= 0:
-            raise ConfigError(f"shape must be [-1, C, H, W] with a dynamic batch and positive sizes, got {list(shape)}")
-        object.__setattr__(self, "shape", shape)
-        if self.dtype != "float32":
-            raise ConfigError(f"dtype must be float32 (every precision keeps float32 I/O), got {self.dtype!r}")
-        if self.layout != "NCHW":
-            raise ConfigError(f"layout must be NCHW, got {self.layout!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+    @staticmethod
+    def from_dict(d: Any) -> TensorSpec:
+        return network_tensor(fields_from_dict(TensorSpec, d))
 
 
 @dataclass(frozen=True)
@@ -126,7 +112,7 @@ class BatchRange:
 
     def __post_init__(self) -> None:
         for name in ("min", "opt", "max"):
-            _int(getattr(self, name), name, 1)
+            check_int(getattr(self, name), name, 1)
         if not self.min <= self.opt <= self.max:
             raise ConfigError(f"must satisfy 1 <= min <= opt <= max, got {self.to_dict()}")
 
@@ -148,7 +134,7 @@ class Files:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            name = _str(getattr(self, f.name), f.name, optional=f.name != "onnx")
+            name = check_str(getattr(self, f.name), f.name, optional=f.name != "onnx")
             if name is not None and (Path(name).name != name or name in (".", "..")):
                 raise ConfigError(f"{f.name} must be a file name inside the package folder, got {name!r}")
 
@@ -165,10 +151,10 @@ class ModelInfo:
     weights: str | None = None
 
     def __post_init__(self) -> None:
-        _str(self.name, "name")
+        check_str(self.name, "name")
         if not isinstance(self.config, dict):
             raise ConfigError(f"config must be an object (a PoseModelConfig), got {type(self.config).__name__}")
-        _str(self.weights, "weights", optional=True)
+        check_str(self.weights, "weights", optional=True)
         object.__setattr__(self, "config", copy.deepcopy(self.config))
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,8 +202,8 @@ class InferenceSpec:
 _PARTS: dict[str, tuple[Any, bool]] = {
     "model": (ModelInfo, False),
     "files": (Files, False),
-    "input": (TensorSpec, False),
-    "output": (TensorSpec, False),
+    "input": (_NetworkTensor, False),
+    "output": (_NetworkTensor, False),
     "batch": (BatchRange, False),
     "preprocess": (Preprocess, False),
     "codec": (HeatmapCodec, False),
@@ -255,6 +241,8 @@ class PackageSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folder", Path(self.folder))
+        object.__setattr__(self, "input", network_tensor(self.input))
+        object.__setattr__(self, "output", network_tensor(self.output))
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r} is not one of {PRECISIONS}")
         h, w = self.preprocess.input_size
@@ -274,9 +262,9 @@ class PackageSpec:
         if graph is not None and graph != self.precision:
             raise ConfigError(f"precision says {self.precision!r}, but the graph's operators (onnx.op_counts) are an "
                               f"{graph} graph's; the JSON was edited or comes from another export")  # fmt: skip
-        if self.engine is not None and self.engine.get("flavor", "standard") not in TRT_FLAVORS:
-            raise ConfigError(f"engine.flavor {self.engine.get('flavor')!r} is not one of {TRT_FLAVORS}; upgrade "
-                              "swinpose or re-export the engine")  # fmt: skip
+        if self.engine is not None and self.engine.get("flavor", "standard") not in TENSORRT_FLAVORS:
+            raise ConfigError(f"engine.flavor {self.engine.get('flavor')!r} is not one of {tuple(TENSORRT_FLAVORS)}; "
+                              "upgrade swinpose or re-export the engine")  # fmt: skip
         for name in _PROVENANCE:
             object.__setattr__(self, name, copy.deepcopy(getattr(self, name)))
 

@@ -10,14 +10,13 @@ Shape legend: B batch, N boxes, H×W input height/width in pixels, C=3 colour ch
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from runtime.contract import fields_from_dict
+from runtime.contract import check_choice, check_floats, check_positive, check_size, fields_from_dict
 from runtime.errors import ConfigError, InputError, InputShapeError
 
 __all__ = [
@@ -217,17 +216,6 @@ ASPECTS = ("fixed",)
 WARPS = ("centre", "mmpose")
 
 
-def _floats(value: Any, n: int, field: str) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
-        raise ConfigError(f"{field} must be {n} numbers, got {value!r}")
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
-            raise ConfigError(f"{field} must be {n} finite numbers, got {value!r}")
-        out.append(float(v))
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class Preprocess:
     """How a person box becomes the network's input: the settings inference must repeat exactly as training made
@@ -254,28 +242,16 @@ class Preprocess:
     warp: str = "centre"
 
     def __post_init__(self) -> None:
-        size = self.input_size
-        if (
-            isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size)
-        ):  # fmt: skip
-            raise ConfigError(f"input_size must be two positive integers (H, W), got {size!r}")
-        object.__setattr__(self, "input_size", (int(size[0]), int(size[1])))
-        if self.color_order not in COLOR_ORDERS:
-            raise ConfigError(f"color_order must be one of {COLOR_ORDERS}, got {self.color_order!r}")
-        object.__setattr__(self, "mean", _floats(self.mean, 3, "mean"))
-        object.__setattr__(self, "std", _floats(self.std, 3, "std"))
+        object.__setattr__(self, "input_size", check_size(self.input_size, "input_size"))
+        check_choice(self.color_order, "color_order", COLOR_ORDERS)
+        object.__setattr__(self, "mean", check_floats(self.mean, 3, "mean"))
+        object.__setattr__(self, "std", check_floats(self.std, 3, "std"))
         if min(self.std) <= 0:
             raise ConfigError(f"std must be positive, got {self.std}")
         for name in ("pixel_scale", "box_padding"):
-            (value,) = _floats([getattr(self, name)], 1, name)
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
-            object.__setattr__(self, name, value)
-        if self.aspect not in ASPECTS:
-            raise ConfigError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
-        if self.warp not in WARPS:
-            raise ConfigError(f"warp must be one of {WARPS}, got {self.warp!r}")
+            object.__setattr__(self, name, check_positive(getattr(self, name), name))
+        check_choice(self.aspect, "aspect", ASPECTS)
+        check_choice(self.warp, "warp", WARPS)
 
     def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """H×W×3 uint8 image and N×4 (x, y, w, h) boxes → N×H×W×3 uint8 crops and N×2×3 image → crop affines."""

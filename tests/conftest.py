@@ -122,11 +122,11 @@ def emulated(bundled_packages, tmp_path_factory):
 
 @pytest.fixture
 def cached_onnx(monkeypatch, bundled_packages):
-    """export.package's export_onnx returns the fp32 graph the session fixture exported already (for tests of what
-    happens after the export itself, which test_export.py checks)."""
+    """The export's export_onnx (called by export.graphs.fp32_graph) returns the fp32 graph the session fixture
+    exported already (for tests of what happens after the export itself, which test_export.py checks)."""
     import onnx
 
-    import export.package
+    import export.graphs
 
     data = onnx.load(str(bundled_packages["fp32"] / "model.onnx")).SerializeToString()
-    monkeypatch.setattr(export.package, "export_onnx", lambda model, max_batch=64: onnx.ModelProto.FromString(data))
+    monkeypatch.setattr(export.graphs, "export_onnx", lambda model, max_batch=64: onnx.ModelProto.FromString(data))

@@ -8,7 +8,7 @@ this host's own crops. The bounds come from what each stage guarantees, so the v
 
 * **crops**: OpenCV's bilinear ``warpAffine`` interpolates in fixed point at 1/32 pixel; two builds may put a source
   coordinate one 1/32 step apart, which moves a pixel by at most 255/32 < 8 grey levels.
-* **the network** on the same crops: the export's gates against PyTorch (``export.package.FP32_GATE`` on fp32
+* **the network** on the same crops: the export's gates against PyTorch (``export.parity.FP32_GATE`` on fp32
   heatmaps, ``export.parity.SHIFT_LIMITS`` on int8 keypoints), the promises every package makes; the int8 kernels
   themselves are exact on both arm64 families (``test_int8_cpu.py``, op by op).
 * **decoding**: the same numpy code on the same heatmaps, so the same keypoints up to float64 rounding.
@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.package import FP32_GATE
-from export.parity import compare_heatmaps, shift_limit
+from export.parity import FP32_GATE, compare_heatmaps, shift_limit
 from runtime import PoseEngine, read_package
 
 ARM64 = ["cortex-a57", "neoverse-n1"]

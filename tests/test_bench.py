@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.cli import PARITY_FAILED, main
 from benchmarks.floor import Ceilings, floor_ms, model_work
-from benchmarks.latency import LatencySettings, _OneSuspendableOpen, run_latency
+from benchmarks.latency import LatencySettings, _one_engine_open, run_latency
 from benchmarks.parity import agreement_gt, coco_ap, run_parity
 from benchmarks.report import console, markdown, schema_problems, to_csv
 from benchmarks.runners import Combo
@@ -89,7 +89,7 @@ def test_latency_times_each_onnxruntime_engine_with_the_others_closed():
     log: list[str] = []
     combos = [Combo("onnxruntime", p, Engine(log, p), reopen=lambda p=p: Engine(log, p)) for p in ("fp32", "int8")]
     combos.append(Combo("torch", "fp32", Engine(log, "torch")))  # no reopen: stays open
-    one_open = _OneSuspendableOpen(combos)
+    one_open = _one_engine_open(combos)
     seen = []
     calls = {i: one_open.wrap(i, lambda i=i: seen.append([c.engine is not None for c in combos])) for i in range(3)}
     del log[:]

@@ -74,7 +74,7 @@ def _broken(data: dict, path: str, value) -> dict:
         ("preprocess.std", [0, 0, 0], "'preprocess' std must be positive"),
         ("preprocess.std", [58.0], "'preprocess' std must be 3 numbers"),
         ("preprocess.mean", ["a", "b", "c"], "'preprocess' mean must be 3 finite numbers"),
-        ("preprocess.box_padding", math.nan, "'preprocess' box_padding must be 1 finite"),
+        ("preprocess.box_padding", math.nan, "'preprocess' box_padding must be a positive number, got nan"),
         ("preprocess.color_order", "XYZ", "'preprocess' color_order must be one of"),
         (
             "codec.input_size",

@@ -27,7 +27,7 @@ BOXES = np.array([[248.0, 74.0, 418.0, 375.0], [36.0, 68.0, 66.0, 164.0], [454.0
 
 #: swinpose-export in a subprocess (so that it can die), with the fp32 graph the session already exported instead of
 #: a new torch.onnx.export (14 s for the bundled model; what the kills test is how the package is written, not made)
-DRIVER = """import sys, onnx, export.package as p
+DRIVER = """import sys, onnx, export.graphs as p
 data = open(sys.argv[1], "rb").read()
 p.export_onnx = lambda model, max_batch=64: onnx.ModelProto.FromString(data)
 from export.cli import main

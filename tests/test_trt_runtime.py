@@ -7,6 +7,7 @@ addresses the backend set, so the whole path is exercised: pinned host buffers, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from fake_tensorrt import FakeCudart, add_fake_engine, make_fake_tensorrt
 
+import runtime.backends
 import runtime.backends.cuda
 import runtime.backends.tensorrt
 from runtime import PoseEngine
@@ -128,7 +130,9 @@ def test_an_engine_is_run_by_the_module_of_its_flavour(trt_package, monkeypatch)
         assert engine.backend.flavor == "rtx"
     assert asked == ["standard", "rtx"]
     monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt", _REAL_IMPORT)
-    monkeypatch.setitem(runtime.backends.tensorrt.TRT_FLAVOR_MODULES, "rtx", "no_such_tensorrt_rtx")
+    rtx = runtime.backends.TENSORRT_FLAVORS["rtx"]
+    missing = dataclasses.replace(rtx, module="no_such_tensorrt_rtx")
+    monkeypatch.setitem(runtime.backends.TENSORRT_FLAVORS, "rtx", missing)
     with pytest.raises(MissingDependencyError, match=r"built by TensorRT-RTX.*--trt-flavor standard.*swinpose\[rtx\]"):
         PoseEngine(package, device="cuda:0")
     meta["engine"]["flavor"] = "tensorrt-99"

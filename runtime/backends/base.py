@@ -10,6 +10,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +21,19 @@ __all__ = ["TensorSpec", "Backend"]
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A named tensor: ``shape`` with -1 for a dynamic axis, ``dtype`` as a numpy name (``"float32"``)."""
+    """A named tensor: ``shape`` with -1 for a dynamic axis, ``dtype`` as a numpy name (``"float32"``) and, where
+    it is known, its ``layout`` (``"NCHW"``). Backends report their files' tensors as these, and a model package's
+    ``input`` and ``output`` are these too (:func:`runtime.package.network_tensor` holds them to a package's)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
+    layout: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name, shape, dtype[, layout]}`` as JSON takes it."""
+        d: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+        return d if self.layout is None else {**d, "layout": self.layout}
 
     def check(self, array: np.ndarray) -> None:
         """Raise :class:`InputShapeError` if ``array`` does not fit this spec."""

@@ -18,43 +18,37 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends import cuda
+from runtime.backends import TENSORRT_FLAVORS, cuda
 from runtime.backends.base import Backend, TensorSpec
 from runtime.backends.cuda import DeviceBuffer, PinnedBuffer, cuda_call
 from runtime.errors import BackendError, InputShapeError, MissingDependencyError
 
-__all__ = ["TrtBackend", "TRT_FLAVOR_MODULES", "TRT_FLAVOR_INSTALL"]
-
-#: a TensorRT flavour (``model.json``'s ``engine.flavor``) → the Python module that builds and runs its engines. The
-#: runtime calls this backend makes (``Logger``, ``Runtime.deserialize_cuda_engine``, the name-based tensor API,
-#: ``execute_async_v3``, ``nptype``) are the same in both; only the module differs.
-TRT_FLAVOR_MODULES = {"standard": "tensorrt", "rtx": "tensorrt_rtx_bindings"}
-#: flavour → (the package that provides its module, the swinpose extra to install)
-TRT_FLAVOR_INSTALL = {"standard": ("tensorrt", "trt"), "rtx": ("tensorrt-rtx-cu12-bindings", "rtx")}
+__all__ = ["TrtBackend"]
 
 
 def _import_tensorrt(flavor: str = "standard") -> Any:
-    """The module that runs engines of ``flavor``; an engine of the other flavour is refused by naming what runs it."""
-    if flavor not in TRT_FLAVOR_MODULES:
+    """The module that runs engines of ``flavor`` (:data:`runtime.backends.TENSORRT_FLAVORS`); an engine of the
+    other flavour is refused by naming what runs it."""
+    if flavor not in TENSORRT_FLAVORS:
         raise BackendError(f"model.json names the TensorRT flavour {flavor!r}, which this swinpose does not know "
-                           f"({', '.join(TRT_FLAVOR_MODULES)}); upgrade swinpose or re-export the engine")  # fmt: skip
+                           f"({', '.join(TENSORRT_FLAVORS)}); upgrade swinpose or re-export the engine")  # fmt: skip
+    module = TENSORRT_FLAVORS[flavor].module
     try:
-        return importlib.import_module(TRT_FLAVOR_MODULES[flavor])
+        return importlib.import_module(module)
     except (ImportError, OSError) as e:
-        other = next(f for f in TRT_FLAVOR_MODULES if f != flavor)
+        other = next(f for f in TENSORRT_FLAVORS if f != flavor)
         built_by = "TensorRT-RTX" if flavor == "rtx" else "standard TensorRT"
-        package, extra = TRT_FLAVOR_INSTALL[flavor]
         raise MissingDependencyError(
-            package,
-            extra,
-            f"this engine, built by {built_by}, (import of {TRT_FLAVOR_MODULES[flavor]} failed: {e}; or rebuild it "
+            TENSORRT_FLAVORS[flavor].package,
+            TENSORRT_FLAVORS[flavor].extra,
+            f"this engine, built by {built_by}, (import of {module} failed: {e}; or rebuild it "
             f"for this runtime with swinpose-export --engine --trt-flavor {other})",
         ) from e
 
 
 class TrtBackend(Backend):
     """A TensorRT engine file on ``device`` (``"cuda:N"``), run by the module of its ``flavor`` (``"standard"``
-    TensorRT or ``"rtx"``, TensorRT for RTX; :data:`TRT_FLAVOR_MODULES`)."""
+    TensorRT or ``"rtx"``, TensorRT for RTX; :data:`runtime.backends.TENSORRT_FLAVORS`)."""
 
     name = "tensorrt"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backends import BACKENDS, open_backend
+from runtime.backends import BACKENDS, backend_entry, backend_of_file, open_backend
 from runtime.detection.layouts import Candidates, DetLayout, class_names, detector_layout, guess_layout
 from runtime.detection.letterbox import Geometry, Letterbox, letterbox_preset
 from runtime.detection.nms import nms
@@ -127,7 +127,8 @@ class Detector:
                              "package folder (swinpose-export --detector FILE --out DIR)")  # fmt: skip
         self.path = path
         self.score_thr, self.iou_thr, self.top_k = float(score_thr), float(iou_thr), int(top_k)
-        self.backend = _open(backend, path, device, threads)
+        flavor = None if self.package is None else (self.package.engine or {}).get("flavor", "standard")
+        self.backend = _open(backend, path, device, threads, flavor)
         try:
             if len(self.backend.inputs) != 1:
                 raise InputShapeError(f"a detector takes one image input, {path.name} has "
@@ -194,24 +195,22 @@ def _package_file(spec: DetectorSpec, backend: str, device: str) -> Path:
     if backend == "auto":
         on_gpu = device.startswith("cuda") and spec.engine_path is not None
         return spec.engine_path if on_gpu else spec.onnx_path
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
-    path = spec.engine_path if BACKENDS[backend].file_key == "engine" else spec.onnx_path
+    path = spec.engine_path if backend_entry(backend).file_key == "engine" else spec.onnx_path
     if path is None:
         raise PackageError(f"{spec.folder / DETECTOR_JSON} lists no engine for the {backend} backend; re-export it "
                            "with swinpose-export --detector FILE --engine, or pick another backend")  # fmt: skip
     return path
 
 
-def _open(backend: str, path: Path, device: str, threads: int):
+def _open(backend: str, path: Path, device: str, threads: int, flavor: str | None = None):
+    """Open the detector file ``path`` on ``backend`` (``auto``: the file's own); ``flavor``: the TensorRT flavour
+    that built an engine (a package records it)."""
     if backend == "auto":  # the file's own backend
-        backend = next((n for n, e in BACKENDS.items() if e.suffix == path.suffix), None)
+        backend = backend_of_file(path)
         if backend is None:
             suffixes = ", ".join(f"{e.suffix} ({n})" for n, e in BACKENDS.items())
             raise InputError(f"{path.name}: a detector file ends in {suffixes}; pass backend= for another name")
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; this swinpose has {sorted(BACKENDS)}")
-    options = {"threads": threads} if BACKENDS[backend].cpu_threads else {}
+    options = {"threads": threads, "flavor": flavor}
     try:
         return open_backend(backend, path, device, **options)
     except BackendError as e:

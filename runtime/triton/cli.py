@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime.exitcodes import positive_int, run_guarded
+from runtime.exitcodes import nonnegative_int, positive_int, run_guarded
 
 PROG = "swinpose-serve"
 
@@ -34,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=positive_int, default=8001)
     p.add_argument("--metrics-port", type=positive_int, default=8002)
     p.add_argument("--instances", type=positive_int, default=4, help="pipeline model instances (default 4)")
-    p.add_argument("--max-queue-delay-us", type=int, default=2000, help="dynamic batcher delay (default 2000)")
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads of the Python network model")
+    p.add_argument(
+        "--max-queue-delay-us", type=nonnegative_int, default=2000, help="dynamic batcher delay (default 2000)"
+    )
+    p.add_argument(
+        "--threads", type=nonnegative_int, default=0, help="ONNX Runtime threads of the Python network model"
+    )
     return p
 
 

@@ -9,6 +9,10 @@ passed between models.
 
 Bad requests (boxes that are not N×4/N×5, NaN or empty boxes, an undecodable or oversized image) get a Triton
 error naming the problem; the model keeps serving.
+
+Tensors cross between Triton and numpy through DLPack (:func:`to_numpy`, :func:`to_tensor`, which the network model
+uses too): the Python backend's stub was built against numpy 1, and its ``as_numpy`` returns the first element
+repeated under numpy 2.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends.base import Backend, TensorSpec
+from runtime.backends.base import Backend
 from runtime.engine import PoseEngine
 from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
@@ -52,8 +56,7 @@ class BLSBackend(Backend):
     def __init__(self, pb: Any, spec: PackageSpec, model: str) -> None:
         super().__init__(None, "cpu")
         self.pb, self.model = pb, model
-        self.inputs = [TensorSpec(spec.input.name, spec.input.shape, spec.input.dtype)]
-        self.outputs = [TensorSpec(spec.output.name, spec.output.shape, spec.output.dtype)]
+        self.inputs, self.outputs = [spec.input], [spec.output]
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         name, out = self.inputs[0].name, self.outputs[0].name

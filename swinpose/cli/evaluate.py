@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from runtime.exitcodes import positive_float, positive_int, run_guarded
+from runtime.exitcodes import positive_float, positive_int, run_guarded, unit_interval
 from runtime.results import OKS_NMS_THR
 from swinpose.cli.model_args import add_model_arguments
 
@@ -39,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                        "in a layout swinpose reads, swinpose detector weights, or 'bundled') and print its person "
                        "bbox AP beside the keypoint AP with its boxes and with ground-truth boxes")  # fmt: skip
     p.add_argument("--det-format", help="--detector's output layout, where the file does not tell")
-    p.add_argument("--det-score-thr", type=float, default=0.0, help="drop detector boxes scoring below this (with "
-                   "--detector, 0 means the evaluation floor of 0.1)")  # fmt: skip
-    p.add_argument("--nms-thr", type=float, default=OKS_NMS_THR, help="OKS-NMS threshold for detector boxes")
+    p.add_argument("--det-score-thr", type=unit_interval, default=0.0, help="drop detector boxes scoring below "
+                   "this (with --detector, 0 means the evaluation floor of 0.1)")  # fmt: skip
+    p.add_argument("--nms-thr", type=unit_interval, default=OKS_NMS_THR, help="OKS-NMS threshold for detector boxes")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--sigma", type=positive_float, help="codec sigma (default: the one the model was trained with)")
     p.add_argument("--batch-size", type=positive_int, default=32)

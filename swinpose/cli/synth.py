@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import nonnegative_int, run_guarded
 
 PROG = "swinpose-synth"
 
@@ -15,9 +15,9 @@ PROG = "swinpose-synth"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split(":", 1)[1].strip())
     p.add_argument("--out", required=True, type=Path, help="root folder (train/, val/, annotations/)")
-    p.add_argument("--train", type=int, default=4000, help="training images")
-    p.add_argument("--val", type=int, default=200, help="validation images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=nonnegative_int, default=4000, help="training images")
+    p.add_argument("--val", type=nonnegative_int, default=200, help="validation images")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     return p
 
 

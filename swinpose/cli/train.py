@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import positive_int, run_guarded
 
 PROG = "swinpose-train"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, help="a checkpoint (or an --out folder: its last.pth) to continue from")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a config field")
-    p.add_argument("--max-iters", type=int, help="stop after this many iterations (smoke tests)")
+    p.add_argument("--max-iters", type=positive_int, help="stop after this many iterations (smoke tests)")
     return p
 
 

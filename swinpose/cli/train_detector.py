@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime.exitcodes import positive_float, positive_int, run_guarded
+from runtime.exitcodes import nonnegative_int, positive_float, positive_int, run_guarded
 
 PROG = "swinpose-train-detector"
 
@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=8)
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--pose", default="bundled", help="pose weights whose keypoint AP with the detector's boxes is "
                    "recorded beside the box AP (default bundled)")  # fmt: skip

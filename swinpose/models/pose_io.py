@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from runtime.errors import CheckpointError, ConfigError, MissingDependencyError
+from runtime.errors import CheckpointError, ConfigError, InputError, MissingDependencyError
 from runtime.files import atomic_path
 from swinpose.models.checkpoint import load_weights_only, read_safetensors
 from swinpose.models.config import PoseModelConfig
@@ -33,6 +33,11 @@ from swinpose.models.registry import get_config, list_models
 
 __all__ = [
     "BUNDLED_WEIGHTS",
+    "BUNDLED",
+    "RANDOM",
+    "RANDOM_WEIGHTS_NAME",
+    "random_model",
+    "load_weights",
     "save_pose_model",
     "load_pose_model",
     "read_pose_file",
@@ -272,11 +277,52 @@ def build_pose_model(sd: dict[str, torch.Tensor], cfg_dict: dict[str, Any], sour
 
 #: the model trained on synthetic figures that ships with swinpose (see its MODEL_CARD.md)
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "swinpose_nano_128x96_synthetic.safetensors"
+#: the special ``--weights`` names: the shipped model, and a registered model with seeded random weights (whose
+#: packages and benchmarks time like trained ones). :func:`resolve_weights` is the one place that reads them.
+BUNDLED = "bundled"
+RANDOM = "random"
+#: what model.json and reports call random weights
+RANDOM_WEIGHTS_NAME = "random init (seed 0)"
 
 
-def resolve_weights(value: str | Path) -> Path:
-    """``"bundled"`` → :data:`BUNDLED_WEIGHTS`; anything else is a path."""
-    return BUNDLED_WEIGHTS if str(value) == "bundled" else Path(value)
+def resolve_weights(value: str | Path, allow_random: bool = False) -> Path | None:
+    """``"bundled"`` → :data:`BUNDLED_WEIGHTS`; ``"random"`` → None where ``allow_random`` (the caller builds
+    :func:`random_model`), else an :class:`InputError`; anything else is a path."""
+    if str(value) == BUNDLED:
+        return BUNDLED_WEIGHTS
+    if str(value) == RANDOM:
+        if not allow_random:
+            raise InputError("--weights random makes untrained weights, which only an export or a benchmark can use; "
+                             "pass a weights file or 'bundled'")  # fmt: skip
+        return None
+    return Path(value)
+
+
+def random_model(cfg: PoseModelConfig) -> SwinPose:
+    """The model ``cfg`` describes with random weights drawn from seed 0, without touching the caller's random
+    state: the same weights wherever they are made (float32, eval mode)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return SwinPose(cfg).eval()
+
+
+def load_weights(
+    value: str | Path,
+    model: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    mmpose_config: str | Path | None = None,
+    config: PoseModelConfig | None = None,
+) -> tuple[SwinPose, dict[str, str] | None, str]:
+    """The model ``value`` names (a file, ``"bundled"`` or ``"random"``), its file's metadata (None for random
+    weights) and the weights' name for records. Random weights build ``config``, else the registered ``model``;
+    ``model``, ``input_size`` and ``mmpose_config`` as in :func:`read_pose_file`."""
+    path = resolve_weights(value, allow_random=True)
+    if path is None:
+        if config is None and model is None:
+            raise InputError("--weights random needs --model NAME, e.g. --model swinpose_t_256x192")
+        return random_model(config if config is not None else get_config(model)), None, RANDOM_WEIGHTS_NAME
+    pose, meta = load_pose_file(path, model, input_size, mmpose_config)
+    return pose, meta, path.name
 
 
 def load_model(
