@@ -128,12 +128,13 @@ def _counts(text: str, flag: str, example: str) -> list[int]:
 
 
 def _parity(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks.parity import THRESHOLDS, run_parity
+    from benchmarks.parity import run_parity
     from benchmarks.runners import BACKENDS, parse_list
+    from export.parity import AP_THRESHOLDS
     from runtime.package import PRECISIONS
 
-    limits = {p: getattr(args, f"{p}_max_delta") for p in THRESHOLDS}
-    thresholds = {p: THRESHOLDS[p] if v is None else v for p, v in limits.items()}
+    limits = {p: getattr(args, f"{p}_max_delta") for p in AP_THRESHOLDS}
+    thresholds = {p: AP_THRESHOLDS[p] if v is None else v for p, v in limits.items()}
     return run_parity(
         args.package,
         args.data,

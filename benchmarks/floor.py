@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.schema import CEILINGS, MACHINE, MODEL, NUM, Schema
 from benchmarks.timing import measure
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,19 @@ logger = logging.getLogger(__name__)
 __all__ = ["Ceilings", "measure_ceilings", "ModelWork", "model_work", "floor_ms", "floor_report", "FLOOR_SCHEMA_ID"]
 
 FLOOR_SCHEMA_ID = "swinpose-bench/floor/1"
+#: what a floor report holds (:mod:`benchmarks.schema`)
+FLOOR_SCHEMA: Schema = (
+    {
+        "schema": str,
+        "created": str,
+        "machine": MACHINE,
+        "versions": dict,
+        "ceilings": CEILINGS,
+        "model": MODEL,
+        "floors_ms": {"fp32": NUM, "fp16": NUM, "int8": NUM},
+    },  # fmt: skip
+    {},
+)
 
 #: (M, K, N) GEMM shapes measured: a large square one, and the shapes of Swin-T 256×192's two largest linear layers
 GEMM_SHAPES = ((2048, 2048, 2048), (3072, 96, 384), (768, 768, 3072))

@@ -15,9 +15,27 @@ from typing import Any
 import numpy as np
 
 from benchmarks.runners import Combo
+from benchmarks.schema import NUM, SKIPPED
 from benchmarks.timing import Stats
 
 __all__ = ["FRAME_PEOPLE", "detector_tasks", "pose_task", "frame_rows"]
+
+#: the rows of a latency report's ``frame`` table (:data:`benchmarks.latency.LATENCY_SCHEMA`), by status
+FRAME_TABLE = {
+    "ok": {
+        "backend": str,
+        "precision": str,
+        "detector": str,
+        "people": int,
+        "det_preprocess_ms": NUM,
+        "det_inference_ms": NUM,
+        "det_postprocess_ms": NUM,
+        "pose_ms": NUM,
+        "pose_ms_per_person": NUM,
+        "frame_ms": NUM,
+    },  # fmt: skip
+    "skipped": {**SKIPPED, "people": int},
+}
 
 FRAME_PEOPLE = (1, 4, 16)
 DETECTOR_STAGES = ("det_preprocess", "det_inference", "det_postprocess")

@@ -15,15 +15,70 @@ from typing import Any
 import numpy as np
 
 from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
-from benchmarks.frame import FRAME_PEOPLE, detector_tasks, frame_rows, pose_task
+from benchmarks.frame import FRAME_PEOPLE, FRAME_TABLE, detector_tasks, frame_rows, pose_task
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
+from benchmarks.schema import CEILINGS, MACHINE, MODEL, NUM, OPT_NUM, SKIPPED, Schema
 from benchmarks.timing import OneOpenAtATime, Stats, measure_interleaved, ratio_of_rounds
 from swinpose.models.config import PoseModelConfig
 
 __all__ = ["LatencySettings", "run_latency", "bench_frame", "LATENCY_SCHEMA_ID"]
 
 LATENCY_SCHEMA_ID = "swinpose-bench/latency/1"
+#: what a latency report holds (:mod:`benchmarks.schema`)
+LATENCY_SCHEMA: Schema = (
+    {
+        "schema": str,
+        "created": str,
+        "machine": MACHINE,
+        "versions": dict,
+        "settings": dict,
+        "model": MODEL,
+        "ceilings": CEILINGS,
+        "floors_ms": dict,
+        "rows": list,
+        "pipeline": list,
+    },  # fmt: skip
+    {
+        "rows": {
+            "ok": {
+                "backend": str,
+                "precision": str,
+                "batch": int,
+                "median_ms": NUM,
+                "p90_ms": NUM,
+                "p99_ms": NUM,
+                "mean_ms": NUM,
+                "min_ms": NUM,
+                "round_medians_ms": list,
+                "runs": int,
+                "images_per_s": NUM,
+                "preprocess_ms_per_image": NUM,
+                "decode_ms_per_image": NUM,
+                "floor_ms": NUM,
+                "x_floor": NUM,
+                "speedup_vs_torch_fp32": OPT_NUM,
+            },  # fmt: skip
+            "skipped": {**SKIPPED, "batch": (int, type(None))},
+        },
+        "pipeline": {
+            "ok": {
+                "backend": str,
+                "precision": str,
+                "people": int,
+                "frame_ms": NUM,
+                "frame_p90_ms": NUM,
+                "per_person_ms": NUM,
+                "preprocess_ms": NUM,
+                "inference_ms": NUM,
+                "decode_ms": NUM,
+                "pre_decode_share": NUM,
+            },  # fmt: skip
+            "skipped": {**SKIPPED, "people": int},
+        },
+        "frame": FRAME_TABLE,  # only with --detector (benchmarks.frame)
+    },
+)
 _EAGER = ("torch", "fp32", "ok")  # the baseline row every speed-up is measured against
 _STAGES = ("inference", "preprocess", "decode")
 

@@ -9,7 +9,7 @@ Shape legend: N person instances, K keypoints. Keypoints are (x, y) image pixels
 * **Keypoint shift**: mean and max distance to PyTorch's keypoints, over all keypoints and over those PyTorch is
   confident of (score ≥ :data:`CONFIDENT`).
 
-AP figures are reported in AP points (0-100), as papers do. :data:`THRESHOLDS` give the largest ΔAP each precision
+AP figures are reported in AP points (0-100), as papers do. :data:`AP_THRESHOLDS` give the largest ΔAP each precision
 may show.
 """
 
@@ -26,13 +26,13 @@ import numpy as np
 
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
+from benchmarks.schema import MACHINE, NUM, OPT_NUM, SKIPPED, Schema
 from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
 from runtime.errors import ConfigError, DataError
 from runtime.images import read_image
 from runtime.results import Predictions, to_coco_results
 
 __all__ = [
-    "THRESHOLDS",
     "CONFIDENT",
     "PARITY_SCHEMA_ID",
     "coco_ap",
@@ -44,9 +44,44 @@ __all__ = [
 ]
 
 PARITY_SCHEMA_ID = "swinpose-bench/parity/1"
+#: what a parity report holds (:mod:`benchmarks.schema`)
+PARITY_SCHEMA: Schema = (
+    {
+        "schema": str,
+        "created": str,
+        "machine": MACHINE,
+        "versions": dict,
+        "settings": dict,
+        "data": {"instances": int, "image_count": int, "boxes": str},
+        "reference": {"backend": str, "precision": str, "weights": str, "ap": NUM, "self_agreement_ap": NUM},
+        "rows": list,
+        "verdict": str,
+    },  # fmt: skip
+    {
+        "rows": {
+            "ok": {
+                "backend": str,
+                "precision": str,
+                "ap": NUM,
+                "delta_ap": NUM,
+                "agreement_ap": NUM,
+                "shift": {
+                    "mean_px": NUM,
+                    "max_px": NUM,
+                    "confident_mean_px": OPT_NUM,
+                    "confident_max_px": OPT_NUM,
+                    "confident": int,
+                },
+                "max_heatmap_error": NUM,
+                "threshold": NUM,
+                "passed": bool,
+            },  # fmt: skip
+            "skipped": SKIPPED,
+        }
+    },
+)
 
 #: the largest |ΔAP| against PyTorch, in AP points, that each precision passes with (the export gate's limits too)
-THRESHOLDS = AP_THRESHOLDS
 #: ΔAP is compared at this resolution (AP points): pycocotools' AP moves in its last digits when a keypoint moves
 #: by 1e-4 px, which is not a deployment error
 AP_RESOLUTION = 0.01
@@ -119,7 +154,7 @@ def compare(
     reference_ap: float,
     agreement: dict,
     max_heatmap_error: float = float("nan"),
-    thresholds: dict[str, float] = THRESHOLDS,
+    thresholds: dict[str, float] = AP_THRESHOLDS,
     sigmas: np.ndarray | None = None,
 ) -> ParityRow:
     """Score ``pred`` against the ground truth ``gt`` and against PyTorch (``reference``, whose AP is
@@ -161,7 +196,7 @@ def run_parity(
     device: str = "cpu",
     flip_test: bool = True,
     threads: int = 0,
-    thresholds: dict[str, float] = THRESHOLDS,
+    thresholds: dict[str, float] = AP_THRESHOLDS,
     detections: str | Path | None = None,
     det_score_thr: float = 0.0,
     progress: bool = True,

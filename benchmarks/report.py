@@ -1,4 +1,5 @@
-"""Benchmark reports: their JSON schemas, and the console table, CSV, Markdown and PNG made from a report dict.
+"""Benchmark reports: their JSON schemas (collected from their producers), and the console table, CSV, Markdown
+and PNG made from a report dict.
 
 A report is the dict :func:`benchmarks.latency.run_latency`, :func:`benchmarks.parity.run_parity` or
 :func:`benchmarks.floor_report` return; its ``schema`` entry names which. Every file is written atomically.
@@ -14,167 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.floor import FLOOR_SCHEMA, FLOOR_SCHEMA_ID
+from benchmarks.latency import LATENCY_SCHEMA, LATENCY_SCHEMA_ID
+from benchmarks.parity import PARITY_SCHEMA, PARITY_SCHEMA_ID
+from benchmarks.schema import Schema
+from benchmarks.schema import schema_problems as check_schema
 from runtime.errors import ConfigError, MissingDependencyError
 from runtime.files import atomic_path
 
 __all__ = ["SCHEMAS", "schema_problems", "console", "markdown", "to_csv", "plot", "require_plotting", "write_outputs"]
 
-_NUM = (int, float)
-_OPT_NUM = (int, float, type(None))
-_MACHINE = {"cpu": str, "logical_cores": int, "cpu_flags": list, "memory_gb": _OPT_NUM, "os": str, "python": str,
-            "gpu": (dict, type(None))}  # fmt: skip
-_CEILINGS = {"device": str, "gflops": {"fp32": _NUM, "int8": _NUM}, "bandwidth_gbs": _NUM, "sources": dict}
-_MODEL = {"name": str, "gflops": _NUM, "gmacs": _NUM, "params": int, "weight_mb": dict}
-_SKIPPED = {"backend": str, "precision": str, "status": str, "reason": str}
-
-#: schema id → (top-level entries, {row table: {status: row entries}})
-SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]] = {
-    "swinpose-bench/latency/1": (
-        {
-            "schema": str,
-            "created": str,
-            "machine": _MACHINE,
-            "versions": dict,
-            "settings": dict,
-            "model": _MODEL,
-            "ceilings": _CEILINGS,
-            "floors_ms": dict,
-            "rows": list,
-            "pipeline": list,
-        },  # fmt: skip
-        {
-            "rows": {
-                "ok": {
-                    "backend": str,
-                    "precision": str,
-                    "batch": int,
-                    "median_ms": _NUM,
-                    "p90_ms": _NUM,
-                    "p99_ms": _NUM,
-                    "mean_ms": _NUM,
-                    "min_ms": _NUM,
-                    "round_medians_ms": list,
-                    "runs": int,
-                    "images_per_s": _NUM,
-                    "preprocess_ms_per_image": _NUM,
-                    "decode_ms_per_image": _NUM,
-                    "floor_ms": _NUM,
-                    "x_floor": _NUM,
-                    "speedup_vs_torch_fp32": _OPT_NUM,
-                },  # fmt: skip
-                "skipped": {**_SKIPPED, "batch": (int, type(None))},
-            },
-            "pipeline": {
-                "ok": {
-                    "backend": str,
-                    "precision": str,
-                    "people": int,
-                    "frame_ms": _NUM,
-                    "frame_p90_ms": _NUM,
-                    "per_person_ms": _NUM,
-                    "preprocess_ms": _NUM,
-                    "inference_ms": _NUM,
-                    "decode_ms": _NUM,
-                    "pre_decode_share": _NUM,
-                },  # fmt: skip
-                "skipped": {**_SKIPPED, "people": int},
-            },
-            "frame": {  # only with --detector (benchmarks.frame)
-                "ok": {
-                    "backend": str,
-                    "precision": str,
-                    "detector": str,
-                    "people": int,
-                    "det_preprocess_ms": _NUM,
-                    "det_inference_ms": _NUM,
-                    "det_postprocess_ms": _NUM,
-                    "pose_ms": _NUM,
-                    "pose_ms_per_person": _NUM,
-                    "frame_ms": _NUM,
-                },  # fmt: skip
-                "skipped": {**_SKIPPED, "people": int},
-            },
-        },
-    ),
-    "swinpose-bench/parity/1": (
-        {
-            "schema": str,
-            "created": str,
-            "machine": _MACHINE,
-            "versions": dict,
-            "settings": dict,
-            "data": {"instances": int, "image_count": int, "boxes": str},
-            "reference": {"backend": str, "precision": str, "weights": str, "ap": _NUM, "self_agreement_ap": _NUM},
-            "rows": list,
-            "verdict": str,
-        },  # fmt: skip
-        {
-            "rows": {
-                "ok": {
-                    "backend": str,
-                    "precision": str,
-                    "ap": _NUM,
-                    "delta_ap": _NUM,
-                    "agreement_ap": _NUM,
-                    "shift": {
-                        "mean_px": _NUM,
-                        "max_px": _NUM,
-                        "confident_mean_px": _OPT_NUM,
-                        "confident_max_px": _OPT_NUM,
-                        "confident": int,
-                    },
-                    "max_heatmap_error": _NUM,
-                    "threshold": _NUM,
-                    "passed": bool,
-                },  # fmt: skip
-                "skipped": _SKIPPED,
-            }
-        },
-    ),
-    "swinpose-bench/floor/1": (
-        {
-            "schema": str,
-            "created": str,
-            "machine": _MACHINE,
-            "versions": dict,
-            "ceilings": _CEILINGS,
-            "model": _MODEL,
-            "floors_ms": {"fp32": _NUM, "fp16": _NUM, "int8": _NUM},
-        },  # fmt: skip
-        {},
-    ),
+#: schema id → its schema (:mod:`benchmarks.schema`), each defined beside the code that produces the report
+SCHEMAS: dict[str, Schema] = {
+    LATENCY_SCHEMA_ID: LATENCY_SCHEMA,
+    PARITY_SCHEMA_ID: PARITY_SCHEMA,
+    FLOOR_SCHEMA_ID: FLOOR_SCHEMA,
 }
-
-
-def _check(obj: Any, schema: Any, where: str, problems: list[str]) -> None:
-    if isinstance(schema, dict):
-        if not isinstance(obj, dict):
-            problems.append(f"{where or 'report'} is not an object")
-            return
-        for key, sub in schema.items():
-            if key not in obj:
-                problems.append(f"{where}{key} is missing")
-            else:
-                _check(obj[key], sub, f"{where}{key}.", problems)
-    elif not isinstance(obj, schema) or (schema is int and isinstance(obj, bool)):
-        problems.append(f"{where.rstrip('.')} is {type(obj).__name__}")
 
 
 def schema_problems(report: dict[str, Any]) -> list[str]:
     """What in ``report`` disagrees with its schema (empty when it conforms)."""
-    if report.get("schema") not in SCHEMAS:
-        return [f"unknown schema {report.get('schema')!r}; known: {sorted(SCHEMAS)}"]
-    top, tables = SCHEMAS[report["schema"]]
-    problems: list[str] = []
-    _check(report, top, "", problems)
-    for table, by_status in tables.items():
-        for i, row in enumerate(report.get(table, [])):
-            status = row.get("status")
-            if status not in by_status:
-                problems.append(f"{table}[{i}].status is {status!r}, not one of {sorted(by_status)}")
-            else:
-                _check(row, by_status[status], f"{table}[{i}].", problems)
-    return problems
+    return check_schema(report, SCHEMAS)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

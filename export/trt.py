@@ -285,6 +285,110 @@ def _progress_monitor(trt: ModuleType) -> Any:
     return _Monitor()
 
 
+def _network_flags(trt: ModuleType, features: TrtFeatures, mode: str) -> int:
+    """The network creation flags: explicit batch where TensorRT has the flag, strongly typed for a typed build."""
+    flags = 0
+    if features.explicit_batch_flag:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if mode == "typed" and features.strongly_typed_flag:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    return flags
+
+
+def _parse_network(
+    trt: ModuleType, builder: Any, log: Any, flags: int, source: Path, input_name: str, version: str
+) -> tuple[Any, dict[str, Any]]:
+    """The network TensorRT's ONNX parser makes of ``source``, and its inputs' and outputs' dtypes and shapes; the
+    graph must have exactly the one input ``input_name``."""
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, log)
+    if not parser.parse_from_file(str(source)):
+        errors = [_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(f"TensorRT {version} cannot parse {source.name}: " + "; ".join(errors[:5]))
+    io = {
+        t.name: {"dtype": _dtype_name(t.dtype), "shape": [int(d) for d in t.shape]}
+        for t in [network.get_input(i) for i in range(network.num_inputs)]
+        + [network.get_output(i) for i in range(network.num_outputs)]
+    }
+    names = [network.get_input(i).name for i in range(network.num_inputs)]
+    if names != [input_name]:
+        raise EngineBuildError(f"{source.name} has inputs {names}; the package expects exactly ['{input_name}']")
+    return network, io
+
+
+def _set_dla(trt: ModuleType, builder: Any, config: Any, options: EngineOptions) -> None:
+    """Put the engine on ``options.dla_core`` with GPU fallback, where the platform has that core."""
+    available = int(getattr(builder, "num_DLA_cores", 0))
+    if not 0 <= options.dla_core < available:
+        raise EngineBuildError(
+            f"--dla-core {options.dla_core} asked, but this platform has {available} DLA core(s); "
+            "drop --dla-core (DLA exists on Jetson AGX/NX boards only)"
+        )
+    if options.precision == "fp32":
+        raise EngineBuildError("DLA runs fp16 or int8 only; add --fp16 or --int8 to use --dla-core")
+    config.default_device_type = trt.DeviceType.DLA
+    config.DLA_core = options.dla_core
+    config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+
+def _builder_config(
+    trt: ModuleType, builder: Any, features: TrtFeatures, mode: str, options: EngineOptions, targets: list[str],
+    input_name: str, input_chw: tuple[int, int, int],
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """The builder config (RTX targets, workspace, the batch profile, legacy precision flags, DLA, timing cache,
+    progress), its optimisation profile and its timing cache (None without ``options.timing_cache``)."""
+    lo, opt, hi = options.batch
+    config = builder.create_builder_config()
+    if features.flavor == "rtx":  # ahead of time, for the listed GPUs (CURRENT: the one in this machine)
+        chosen = targets or ["CURRENT"]
+        config.num_compute_capabilities = len(chosen)
+        for i, name in enumerate(chosen):
+            config.set_compute_capability(getattr(trt.ComputeCapability, name), i)
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
+    profile = builder.create_optimization_profile()
+    profile.set_shape(input_name, (lo, *input_chw), (opt, *input_chw), (hi, *input_chw))
+    config.add_optimization_profile(profile)
+    if mode == "legacy" and options.precision in ("fp16", "int8"):
+        config.set_flag(getattr(trt.BuilderFlag, options.precision.upper()))
+    if options.dla_core is not None:
+        _set_dla(trt, builder, config, options)
+    timing = None
+    if options.timing_cache is not None:
+        data = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
+        timing = config.create_timing_cache(data)
+        if not config.set_timing_cache(timing, False):
+            raise EngineBuildError(
+                f"TensorRT rejected the timing cache {options.timing_cache} (another TensorRT version or GPU); "
+                "delete it to start a new one"
+            )
+    if features.progress_monitor and options.progress:
+        config.progress_monitor = _progress_monitor(trt)
+    return config, profile, timing
+
+
+def _legacy_calibrator(
+    trt: ModuleType, builder: Any, config: Any, options: EngineOptions, calibration: CalibrationSet | None,
+    calib_cache: Path | None, input_name: str, input_chw: tuple[int, int, int],
+) -> Any:  # fmt: skip
+    """TensorRT's legacy int8 calibrator on ``calibration`` (or on the table ``calib_cache`` holds), set on
+    ``config`` with its own fixed-batch profile."""
+    if calib_cache is None:
+        raise EngineBuildError("a legacy int8 build needs a calibration cache path to write")
+    if calibration is None or len(calibration) == 0:
+        if not calib_cache.is_file():
+            raise EngineBuildError(
+                "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
+            )
+        calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache), None)
+    cb = max(1, min(options.batch[1], len(calibration)))  # each get_batch hands TensorRT exactly cb crops
+    calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
+    calib_profile = builder.create_optimization_profile()
+    calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
+    config.int8_calibrator = calibrator
+    config.set_calibration_profile(calib_profile)
+    return calibrator
+
+
 def build_engine(
     typed_onnx: Path,
     fp32_onnx: Path,
@@ -307,88 +411,20 @@ def build_engine(
     targets = features.compute_capability_names(tuple(options.compute_capabilities))
     if features.flavor == "rtx" and options.dla_core is not None:
         raise EngineBuildError("TensorRT-RTX builds for RTX GPUs, which have no DLA; drop --dla-core")
-    lo, opt, hi = options.batch
     log = _make_logger(trt)
     builder = trt.Builder(log)
     if builder is None:
         raise EngineBuildError("trt.Builder failed (no CUDA device?): " + "; ".join(log.messages[-5:]))
-
-    flags = 0
-    if features.explicit_batch_flag:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if mode == "typed" and features.strongly_typed_flag:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, log)
     source = typed_onnx if mode == "typed" else fp32_onnx
-    if not parser.parse_from_file(str(source)):
-        errors = [_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise EngineBuildError(f"TensorRT {features.version} cannot parse {source.name}: " + "; ".join(errors[:5]))
-    io = {
-        t.name: {"dtype": _dtype_name(t.dtype), "shape": [int(d) for d in t.shape]}
-        for t in [network.get_input(i) for i in range(network.num_inputs)]
-        + [network.get_output(i) for i in range(network.num_outputs)]
-    }
-    names = [network.get_input(i).name for i in range(network.num_inputs)]
-    if names != [input_name]:
-        raise EngineBuildError(f"{source.name} has inputs {names}; the package expects exactly ['{input_name}']")
-
-    config = builder.create_builder_config()
-    if features.flavor == "rtx":  # ahead of time, for the listed GPUs (CURRENT: the one in this machine)
-        chosen = targets or ["CURRENT"]
-        config.num_compute_capabilities = len(chosen)
-        for i, name in enumerate(chosen):
-            config.set_compute_capability(getattr(trt.ComputeCapability, name), i)
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
-    profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, (lo, *input_chw), (opt, *input_chw), (hi, *input_chw))
-    config.add_optimization_profile(profile)
-
-    if mode == "legacy" and options.precision in ("fp16", "int8"):
-        config.set_flag(getattr(trt.BuilderFlag, options.precision.upper()))
-
-    if options.dla_core is not None:
-        available = int(getattr(builder, "num_DLA_cores", 0))
-        if not 0 <= options.dla_core < available:
-            raise EngineBuildError(
-                f"--dla-core {options.dla_core} asked, but this platform has {available} DLA core(s); "
-                "drop --dla-core (DLA exists on Jetson AGX/NX boards only)"
-            )
-        if options.precision == "fp32":
-            raise EngineBuildError("DLA runs fp16 or int8 only; add --fp16 or --int8 to use --dla-core")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = options.dla_core
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-
-    timing = None
-    if options.timing_cache is not None:
-        data = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
-        timing = config.create_timing_cache(data)
-        if not config.set_timing_cache(timing, False):
-            raise EngineBuildError(
-                f"TensorRT rejected the timing cache {options.timing_cache} (another TensorRT version or GPU); "
-                "delete it to start a new one"
-            )
-    if features.progress_monitor and options.progress:
-        config.progress_monitor = _progress_monitor(trt)
-
+    flags = _network_flags(trt, features, mode)
+    network, io = _parse_network(trt, builder, log, flags, source, input_name, features.version)
+    config, profile, timing = _builder_config(trt, builder, features, mode, options, targets, input_name, input_chw)
     calibrator = None
     if mode == "legacy" and options.precision == "int8":
-        if calib_cache is None:
-            raise EngineBuildError("a legacy int8 build needs a calibration cache path to write")
-        if calibration is None or len(calibration) == 0:
-            if not calib_cache.is_file():
-                raise EngineBuildError(
-                    "a legacy int8 build needs calibration images (--calib-data) or a calibration cache (--calib-cache)"
-                )
-            calibration = CalibrationSet(np.zeros((0, *input_chw[1:], 3), np.uint8), str(calib_cache), None)
-        cb = max(1, min(opt, len(calibration)))  # the calibration batch: each get_batch hands TensorRT exactly cb crops
-        calibrator = _make_calibrator(trt, options.calib_method, calibration, cb, calib_cache, input_name)
-        calib_profile = builder.create_optimization_profile()
-        calib_profile.set_shape(input_name, (cb, *input_chw), (cb, *input_chw), (cb, *input_chw))
-        config.int8_calibrator = calibrator
-        config.set_calibration_profile(calib_profile)
+        calibrator = _legacy_calibrator(trt, builder, config, options, calibration, calib_cache, input_name,
+                                        input_chw)  # fmt: skip
 
+    lo, opt, hi = options.batch
     logger.info("building a %s TensorRT %s engine (%s), batch %d:%d:%d", options.precision, features.version,
                 mode, lo, opt, hi)  # fmt: skip
     try:
@@ -406,9 +442,8 @@ def build_engine(
             + ("; ".join(log.messages[-5:]) or "no message; rerun with --verbose")
             + hint
         )
-    blob = bytes(memoryview(serialized))
     with atomic_path(engine_path) as tmp:
-        tmp.write_bytes(blob)
+        tmp.write_bytes(bytes(memoryview(serialized)))
     if timing is not None:
         with atomic_path(options.timing_cache) as tmp:
             tmp.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))

@@ -26,9 +26,9 @@ import numpy as np
 from runtime.backends import Backend, backend_entry, backend_of_file, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import int8_kernel
-from runtime.package import PACKAGE_JSON, PackageSpec, read_package
+from runtime.package import PACKAGE_JSON, PackageSpec, read_package, recover_package
 from runtime.results import Predictions, to_coco_results
-from runtime.transforms import flip_heatmaps, xyxy_to_xywh
+from runtime.transforms import flip_test_heatmaps, xyxy_to_xywh
 
 __all__ = ["PoseEngine", "PoseResult", "prepare_image", "prepare_boxes"]
 
@@ -152,7 +152,9 @@ class PoseEngine:
             self.spec, path = path, path.folder
         else:
             path = Path(path)
-            self.spec = read_package(path.parent if path.suffix else path)
+            folder = path.parent if path.suffix else path
+            recover_package(folder)  # a package an interrupted export set aside is put back first
+            self.spec = read_package(folder)
         if isinstance(backend, Backend):
             self.backend, model_file = backend, backend.path or Path(backend.name)
         else:
@@ -248,11 +250,7 @@ class PoseEngine:
         """N×3×H×W network input → N×K×h×w heatmaps (with the flip test: averaged with the mirrored crops')."""
         if not len(inputs):
             return np.zeros((0, self.num_keypoints, *self.codec.heatmap_size), np.float32)
-        heatmaps = self._run(inputs)
-        if self.flip_test:
-            flipped = self._run(np.ascontiguousarray(inputs[..., ::-1]))
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, self.flip_perm, self.codec.flip_shift))
-        return heatmaps
+        return flip_test_heatmaps(self._run, inputs, self.flip_perm if self.flip_test else None, self.codec.flip_shift)
 
     def decode(self, heatmaps: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """N×K×h×w heatmaps and their N×2×3 crop affines → N×K×2 (x, y) image pixels and N×K scores."""

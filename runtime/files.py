@@ -142,14 +142,23 @@ def _dead_leftovers(out: Path, kind: str) -> list[Path]:
     return [e for e in parent.iterdir() if (m := pattern.match(e.name)) and not _alive(int(m[1]))]
 
 
-def restore_set_aside(out: str | Path) -> Path | None:
-    """If ``out`` is missing because a writer was killed between the fallback's two renames, rename the folder it
-    set aside back to ``out`` and return it (None when there is nothing to restore)."""
+def set_aside_folder(out: str | Path) -> Path | None:
+    """Where ``out`` is missing because a writer was killed between the fallback's two renames, the folder that
+    writer set aside (the newest such); None when ``out`` exists or nothing was set aside. Reads only."""
     out = Path(out)
     old = _dead_leftovers(out, _OLD)
     if out.exists() or not old:
         return None
-    newest = max(old, key=lambda p: p.stat().st_mtime_ns)
+    return max(old, key=lambda p: p.stat().st_mtime_ns)
+
+
+def restore_set_aside(out: str | Path) -> Path | None:
+    """If ``out`` is missing because a writer was killed between the fallback's two renames, rename the folder it
+    set aside back to ``out`` and return it (None when there is nothing to restore)."""
+    out = Path(out)
+    newest = set_aside_folder(out)
+    if newest is None:
+        return None
     os.rename(newest, out)
     logger.warning("%s: put back the folder an interrupted write had set aside (%s)", out, newest.name)
     return newest

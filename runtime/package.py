@@ -49,7 +49,7 @@ from runtime.backends.base import TensorSpec
 from runtime.codec import HeatmapCodec
 from runtime.contract import check_int, check_str, fields_from_dict
 from runtime.errors import ConfigError, PackageError
-from runtime.files import atomic_path, restore_set_aside
+from runtime.files import atomic_path, restore_set_aside, set_aside_folder
 from runtime.keypoints import KeypointSpec
 from runtime.transforms import Preprocess
 
@@ -64,6 +64,7 @@ __all__ = [
     "InferenceSpec",
     "PackageSpec",
     "read_package",
+    "recover_package",
     "file_record",
     "file_sha256",
     "strict_json",
@@ -477,14 +478,28 @@ def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-def read_package(folder: str | Path) -> PackageSpec:
-    """Read and validate ``folder/model.json`` (``folder`` may also be the JSON file itself)."""
+def recover_package(folder: str | Path) -> Path | None:
+    """Recovery, as a step of its own: where an export was killed between the fallback's two renames (no atomic
+    exchange on this platform), ``folder`` is missing and the old package is set aside beside it; put it back.
+    Returns the set-aside folder it renamed, None where there was nothing to recover. PoseEngine runs it before it
+    reads a package; :func:`read_package` only reads."""
     path = Path(folder)
-    if not path.exists() and path.suffix != ".json":
-        try:  # an export killed between the fallback's two renames set the package aside
-            restore_set_aside(path)
-        except OSError:
-            pass
+    if path.exists() or path.suffix == ".json":
+        return None
+    try:
+        return restore_set_aside(path)
+    except OSError:  # a reader beside us renamed it first, or the folder is not ours to rename
+        return None
+
+
+def read_package(folder: str | Path) -> PackageSpec:
+    """Read and validate ``folder/model.json`` (``folder`` may also be the JSON file itself). It never writes: a
+    package that an interrupted export set aside is an error naming :func:`recover_package`."""
+    path = Path(folder)
+    if not path.exists() and path.suffix != ".json" and set_aside_folder(path) is not None:
+        aside = set_aside_folder(path)
+        raise PackageError(f"{path} is missing: an interrupted export set it aside as {aside.name}; "
+                           "runtime.package.recover_package(path) (or PoseEngine, or the next export) puts it back")
     if path.is_dir():
         path = path / PACKAGE_JSON
     if not path.is_file():

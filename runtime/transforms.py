@@ -11,7 +11,7 @@ Shape legend: B batch, N boxes, H×W input height/width in pixels, C=3 colour ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -32,6 +32,9 @@ __all__ = [
     "xyxy_to_xywh",
     "flip_keypoints",
     "flip_heatmaps",
+    "flip_test_heatmaps",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
 ]
 
 
@@ -207,6 +210,24 @@ def flip_heatmaps(heatmaps: np.ndarray, flip_perm: np.ndarray, shift: bool = Fal
     return out
 
 
+def flip_test_heatmaps(
+    run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, flip_perm: np.ndarray | None, shift: bool = False
+) -> np.ndarray:
+    """The top-down heatmap stage that training's evaluation, PoseEngine and the benchmarks share: ``run`` maps
+    B×3×H×W float32 inputs to B×K×h×w heatmaps; with ``flip_perm`` (the keypoints' left/right permutation) the
+    mirrored crops' heatmaps are flipped back (:func:`flip_heatmaps`, ``shift`` as there) and averaged in, MMPose's
+    flip test; None runs the inputs alone."""
+    heatmaps = run(inputs)
+    if flip_perm is None:
+        return heatmaps
+    flipped = run(np.ascontiguousarray(inputs[..., ::-1]))
+    return 0.5 * (heatmaps + flip_heatmaps(flipped, flip_perm, shift))
+
+
+#: ImageNet statistics in RGB order, on the 0..255 pixel scale: what the Swin backbones were pre-trained with, and
+#: MMPose 1.x's PoseDataPreprocessor for them
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
 #: the channel orders a network can take; images arrive in OpenCV's BGR
 COLOR_ORDERS = ("RGB", "BGR")
 #: how a box becomes a crop: "fixed" extends the box to the input's aspect ratio (W/H), then pads it

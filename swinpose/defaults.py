@@ -16,7 +16,7 @@ from runtime.codec import HeatmapCodec
 from runtime.errors import CheckpointError, PackageError
 from runtime.keypoints import COCO_KEYPOINTS, KeypointSpec
 from runtime.package import InferenceSpec
-from runtime.transforms import Preprocess
+from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from swinpose.models.config import PoseModelConfig
 from swinpose.models.pose_io import INFERENCE_META_KEY
 
@@ -35,9 +35,6 @@ __all__ = [
     "inference_from_meta",
 ]
 
-#: ImageNet statistics in RGB order, on the 0..255 pixel scale (what the Swin backbones were pre-trained with)
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 PIXEL_SCALE = 255.0
 COLOR_ORDER = "RGB"
 #: context around each person box (SimpleBaseline's and MMPose's 1.25)

@@ -22,7 +22,7 @@ from runtime.codec import HeatmapCodec
 from runtime.errors import DataError, MissingDependencyError
 from runtime.keypoints import COCO_SIGMAS
 from runtime.results import OKS_NMS_THR, Predictions, oks_nms, to_coco_results
-from runtime.transforms import flip_heatmaps, invert_affine
+from runtime.transforms import flip_test_heatmaps, invert_affine
 
 __all__ = [
     "EvalRun",
@@ -69,12 +69,12 @@ def predict(
     perm = dataset.flip_perm
     input_area = codec.input_size[0] * codec.input_size[1] / dataset.padding**2  # the box's share of the crop
     kps, scores, ids, box_scores, areas = [], [], [], [], []
+    def run(inputs: np.ndarray) -> np.ndarray:  # B×3×H×W → B×K×h×w
+        return model(torch.from_numpy(inputs).to(device)).float().cpu().numpy()
+
     for batch in loader:
-        x = batch["image"].to(device)
-        heatmaps = model(x).float().cpu().numpy()
-        if flip_test:
-            flipped = model(torch.flip(x, dims=[3])).float().cpu().numpy()
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, perm, codec.flip_shift))
+        inputs = batch["image"].numpy()
+        heatmaps = flip_test_heatmaps(run, inputs, perm if flip_test else None, codec.flip_shift)
         xy, s = codec.decode_to_image(heatmaps, batch["matrix"].numpy())
         inverse = invert_affine(batch["matrix"].numpy())  # B×2×3 input → image
         kps.append(xy)

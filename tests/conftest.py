@@ -10,6 +10,33 @@ import pytest
 # onnxruntime writes to $XDG_CACHE_HOME on import: keep tests from touching the user's cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="swinpose-tests-cache-")
 
+#: the tiers (markers registered in setup.cfg): a test that uses one of these session fixtures is slow (the first
+#: use exports the bundled model three times, renders the model card's val split or starts emulated CPUs)
+SLOW_FIXTURES = {"bundled_packages", "card_val_root", "card_parity", "emulated", "cached_onnx"}
+#: modules whose tests are integration tests as a whole: C++ builds, a Triton server, training runs, whole-model
+#: exports and references, real engines
+SLOW_MODULES = {"test_cpp", "test_triton", "test_train", "test_trt_rtx", "test_trt_build", "test_bundled_detector",
+                "test_mmpose_downstream", "test_mmpose_import", "test_swin_reference", "test_onnx_export"}  # fmt: skip
+#: modules that run other CPUs under qemu-user
+EMULATED_MODULES = {"test_arm64", "test_emulation", "test_int8_cpu"}
+#: modules that need a CUDA GPU (they skip without one)
+GPU_MODULES = {"test_trt_real"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier: ``slow`` (and ``emulated``, ``gpu``) by its module and its fixtures."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        marks = set()
+        if module in EMULATED_MODULES or "emulated" in item.fixturenames:
+            marks |= {"emulated", "slow"}
+        if module in GPU_MODULES:
+            marks |= {"gpu", "slow"}
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(item.fixturenames):
+            marks.add("slow")
+        for mark in sorted(marks):
+            item.add_marker(getattr(pytest.mark, mark))
+
 
 @pytest.fixture(scope="session")
 def timm():

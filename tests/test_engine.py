@@ -37,15 +37,17 @@ def _compare_with_pytorch(engine, ann: Path, images: Path, flip: bool) -> float:
     instances, _ = load_coco_instances(ann, images)
     dataset = CocoKeypoints(instances, engine.spec.inference)
     reference = predict(model, dataset, engine.codec, flip_test=flip, progress=False)
+    worst, was = 0.0, engine.flip_test
     engine.flip_test = flip
-    worst = 0.0
-    for image_id in sorted({i.image_id for i in instances}):
-        idx = [j for j, inst in enumerate(instances) if inst.image_id == image_id]
-        image = cv2.imread(str(instances[idx[0]].file))
-        result = engine(image, np.array([_xyxy(instances[j].bbox) for j in idx]))
-        worst = max(worst, float(np.abs(result.keypoints - reference.keypoints[idx]).max()))
-        assert np.allclose(result.scores, reference.scores[idx], atol=1e-4)
-    engine.flip_test = False
+    try:  # the engine is shared by the module's tests: its setting is put back whatever happens
+        for image_id in sorted({i.image_id for i in instances}):
+            idx = [j for j, inst in enumerate(instances) if inst.image_id == image_id]
+            image = cv2.imread(str(instances[idx[0]].file))
+            result = engine(image, np.array([_xyxy(instances[j].bbox) for j in idx]))
+            worst = max(worst, float(np.abs(result.keypoints - reference.keypoints[idx]).max()))
+            assert np.allclose(result.scores, reference.scores[idx], atol=1e-4)
+    finally:
+        engine.flip_test = was
     return worst
 
 
@@ -123,28 +125,44 @@ def test_partly_outside_boxes_are_clipped_and_no_boxes_give_no_poses(engine):
     assert len(engine(image, np.zeros((0, 4)))) == 0
 
 
-def test_package_problems_are_refused(bundled_packages, tmp_path):
+def _edit_json(folder: Path, edit) -> None:
+    meta = json.loads((folder / "model.json").read_text())
+    edit(meta)
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+def _truncate_onnx(folder: Path) -> None:
+    data = (folder / "model.onnx").read_bytes()
+    (folder / "model.onnx").write_bytes(data[: len(data) // 3])
+
+
+def _no_checksums(meta: dict) -> None:  # a package from before checksums: ONNX Runtime finds the damage
+    del meta["onnx"]["bytes"], meta["onnx"]["sha256"]
+
+
+#: (what is broken, how, the error, what it must say): each on its own copy of the fp32 package
+PACKAGE_PROBLEMS = [
+    ("json-disagrees-with-itself", lambda f: _edit_json(f, lambda m: m["output"].update(shape=[-1, 17, 64, 48])),
+     PackageError, r"output.shape \[-1, 17, 64, 48\] disagree with .* codec.heatmap_size"),
+    ("json-disagrees-with-the-graph", lambda f: _edit_json(f, lambda m: (m["output"].update(shape=[-1, 17, 64, 48]),
+                                                                        m["codec"].update(heatmap_size=[64, 48]))),
+     PackageError, "different exports"),
+    ("truncated-graph", _truncate_onnx, PackageError, r"model.onnx is \d+ bytes, and .* recorded \d+: .* truncated"),
+    ("truncated-graph-without-checksums", lambda f: (_truncate_onnx(f), _edit_json(f, _no_checksums)), BackendError,
+     "truncated or not an ONNX model"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("problem, breaks, error, message", PACKAGE_PROBLEMS, ids=[p[0] for p in PACKAGE_PROBLEMS])
+def test_package_problems_are_refused(bundled_packages, tmp_path, problem, breaks, error, message):
     broken = tmp_path / "pk"
     shutil.copytree(bundled_packages["fp32"], broken)
-    meta = json.loads((broken / "model.json").read_text())
-    meta["output"]["shape"] = [-1, 17, 64, 48]
-    (broken / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(PackageError, match=r"output.shape \[-1, 17, 64, 48\] disagree with .* codec.heatmap_size"):
-        PoseEngine(broken)  # the JSON disagrees with itself
-    meta["codec"]["heatmap_size"] = [64, 48]
-    (broken / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(PackageError, match="different exports"):
-        PoseEngine(broken)  # the JSON agrees with itself, not with the graph
-    shutil.copy(bundled_packages["fp32"] / "model.json", broken / "model.json")
-    data = (broken / "model.onnx").read_bytes()
-    (broken / "model.onnx").write_bytes(data[: len(data) // 3])
-    with pytest.raises(PackageError, match=r"model.onnx is \d+ bytes, and .* recorded \d+: .* truncated"):
-        PoseEngine(broken)  # the size model.json recorded
-    meta = json.loads((broken / "model.json").read_text())
-    del meta["onnx"]["bytes"], meta["onnx"]["sha256"]  # a package from before checksums: ONNX Runtime finds it
-    (broken / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(BackendError, match="truncated or not an ONNX model"):
+    breaks(broken)
+    with pytest.raises(error, match=message):
         PoseEngine(broken)
+
+
+def test_a_cuda_device_without_cuda_is_refused(bundled_packages):
     with pytest.raises(BackendError, match="use device='cpu'"):
         PoseEngine(bundled_packages["fp32"], device="cuda:0")
 
@@ -176,11 +194,11 @@ def test_packages_keep_pytorch_ap_within_the_parity_thresholds(card_parity, prec
     """PoseEngine (ONNX Runtime) on each package against the PyTorch model, on the bundled model card's 409 val
     persons with GT boxes and flip test (swinpose-bench parity): |ΔAP| within the parity thresholds (fp32 0, fp16
     0.1, int8 0.5 AP points), agreement AP (OKS against PyTorch's own keypoints) near 100 and, for fp32, 0.01 px."""
-    from benchmarks.parity import THRESHOLDS
+    from export.parity import AP_THRESHOLDS
 
     assert card_parity["data"]["instances"] == 409
     (row,) = [r for r in card_parity["rows"] if r["precision"] == precision]
-    assert row["status"] == "ok" and row["threshold"] == THRESHOLDS[precision]
+    assert row["status"] == "ok" and row["threshold"] == AP_THRESHOLDS[precision]
     assert row["passed"], row
     assert row["agreement_ap"] >= {"fp32": 100.0, "fp16": 99.9, "int8": 99.0}[precision]
     if precision == "fp32":

@@ -251,34 +251,57 @@ def _error(capsys, argv: list[str]) -> str:
     return err
 
 
-def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled):
-    out = ["--out", str(tmp_path / "pk")]
-    assert "does not exist" in _error(capsys, ["--weights", str(tmp_path / "missing.pth"), *out])
-    assert "unknown model 'swinpose_x'" in _error(capsys, ["--weights", "bundled", "--model", "swinpose_x", *out])
-    err = _error(capsys, ["--weights", "bundled", "--model", "swinpose_t_256x192", *out])
-    assert "holds a swinpose_nano_128x96 model, not swinpose_t_256x192" in err
-    bare = tmp_path / "bare.pth"
-    torch.save(bundled.state_dict(), bare)
-    assert "--model" in _error(capsys, ["--weights", str(bare), *out])
-    assert "does not fit swinpose_t_256x192" in _error(capsys, ["--weights", str(bare), "--model", "swinpose_t_256x192",
-                                                                 *out])  # fmt: skip
-    assert "--calib-data" in _error(capsys, ["--weights", "bundled", "--int8", *out])
-    assert "needs --model NAME" in _error(capsys, ["--weights", "random", *out])
-    assert "swinpose_x" in _error(capsys, ["--weights", "random", "--model", "swinpose_x", *out])
-    both = ["--int8", "--calib-data", str(PHOTOS), "--calib-cache", str(tmp_path)]
-    assert "pass one of them" in _error(capsys, ["--weights", "bundled", *both, *out])
-    (tmp_path / "empty").mkdir()
-    err = _error(capsys, ["--weights", "bundled", "--int8", "--calib-data", str(tmp_path / "empty"), *out])
-    assert "holds no images" in err
-    (tmp_path / "a-file").write_text("")
-    err = _error(capsys, ["--weights", "bundled", "--out", str(tmp_path / "a-file" / "pk")])
+def _bare(tmp_path: Path, bundled) -> str:
+    torch.save(bundled.state_dict(), tmp_path / "bare.pth")
+    return str(tmp_path / "bare.pth")
+
+
+def _folder(tmp_path: Path, name: str, mode: int = 0o777) -> str:
+    (tmp_path / name).mkdir(mode=mode)
+    return str(tmp_path / name)
+
+
+def _file(tmp_path: Path, name: str) -> str:
+    (tmp_path / name).write_text("")
+    return str(tmp_path / name)
+
+
+#: (case, the arguments before --out (made in tmp_path), what the one-line error must say); each exports nothing
+CLI_ERRORS = [
+    ("missing-weights", lambda t, b: ["--weights", str(t / "missing.pth")], "does not exist"),
+    ("unknown-model", lambda t, b: ["--weights", "bundled", "--model", "swinpose_x"], "unknown model 'swinpose_x'"),
+    ("other-model", lambda t, b: ["--weights", "bundled", "--model", "swinpose_t_256x192"],
+     "holds a swinpose_nano_128x96 model, not swinpose_t_256x192"),
+    ("bare-state-dict", lambda t, b: ["--weights", _bare(t, b)], "--model"),
+    ("bare-state-dict-of-another-model", lambda t, b: ["--weights", _bare(t, b), "--model", "swinpose_t_256x192"],
+     "does not fit swinpose_t_256x192"),
+    ("int8-without-data", lambda t, b: ["--weights", "bundled", "--int8"], "--calib-data"),
+    ("random-without-model", lambda t, b: ["--weights", "random"], "needs --model NAME"),
+    ("random-unknown-model", lambda t, b: ["--weights", "random", "--model", "swinpose_x"], "swinpose_x"),
+    ("calib-data-and-cache", lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", str(PHOTOS),
+                                           "--calib-cache", str(t)], "pass one of them"),
+    ("no-calibration-images", lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", _folder(t, "empty")],
+     "holds no images"),
+    ("fp16-opencv", lambda t, b: ["--weights", "bundled", "--fp16", "--opencv"], "fp32 package"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, args, message", CLI_ERRORS, ids=[c[0] for c in CLI_ERRORS])
+def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled, case, args, message):
+    assert message in _error(capsys, [*args(tmp_path, bundled), "--out", str(tmp_path / "pk")])
+    assert not (tmp_path / "pk").exists() or not any((tmp_path / "pk").iterdir())
+
+
+def test_cli_refuses_an_out_it_cannot_write(capsys, tmp_path):
+    err = _error(capsys, ["--weights", "bundled", "--out", str(Path(_file(tmp_path, "a-file")) / "pk")])
     assert "a-file is a file; pass a folder" in err
     if os.geteuid() != 0:  # root writes through permission bits
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o500)
-        assert "cannot be written" in _error(capsys, ["--weights", "bundled", "--out", str(locked)])
-    assert "fp32 package" in _error(capsys, ["--weights", "bundled", "--fp16", "--opencv", *out])
-    err = _error(capsys, ["--weights", "bundled", "--engine", *out])
+        locked = _folder(tmp_path, "locked", 0o500)
+        assert "cannot be written" in _error(capsys, ["--weights", "bundled", "--out", locked])
+
+
+def test_cli_engine_without_a_gpu_says_what_to_install_or_pass(capsys, tmp_path):
+    err = _error(capsys, ["--weights", "bundled", "--engine", "--out", str(tmp_path / "pk")])
     try:
         import tensorrt_rtx_bindings  # noqa: F401  (the dev extra's TensorRT-RTX: it builds, but not for no GPU)
     except (ImportError, OSError):
@@ -286,8 +309,12 @@ def test_cli_errors_name_the_problem_and_the_fix(capsys, tmp_path, bundled):
     else:
         assert "could not build" in err and "--compute-capability from sm75" in err
     assert not (tmp_path / "pk").exists() or not any((tmp_path / "pk").iterdir())
-    with pytest.raises(SystemExit):  # argparse: usage error, exit 2
+
+
+def test_cli_precision_flags_exclude_each_other():
+    with pytest.raises(SystemExit) as usage:  # argparse: usage error, exit 2
         main(["--weights", "bundled", "--fp16", "--int8"])
+    assert usage.value.code == 2
 
 
 def test_bare_state_dict_loads_with_its_model_name(tmp_path, bundled):

@@ -19,6 +19,7 @@ import pytest
 from runtime import PoseEngine, read_package
 from runtime.errors import InputError, PackageError
 from runtime.files import FAULT_ENV, NO_EXCHANGE_ENV, clean_leftovers, replace_folder, staging_folder
+from runtime.package import recover_package
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "tests" / "data" / "coco-val2017-sample" / "000000196141.jpg"
@@ -58,7 +59,7 @@ KILLS = [
     ("staged-json", False, "old"),
     ("before-replace", False, "old"),
     ("after-replace", False, "new"),
-    ("between-renames", True, "old"),  # the old one set aside, put back by the next reader or export
+    ("between-renames", True, "old"),  # the old one set aside, put back by recover_package (PoseEngine) or an export
     ("after-replace", True, "new"),
 ]
 
@@ -82,6 +83,14 @@ def test_a_killed_re_export_leaves_the_old_or_the_new_package_whole(graph, old_p
     shutil.copytree(old_package, out)
     rc = _export(graph, out, "1,1,2", fault=step, no_exchange=no_exchange)
     assert rc == -9  # SIGKILL, at that step
+    if step == "between-renames":  # reading never renames: the set-aside package is an error naming the way back
+        with pytest.raises(PackageError, match="interrupted export set it aside as .*recover_package"):
+            read_package(out)
+        with PoseEngine(out):  # PoseEngine recovers it (recover_package) before it reads
+            pass
+        assert recover_package(out) is None  # put back, once
+    else:
+        assert recover_package(out) is None  # nothing to recover: the folder is there
     spec = read_package(out)  # whole: it reads, and its files are the ones its JSON recorded
     assert spec.batch_range == ((1, 2, 4) if left == "old" else (1, 1, 2))
     with PoseEngine(out) as engine:  # verified: PoseEngine checks the graph's size and sha256 against model.json

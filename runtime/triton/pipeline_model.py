@@ -29,10 +29,9 @@ from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
 from runtime.package import PACKAGE_JSON, PackageSpec
 
-__all__ = ["TritonPythonModel", "BLSBackend", "PACKAGE_FILE", "to_numpy", "to_tensor", "model_parameters"]
+__all__ = ["TritonPythonModel", "BLSBackend", "to_numpy", "to_tensor", "model_parameters"]
 
 #: the package's model.json, beside the pipeline's model.py in the repository (PackageSpec.write writes it)
-PACKAGE_FILE = PACKAGE_JSON
 
 
 def to_numpy(tensor: Any) -> np.ndarray:
@@ -83,7 +82,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = model_parameters(config)
         folder = Path(args["model_repository"]) / args["model_version"]
-        spec = PackageSpec.from_dict(json.loads((folder / PACKAGE_FILE).read_text()), folder)
+        spec = PackageSpec.from_dict(json.loads((folder / PACKAGE_JSON).read_text()), folder)
         network = params.get("network", "swinpose_net")
         self.max_bytes = int(params.get("max_image_bytes", 20_000_000))
         self.max_pixels = int(params.get("max_image_pixels", 40_000_000))

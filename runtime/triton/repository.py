@@ -81,7 +81,7 @@ def write_repository(
         pipe.mkdir(parents=True)
         (staging / PIPELINE / "config.pbtxt").write_text(pipeline_config(spec, o))
         (pipe / "model.py").write_text(MODEL_PY.format(what="the pose pipeline", module="pipeline_model"))
-        spec.write(pipe)  # model.json, which the pipeline model reads (pipeline_model.PACKAGE_FILE)
+        spec.write(pipe)  # model.json, which the pipeline model reads (runtime.package.PACKAGE_JSON)
         if check:
             try:
                 check_repository(staging, spec)

@@ -24,10 +24,10 @@ from runtime.codec import HeatmapCodec
 from runtime.errors import CheckpointError
 from runtime.keypoints import KeypointSpec
 from runtime.package import InferenceSpec
-from runtime.transforms import Preprocess
+from runtime.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from swinpose.models.checkpoint import to_backbone_names
 from swinpose.models.config import BackboneConfig, PoseModelConfig
-from swinpose.models.mmpose_config import MMPoseSettings
+from swinpose.models.mmpose_config import MMPOSE_BOX_PADDING, MMPOSE_SIGMA, MMPoseSettings
 
 __all__ = [
     "is_mmpose_state_dict",
@@ -39,12 +39,8 @@ __all__ = [
     "check_against_config",
 ]
 
-#: MMPose 1.x's PoseDataPreprocessor for these models: RGB, ImageNet statistics on the 0..255 scale
-MMPOSE_MEAN, MMPOSE_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 #: MMPose 0.x's NormalizeTensor: the same statistics on the 0..1 scale
 MMPOSE_0X_MEAN, MMPOSE_0X_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-#: bbox_xyxy2cs's padding, MSRAHeatmap's sigma, and the test_cfg of every Swin config (flip test shifts)
-MMPOSE_BOX_PADDING, MMPOSE_SIGMA = 1.25, 2.0
 
 
 def numpy_safe_globals() -> list[Any]:
@@ -173,7 +169,9 @@ def mmpose_inference(
         sigma, shift = settings.sigma, settings.shift_heatmap
         keypoints = keypoints or settings.keypoints
     else:
-        mean, std, scale = (MMPOSE_0X_MEAN, MMPOSE_0X_STD, 1.0) if layout == "0.x" else (MMPOSE_MEAN, MMPOSE_STD, 255.0)
+        # MMPose 1.x's PoseDataPreprocessor: the ImageNet statistics on the 0..255 scale; 0.x's on the 0..1 scale
+        zero_x = layout == "0.x"
+        mean, std, scale = (MMPOSE_0X_MEAN, MMPOSE_0X_STD, 1.0) if zero_x else (IMAGENET_MEAN, IMAGENET_STD, 255.0)
         pre = Preprocess(cfg.input_size, "RGB", mean, std, scale, MMPOSE_BOX_PADDING, "fixed", "mmpose")
         sigma, shift = MMPOSE_SIGMA, True
     codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, sigma, use_dark=False, convention="msra", flip_shift=shift)
