@@ -31,8 +31,9 @@ def _outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", type=Path, help="write it as a Markdown report")
     p.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib: pip install 'swinpose[bench]')")
     p.add_argument("--out", type=Path, help="write all four as OUT/<command>.{json,csv,md,png}")
-    p.add_argument("--threads", type=nonnegative_int, default=0, help="intra-op threads for every library (0: its "
-                   "default)")  # fmt: skip
+    p.add_argument(
+        "--threads", type=nonnegative_int, default=0, help="intra-op threads for every library (0: its default)"
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -48,20 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     lat = sub.add_parser("latency", help="latency and images/s per backend, precision and batch")
     lat.add_argument("--package", type=Path, required=True, help="a package folder, or a folder of packages")
-    lat.add_argument("--backends", default="torch,onnxruntime,tensorrt", help="any of torch, torch-compile, "
-                     "onnxruntime, tensorrt (default torch,onnxruntime,tensorrt)")  # fmt: skip
+    lat.add_argument(
+        "--backends",
+        default="torch,onnxruntime,tensorrt",
+        help="any of torch, torch-compile, onnxruntime, tensorrt (default torch,onnxruntime,tensorrt)",
+    )
     lat.add_argument("--precisions", default="fp32,fp16,int8")
     lat.add_argument("--batch", default="1,8,32", help="batch sizes (default 1,8,32)")
     lat.add_argument("--warmup", type=nonnegative_int, default=5)
     lat.add_argument("--iters", type=positive_int, default=30)
     lat.add_argument("--people", type=positive_int, default=4, help="people in the end-to-end frame (default 4)")
     lat.add_argument("--flip-test", action="store_true", help="time the flip test too (two runs per crop)")
-    lat.add_argument("--detector", help="a detector package or file (swinpose-export --detector): adds rows from "
-                     "pixels, the detector's pre-processing, inference and post-processing and the pose engine on "
-                     "--frame-people people")  # fmt: skip
+    lat.add_argument(
+        "--detector",
+        help="a detector package or file (swinpose-export --detector): adds rows from "
+        "pixels, the detector's pre-processing, inference and post-processing and the pose engine on "
+        "--frame-people people",
+    )
     lat.add_argument("--frame-people", default="1,4,16", help="people in the --detector rows (default 1,4,16)")
-    lat.add_argument("--weights", help="the PyTorch rows' weights (default: bundled if the package came from it, "
-                     "else random weights, which time the same)")  # fmt: skip
+    lat.add_argument(
+        "--weights",
+        help="the PyTorch rows' weights (default: bundled if the package came from it, "
+        "else random weights, which time the same)",
+    )
     _outputs(lat)
 
     par = sub.add_parser("parity", help="COCO AP, ΔAP and agreement AP of every backend/precision vs PyTorch")

@@ -72,8 +72,9 @@ def op_graph(model: onnx.ModelProto, preprocess, path: Path) -> OpGraph:
     forced, feeds, steps = isolate_quantized_ops(model)
     capture = onnx.ModelProto()
     capture.CopyFrom(model)
-    capture.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
-                                for n in feeds.values())  # fmt: skip
+    capture.graph.output.extend(
+        onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in feeds.values()
+    )
     inputs = synthetic_set(OP_CROPS, preprocess).inputs()
     name = model.graph.input[0].name
     values = dict(zip(feeds.values(), ort_session(capture).run(list(feeds.values()), {name: inputs})))
@@ -159,8 +160,10 @@ class CpuMatrix:
             spec = read_package(self.packages["fp32"])
             weights = package_weights(spec, self.weights)
             if weights is None:
-                raise ConfigError(f"{spec.folder} was not exported from the bundled weights: pass the weights file it "
-                                  "was exported from (--weights) for PyTorch's reference heatmaps")  # fmt: skip
+                raise ConfigError(
+                    f"{spec.folder} was not exported from the bundled weights: pass the weights file it "
+                    "was exported from (--weights) for PyTorch's reference heatmaps"
+                )
             model, _ = torch_model_for(spec, weights)
             with torch.no_grad():
                 self._pytorch = model(torch.from_numpy(self.host("fp32").inputs)).numpy()
@@ -230,12 +233,22 @@ def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
     given = run[f"{precision}:given_heatmaps"]
     vs_host = compare_heatmaps(host.heatmaps, given, spec.codec)
     vs_torch = compare_heatmaps(matrix.pytorch(), given, spec.codec)
-    gate = (f"max \\|Δheatmap\\| {vs_torch.max_abs:.2g} (gate {FP32_GATE:g})" if precision == "fp32" else
-            f"median shift {vs_torch.median_kpt_px:.3f} px (gate {shift_limit('int8', spec.codec):g})")  # fmt: skip
+    gate = (
+        f"max \\|Δheatmap\\| {vs_torch.max_abs:.2g} (gate {FP32_GATE:g})"
+        if precision == "fp32"
+        else f"median shift {vs_torch.median_kpt_px:.3f} px (gate {shift_limit('int8', spec.codec):g})"
+    )
     end_to_end = f"{np.median(shift):.4f} / {np.percentile(shift, 99):.3f} / {shift.max():.2f}"
-    return [f"`-cpu {cpu}`", precision, f"{levels.max():.0f} ({(levels > 0).sum()} of {levels.size})",
-            f"{np.abs(given - host.heatmaps).max():.2g}", f"{vs_host.median_kpt_px:.3f} / {vs_host.max_kpt_px:.2f}",
-            gate, end_to_end, str(int(sure.sum()))]  # fmt: skip
+    return [
+        f"`-cpu {cpu}`",
+        precision,
+        f"{levels.max():.0f} ({(levels > 0).sum()} of {levels.size})",
+        f"{np.abs(given - host.heatmaps).max():.2g}",
+        f"{vs_host.median_kpt_px:.3f} / {vs_host.max_kpt_px:.2f}",
+        gate,
+        end_to_end,
+        str(int(sure.sum())),
+    ]
 
 
 def report(matrix: CpuMatrix, cpus: list[str]) -> list[str]:

@@ -69,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     for precision, nodes, mb, par, ms, fastest in rows:
-        sure = "none confident" if par["max_kpt_px"] is None else (
-            f"{par['max_kpt_px']:.2f} / {par['mean_kpt_px']:.3f} ({par['confident_keypoints']})"
-        )  # fmt: skip
+        sure = (
+            "none confident"
+            if par["max_kpt_px"] is None
+            else (f"{par['max_kpt_px']:.2f} / {par['mean_kpt_px']:.3f} ({par['confident_keypoints']})")
+        )
         lines.append(
             f"| {precision} | {nodes} | {mb:.1f} | {par['max_abs']:.2g} | {sure} | "
             f"{par['max_kpt_px_all']:.2f} / {par['mean_kpt_px_all']:.3f} | {ms:.1f} / {fastest:.1f} |"

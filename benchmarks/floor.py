@@ -39,7 +39,7 @@ FLOOR_SCHEMA: Schema = (
         "ceilings": CEILINGS,
         "model": MODEL,
         "floors_ms": {"fp32": NUM, "fp16": NUM, "int8": NUM},
-    },  # fmt: skip
+    },
     {},
 )
 
@@ -64,8 +64,12 @@ class Ceilings:
         return self.gflops[precision]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "gflops": self.gflops, "bandwidth_gbs": self.bandwidth_gbs,
-                "sources": self.sources}  # fmt: skip
+        return {
+            "device": self.device,
+            "gflops": self.gflops,
+            "bandwidth_gbs": self.bandwidth_gbs,
+            "sources": self.sources,
+        }
 
 
 def _ort_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], Any] | None:
@@ -202,8 +206,15 @@ def measure_ceilings(
                 if fn is None:
                     continue
                 if lib in best and flops / (best[lib] * 1e9) > MAX_CALL_S:
-                    logger.info("ceilings: %s %s %dx%dx%d skipped (about %.0f s a call on this CPU)", lib, kind, m, k,
-                                n, flops / (best[lib] * 1e9))  # fmt: skip
+                    logger.info(
+                        "ceilings: %s %s %dx%dx%d skipped (about %.0f s a call on this CPU)",
+                        lib,
+                        kind,
+                        m,
+                        k,
+                        n,
+                        flops / (best[lib] * 1e9),
+                    )
                     continue
                 first = _seconds(fn)  # also the warm-up
                 if first > MAX_CALL_S and lib in best:
@@ -240,8 +251,13 @@ class ModelWork:
         return self.params * _BYTES[precision]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "gflops": self.flops / 1e9, "gmacs": self.flops / 2e9, "params": self.params,
-                "weight_mb": {p: self.weight_bytes(p) / 1e6 for p in _BYTES}}  # fmt: skip
+        return {
+            "name": self.name,
+            "gflops": self.flops / 1e9,
+            "gmacs": self.flops / 2e9,
+            "params": self.params,
+            "weight_mb": {p: self.weight_bytes(p) / 1e6 for p in _BYTES},
+        }
 
 
 def model_work(cfg: Any) -> ModelWork:

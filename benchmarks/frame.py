@@ -33,7 +33,7 @@ FRAME_TABLE = {
         "pose_ms": NUM,
         "pose_ms_per_person": NUM,
         "frame_ms": NUM,
-    },  # fmt: skip
+    },
     "skipped": {**SKIPPED, "people": int},
 }
 
@@ -73,7 +73,15 @@ def frame_rows(combos: list[Combo], people: tuple[int, ...], stats: dict, detect
                 rows.append({**head, "people": n, "status": "skipped", "reason": combo.skipped})
                 continue
             pose = stats[i, "frame", n]
-            rows.append({**head, "people": n, "status": "ok", **{f"{k}_ms": v.median for k, v in det.items()},
-                         "pose_ms": pose.median, "pose_ms_per_person": pose.median / n,
-                         "frame_ms": det_ms + pose.median})  # fmt: skip
+            rows.append(
+                {
+                    **head,
+                    "people": n,
+                    "status": "ok",
+                    **{f"{k}_ms": v.median for k, v in det.items()},
+                    "pose_ms": pose.median,
+                    "pose_ms_per_person": pose.median / n,
+                    "frame_ms": det_ms + pose.median,
+                }
+            )
     return rows

@@ -106,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             pair = max_weight_pair(graph)
             bad = saturating_ops(graph, avx2)
             rows.append([name, pair, avx2.pair_activation_max * pair, len(bad), native, emulated])
-            print(f"{name:50s} pair {pair}  AVX2 bound {rows[-1][2]}  saturating ops {len(bad)}  AP here "
-                  f"{native:.2f}  AP emulated AVX2 {emulated:.2f}", flush=True)  # fmt: skip
+            print(
+                f"{name:50s} pair {pair}  AVX2 bound {rows[-1][2]}  saturating ops {len(bad)}  AP here "
+                f"{native:.2f}  AP emulated AVX2 {emulated:.2f}",
+                flush=True,
+            )
     here = describe_machine()
     lines = [
         f"Model `{cfg.name}`; PyTorch fp32 AP {torch_ap:.2f} on {len(st.instances)} val persons (GT boxes, flip test); "

@@ -110,8 +110,9 @@ def _conv(a: np.ndarray, w: np.ndarray, attrs: dict) -> np.ndarray:
     return np.einsum("bchwij,ocij->bohw", windows, w, optimize=True)
 
 
-def exact_op_outputs(model: onnx.ModelProto, forced: onnx.ModelProto, steps: dict[str, float],
-                     feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # fmt: skip
+def exact_op_outputs(
+    model: onnx.ModelProto, forced: onnx.ModelProto, steps: dict[str, float], feeds: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """The exact value of each output of ``forced`` (from :func:`~export.int8_check.isolate_quantized_ops` on
     ``model``, with its ``steps``) on ``feeds``: the op's quantized input (``QuantizeLinear`` in numpy), times its
     integer weights in int64, scaled in float64; a MatMul's float output as it is, a Conv's requantized by its output

@@ -33,9 +33,23 @@ import numpy as np
 from benchmarks.int8_reference import kernel_sum, quantize
 from runtime.int8_cpu import KERNELS, Int8Kernel, int8_kernel
 
-__all__ = ["M", "K", "N", "REFERENCES", "EXTREMES", "UNSIGNED_ZERO_POINT", "QuantizedMatMul", "one_matmul",
-           "extremes_matmul", "unsigned_extremes_matmul", "matmuls", "reference_of", "measure", "run_here",
-           "run_emulated"]  # fmt: skip
+__all__ = [
+    "M",
+    "K",
+    "N",
+    "REFERENCES",
+    "EXTREMES",
+    "UNSIGNED_ZERO_POINT",
+    "QuantizedMatMul",
+    "one_matmul",
+    "extremes_matmul",
+    "unsigned_extremes_matmul",
+    "matmuls",
+    "reference_of",
+    "measure",
+    "run_here",
+    "run_emulated",
+]
 
 #: M×K activations, K×N weights (K a multiple of 4, as the kernels pack it)
 M, K, N = 8, 64, 16
@@ -83,8 +97,13 @@ def _matmul(x: np.ndarray, wq: np.ndarray, w_scale: np.ndarray, x_zero: np.ndarr
         helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"], axis=1),
         helper.make_node("MatMul", ["x_dq", "w_dq"], ["y"]),
     ]
-    graph = helper.make_graph(nodes, "one_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [M, K])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [M, N])], consts)  # fmt: skip
+    graph = helper.make_graph(
+        nodes,
+        "one_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [M, K])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [M, N])],
+        consts,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     return QuantizedMatMul(model, x, wq, w_scale, _X_SCALE, x_zero)
 
@@ -140,8 +159,12 @@ def unsigned_extremes_matmul(seed: int = 0) -> QuantizedMatMul:
 
 def matmuls() -> dict[str, QuantizedMatMul]:
     """The MatMuls by name: ``8-bit``, ``7-bit``, ``extremes`` (int8 activations) and ``extremes-u8`` (uint8)."""
-    return {"8-bit": one_matmul(8), "7-bit": one_matmul(7), "extremes": extremes_matmul(),
-            "extremes-u8": unsigned_extremes_matmul()}  # fmt: skip
+    return {
+        "8-bit": one_matmul(8),
+        "7-bit": one_matmul(7),
+        "extremes": extremes_matmul(),
+        "extremes-u8": unsigned_extremes_matmul(),
+    }
 
 
 #: the MatMuls on which each reference differs from the other two by far more than rounding

@@ -91,8 +91,11 @@ def load_study(args: argparse.Namespace) -> Study:
 def main(argv: list[str] | None = None) -> int:
     p = study_parser(__doc__.split("\n\n")[0])
     p.add_argument("--parity-crops", type=positive_int, default=128)
-    p.add_argument("--speed-model", default="swinpose_t_256x192", help="registered model (random weights) whose "
-                   "ONNX Runtime latency each choice also reports; '' to skip")  # fmt: skip
+    p.add_argument(
+        "--speed-model",
+        default="swinpose_t_256x192",
+        help="registered model (random weights) whose ONNX Runtime latency each choice also reports; '' to skip",
+    )
     args = p.parse_args(argv)
     st = load_study(args)
     model, cfg, codec, calib = st.model, st.model.cfg, st.codec, st.calib
@@ -107,8 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         big = create_model(args.speed_model).eval()
         big_pre = inference_spec(big.cfg).preprocess
         speed = (export_onnx(big), load_calibration_set(train_ann, big_pre, 32), big.cfg.input_size)
-    all_qdq = ("Conv", "MatMul", "Gemm", "Relu", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Slice",
-               "Split", "LayerNormalization", "Concat")  # fmt: skip
+    all_qdq = (
+        "Conv",
+        "MatMul",
+        "Gemm",
+        "Relu",
+        "Reshape",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Resize",
+        "Slice",
+        "Split",
+        "LayerNormalization",
+        "Concat",
+    )
 
     def int8(op_types=INT8_OP_TYPES, keep=INT8_KEEP_FP32, method="minmax", outputs=INT8_OUTPUT_OP_TYPES):
         def make(graph, data, method=method):
@@ -151,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
             big_ms, big_ratio = timed["graph"].min, timed["fp32"].min / timed["graph"].min
         rows.append([name, ap, par.max_abs, par.mean_kpt_px_all, float(np.percentile(shift, 99)), qdq])
         rows[-1] += [big_ms, big_ratio]
-        print(f"{name:55s} AP {ap:.4f}  max|Δ| {par.max_abs:.3g}  mean {par.mean_kpt_px_all:.3f} px  "
-              f"p99 {rows[-1][4]:.2f} px  Q {qdq}  {big_ms:.1f} ms ({big_ratio:.2f}x fp32)", flush=True)  # fmt: skip
+        print(
+            f"{name:55s} AP {ap:.4f}  max|Δ| {par.max_abs:.3g}  mean {par.mean_kpt_px_all:.3f} px  "
+            f"p99 {rows[-1][4]:.2f} px  Q {qdq}  {big_ms:.1f} ms ({big_ratio:.2f}x fp32)",
+            flush=True,
+        )
     # the nano graphs are small enough to stay loaded together: every one timed in interleaved rounds
     small = time_onnx_apart(graphs, (1, 3, *cfg.input_size), args.threads, 50, 5)
     for row in rows:

@@ -38,7 +38,7 @@ LATENCY_SCHEMA: Schema = (
         "floors_ms": dict,
         "rows": list,
         "pipeline": list,
-    },  # fmt: skip
+    },
     {
         "rows": {
             "ok": {
@@ -58,7 +58,7 @@ LATENCY_SCHEMA: Schema = (
                 "floor_ms": NUM,
                 "x_floor": NUM,
                 "speedup_vs_torch_fp32": OPT_NUM,
-            },  # fmt: skip
+            },
             "skipped": {**SKIPPED, "batch": (int, type(None))},
         },
         "pipeline": {
@@ -73,7 +73,7 @@ LATENCY_SCHEMA: Schema = (
                 "inference_ms": NUM,
                 "decode_ms": NUM,
                 "pre_decode_share": NUM,
-            },  # fmt: skip
+            },
             "skipped": {**SKIPPED, "people": int},
         },
         "frame": FRAME_TABLE,  # only with --detector (benchmarks.frame)
@@ -139,8 +139,10 @@ def _profile_skip(combo: Combo, batch: int) -> str | None:
     engine = combo.engine
     profile = engine.backend.profile.get(engine.spec.input_name)
     if profile is not None and not profile[0][0] <= batch <= profile[2][0]:
-        return (f"batch {batch} is outside the engine's profile {profile[0][0]}..{profile[2][0]}; rebuild it with "
-                "swinpose-export --batch MIN,OPT,MAX")  # fmt: skip
+        return (
+            f"batch {batch} is outside the engine's profile {profile[0][0]}..{profile[2][0]}; rebuild it with "
+            "swinpose-export --batch MIN,OPT,MAX"
+        )
     return None
 
 
@@ -229,8 +231,11 @@ def run_latency(
     work = model_work(PoseModelConfig.from_dict(first.model.config))
     ceilings = ceilings or measure_ceilings(s.device, s.threads, progress=progress)
     image, boxes = bench_frame(s.people)
-    combos = [open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)
-              for b in s.backends for p in s.precisions]  # fmt: skip
+    combos = [
+        open_combo(b, p, packages, Path(package), s.device, s.threads, s.flip_test, weights)
+        for b in s.backends
+        for p in s.precisions
+    ]
     detector = None
     try:
         tasks: dict[tuple, Any] = {}  # (combo index, batch or "pipeline", stage) → callable
@@ -312,5 +317,6 @@ def _add_ratios(rows: list[dict[str, Any]], work: Any, ceilings: Ceilings) -> No
 
 
 def _round_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:
-    return ratio_of_rounds(numerator["round_medians_ms"], denominator["round_medians_ms"], numerator["median_ms"],
-                           denominator["median_ms"])  # fmt: skip
+    return ratio_of_rounds(
+        numerator["round_medians_ms"], denominator["round_medians_ms"], numerator["median_ms"], denominator["median_ms"]
+    )

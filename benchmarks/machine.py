@@ -11,8 +11,18 @@ from typing import Any
 
 __all__ = ["describe_machine", "library_versions"]
 
-_LIBRARIES = ("swinpose", "numpy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "torch", "onnx",
-              "tensorrt", "cuda-python", "pycocotools")  # fmt: skip
+_LIBRARIES = (
+    "swinpose",
+    "numpy",
+    "opencv-python-headless",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "torch",
+    "onnx",
+    "tensorrt",
+    "cuda-python",
+    "pycocotools",
+)
 _CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "asimd", "sve")
 
 
@@ -44,8 +54,11 @@ def _gpu() -> dict[str, Any] | None:
         torch = None
     if torch is None or not torch.cuda.is_available():
         return None
-    gpu: dict[str, Any] = {"name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
-                           "cuda": torch.version.cuda}  # fmt: skip
+    gpu: dict[str, Any] = {
+        "name": torch.cuda.get_device_name(0),
+        "count": torch.cuda.device_count(),
+        "cuda": torch.version.cuda,
+    }
     try:
         query = ["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader"]
         line = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout.split("\n")[0]

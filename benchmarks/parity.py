@@ -56,7 +56,7 @@ PARITY_SCHEMA: Schema = (
         "reference": {"backend": str, "precision": str, "weights": str, "ap": NUM, "self_agreement_ap": NUM},
         "rows": list,
         "verdict": str,
-    },  # fmt: skip
+    },
     {
         "rows": {
             "ok": {
@@ -75,7 +75,7 @@ PARITY_SCHEMA: Schema = (
                 "max_heatmap_error": NUM,
                 "threshold": NUM,
                 "passed": bool,
-            },  # fmt: skip
+            },
             "skipped": SKIPPED,
         }
     },
@@ -259,8 +259,7 @@ def run_parity(
             rows.append({"backend": c.backend, "precision": c.precision, "status": "skipped", "reason": c.skipped})
             continue
         pred = _predictions(instances, xy[id(c)], scores[id(c)])
-        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds,
-                      sigmas)  # fmt: skip
+        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds, sigmas)
         rows.append({"status": "ok", **row.to_dict()})
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
@@ -279,21 +278,21 @@ def run_parity(
             flip_test=flip_test,
             threads=threads,
             thresholds=dict(thresholds),
-        ),  # fmt: skip
+        ),
         "data": dict(
             annotations=str(annotations),
             images=str(images),
             instances=len(instances),
             image_count=len(by_image),
             boxes=str(detections) if detections else "ground truth",
-        ),  # fmt: skip
+        ),
         "reference": {
             "backend": "torch",
             "precision": "fp32",
             "weights": reference.weights,
             "ap": 100 * ref_ap,
             "self_agreement_ap": 100 * coco_ap(agreement, ref_pred, sigmas),
-        },  # fmt: skip
+        },
         "rows": rows,
         "verdict": "PASS" if all(r["passed"] for r in ok) else "FAIL",
     }

@@ -26,8 +26,20 @@ from runtime.package import read_package
 __all__ = ["profile_package", "GEMM_KERNELS"]
 
 #: ONNX Runtime kernels that do the model's multiply-accumulates
-GEMM_KERNELS = ("MatMul", "FusedMatMul", "Gemm", "Conv", "FusedConv", "NchwcConv", "MatMulIntegerToFloat",
-                "MatMulInteger", "QLinearMatMul", "QLinearConv", "ConvInteger", "DynamicQuantizeMatMul")  # fmt: skip
+GEMM_KERNELS = (
+    "MatMul",
+    "FusedMatMul",
+    "Gemm",
+    "Conv",
+    "FusedConv",
+    "NchwcConv",
+    "MatMulIntegerToFloat",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "QLinearConv",
+    "ConvInteger",
+    "DynamicQuantizeMatMul",
+)
 
 
 def profile_package(package: Path, threads: int = 2, batch: int = 1, runs: int = 20) -> dict[str, dict[str, float]]:

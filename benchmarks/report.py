@@ -58,21 +58,64 @@ def _latency_tables(report: dict[str, Any]) -> list[Table]:
             rows.append([r["backend"], r["precision"], _fmt(r["batch"]), f"skipped: {r['reason']}"])
             continue
         times = [_fmt(r[k]) for k in ("median_ms", "p90_ms", "p99_ms", "min_ms")]
-        rows.append([r["backend"], r["precision"], str(r["batch"]), *times, _fmt(r["images_per_s"], 1),
-                     _fmt(r["preprocess_ms_per_image"], 3), _fmt(r["decode_ms_per_image"], 3),
-                     _fmt(r["floor_ms"]), _fmt(r["x_floor"]), _fmt(r["speedup_vs_torch_fp32"])])  # fmt: skip
-    header = ["backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "min ms", "img/s", "pre ms/img",
-              "decode ms/img", "floor ms", "x floor", "x torch fp32"]  # fmt: skip
+        rows.append(
+            [
+                r["backend"],
+                r["precision"],
+                str(r["batch"]),
+                *times,
+                _fmt(r["images_per_s"], 1),
+                _fmt(r["preprocess_ms_per_image"], 3),
+                _fmt(r["decode_ms_per_image"], 3),
+                _fmt(r["floor_ms"]),
+                _fmt(r["x_floor"]),
+                _fmt(r["speedup_vs_torch_fp32"]),
+            ]
+        )
+    header = [
+        "backend",
+        "precision",
+        "batch",
+        "median ms",
+        "p90 ms",
+        "p99 ms",
+        "min ms",
+        "img/s",
+        "pre ms/img",
+        "decode ms/img",
+        "floor ms",
+        "x floor",
+        "x torch fp32",
+    ]
     pipe = []
     for r in report["pipeline"]:
         if r["status"] != "ok":
             pipe.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
             continue
-        pipe.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["frame_ms"]),
-                     _fmt(r["per_person_ms"]), _fmt(r["preprocess_ms"], 3), _fmt(r["inference_ms"]),
-                     _fmt(r["decode_ms"], 3), f"{100 * r['pre_decode_share']:.1f} %"])  # fmt: skip
-    pipe_header = ["backend", "precision", "people", "frame ms", "ms/person", "pre ms", "inference ms",
-                   "decode ms", "pre+decode"]  # fmt: skip
+        pipe.append(
+            [
+                r["backend"],
+                r["precision"],
+                str(r["people"]),
+                _fmt(r["frame_ms"]),
+                _fmt(r["per_person_ms"]),
+                _fmt(r["preprocess_ms"], 3),
+                _fmt(r["inference_ms"]),
+                _fmt(r["decode_ms"], 3),
+                f"{100 * r['pre_decode_share']:.1f} %",
+            ]
+        )
+    pipe_header = [
+        "backend",
+        "precision",
+        "people",
+        "frame ms",
+        "ms/person",
+        "pre ms",
+        "inference ms",
+        "decode ms",
+        "pre+decode",
+    ]
     tables = [("Inference latency", header, rows), ("End to end, one frame", pipe_header, pipe)]
     if report.get("frame"):
         frame = []
@@ -80,11 +123,30 @@ def _latency_tables(report: dict[str, Any]) -> list[Table]:
             if r["status"] != "ok":
                 frame.append([r["backend"], r["precision"], str(r["people"]), f"skipped: {r['reason']}"])
                 continue
-            frame.append([r["backend"], r["precision"], str(r["people"]), _fmt(r["det_preprocess_ms"]),
-                          _fmt(r["det_inference_ms"]), _fmt(r["det_postprocess_ms"]), _fmt(r["pose_ms"]),
-                          _fmt(r["pose_ms_per_person"]), _fmt(r["frame_ms"])])  # fmt: skip
-        frame_header = ["backend", "precision", "people", "det pre ms", "det inference ms", "det post ms", "pose ms",
-                        "pose ms/person", "frame ms"]  # fmt: skip
+            frame.append(
+                [
+                    r["backend"],
+                    r["precision"],
+                    str(r["people"]),
+                    _fmt(r["det_preprocess_ms"]),
+                    _fmt(r["det_inference_ms"]),
+                    _fmt(r["det_postprocess_ms"]),
+                    _fmt(r["pose_ms"]),
+                    _fmt(r["pose_ms_per_person"]),
+                    _fmt(r["frame_ms"]),
+                ]
+            )
+        frame_header = [
+            "backend",
+            "precision",
+            "people",
+            "det pre ms",
+            "det inference ms",
+            "det post ms",
+            "pose ms",
+            "pose ms/person",
+            "frame ms",
+        ]
         tables.append((f"From pixels, with the detector {report['frame'][0]['detector']}", frame_header, frame))
     return tables
 
@@ -96,15 +158,36 @@ def _parity_tables(report: dict[str, Any]) -> list[Table]:
             rows.append([r["backend"], r["precision"], f"skipped: {r['reason']}"])
             continue
         s = r["shift"]
-        rows.append([r["backend"], r["precision"], _fmt(r["ap"]), _fmt(r["delta_ap"], 3),
-                     _fmt(r["agreement_ap"]), f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
-                     f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
-                     _fmt(r["max_heatmap_error"], 4), f"<= {r['threshold']}", _fmt(r["passed"])])  # fmt: skip
+        rows.append(
+            [
+                r["backend"],
+                r["precision"],
+                _fmt(r["ap"]),
+                _fmt(r["delta_ap"], 3),
+                _fmt(r["agreement_ap"]),
+                f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
+                f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
+                _fmt(r["max_heatmap_error"], 4),
+                f"<= {r['threshold']}",
+                _fmt(r["passed"]),
+            ]
+        )
     ref = report["reference"]
-    rows.insert(0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-",
-                    "-", "-"])  # fmt: skip
-    header = ["backend", "precision", "AP", "ΔAP", "agreement AP", "shift px mean / max",
-              "confident shift mean / max", "max abs Δheatmap", "ΔAP limit", "verdict"]  # fmt: skip
+    rows.insert(
+        0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-", "-", "-"]
+    )
+    header = [
+        "backend",
+        "precision",
+        "AP",
+        "ΔAP",
+        "agreement AP",
+        "shift px mean / max",
+        "confident shift mean / max",
+        "max abs Δheatmap",
+        "ΔAP limit",
+        "verdict",
+    ]
     return [(f"AP parity against PyTorch fp32: {report['verdict']}", header, rows)]
 
 
@@ -112,9 +195,15 @@ def _floor_tables(report: dict[str, Any]) -> list[Table]:
     c = report["ceilings"]
     rows = [[kind_, lib, _fmt(v, 1)] for kind_, found in c["sources"].items() for lib, v in found.items()]
     floors = [[p, _fmt(ms), _fmt(c["gflops"].get(p))] for p, ms in report["floors_ms"].items()]
-    return [("GEMM throughput (GFLOP/s; int8 GOP/s)", ["precision", "library and M×K×N", "GFLOP/s"], rows),
-            (f"Floor of {report['model']['name']} at batch 1 ({report['model']['gmacs']:.2f} GMAC, "
-             f"bandwidth {c['bandwidth_gbs']} GB/s)", ["precision", "floor ms", "ceiling"], floors)]  # fmt: skip
+    return [
+        ("GEMM throughput (GFLOP/s; int8 GOP/s)", ["precision", "library and M×K×N", "GFLOP/s"], rows),
+        (
+            f"Floor of {report['model']['name']} at batch 1 ({report['model']['gmacs']:.2f} GMAC, "
+            f"bandwidth {c['bandwidth_gbs']} GB/s)",
+            ["precision", "floor ms", "ceiling"],
+            floors,
+        ),
+    ]
 
 
 def _machine_line(report: dict[str, Any]) -> str:
@@ -235,8 +324,11 @@ def _plot_floor(report: dict[str, Any], axes: Any) -> None:
 
 
 def _floor_csv(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"table": "ceilings", "precision": p, "source": s, "gflops": v}
-            for p, found in report["ceilings"]["sources"].items() for s, v in found.items()]  # fmt: skip
+    return [
+        {"table": "ceilings", "precision": p, "source": s, "gflops": v}
+        for p, found in report["ceilings"]["sources"].items()
+        for s, v in found.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -273,8 +365,11 @@ def write_outputs(
 ) -> list[Path]:
     """Write the asked-for files (each atomically); returns the paths written."""
     written = []
-    for path, text in ((json_path, lambda: json.dumps(report, indent=2) + "\n"), (csv_path, lambda: to_csv(report)),
-                       (md_path, lambda: "\n".join(markdown(report)) + "\n")):  # fmt: skip
+    for path, text in (
+        (json_path, lambda: json.dumps(report, indent=2) + "\n"),
+        (csv_path, lambda: to_csv(report)),
+        (md_path, lambda: "\n".join(markdown(report)) + "\n"),
+    ):
         if path is not None:
             with atomic_path(path) as tmp:
                 tmp.write_text(text())

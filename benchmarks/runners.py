@@ -101,8 +101,10 @@ def _make_hint(precision: str, folder: Path) -> str:
     replaces its whole folder, so packages do not nest), else inside the folder of packages."""
     flag = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib-data DATA"}[precision]
     if (folder / PACKAGE_JSON).is_file():
-        return (f"swinpose-export --weights W{flag} --out {folder.parent / precision}, then pass the folder of "
-                f"both, --package {folder.parent}")  # fmt: skip
+        return (
+            f"swinpose-export --weights W{flag} --out {folder.parent / precision}, then pass the folder of "
+            f"both, --package {folder.parent}"
+        )
     return f"swinpose-export --weights W{flag} --out {folder / precision}"
 
 
@@ -140,8 +142,14 @@ def open_combo(
             )
         model, combo.weights = torch_model_for(spec, path)
         try:
-            runner = TorchBackend(model, device, precision, compile=backend == "torch-compile", threads=threads,
-                                  names=(spec.input_name, spec.output_name))  # fmt: skip
+            runner = TorchBackend(
+                model,
+                device,
+                precision,
+                compile=backend == "torch-compile",
+                threads=threads,
+                names=(spec.input_name, spec.output_name),
+            )
         except BackendError as e:
             combo.skipped = str(e)
             return combo

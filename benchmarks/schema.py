@@ -17,8 +17,15 @@ Schema = tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
-MACHINE = {"cpu": str, "logical_cores": int, "cpu_flags": list, "memory_gb": OPT_NUM, "os": str, "python": str,
-           "gpu": (dict, type(None))}  # fmt: skip
+MACHINE = {
+    "cpu": str,
+    "logical_cores": int,
+    "cpu_flags": list,
+    "memory_gb": OPT_NUM,
+    "os": str,
+    "python": str,
+    "gpu": (dict, type(None)),
+}
 CEILINGS = {"device": str, "gflops": {"fp32": NUM, "int8": NUM}, "bandwidth_gbs": NUM, "sources": dict}
 MODEL = {"name": str, "gflops": NUM, "gmacs": NUM, "params": int, "weight_mb": dict}
 SKIPPED = {"backend": str, "precision": str, "status": str, "reason": str}

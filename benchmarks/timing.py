@@ -43,8 +43,14 @@ class Stats:
         return cls(p50, p90, p99, float(ms.mean()), float(ms.min()), len(ms), rounds)
 
     def to_dict(self) -> dict[str, float]:
-        return {"median_ms": self.median, "p90_ms": self.p90, "p99_ms": self.p99, "mean_ms": self.mean,
-                "min_ms": self.min, "runs": self.runs}  # fmt: skip
+        return {
+            "median_ms": self.median,
+            "p90_ms": self.p90,
+            "p99_ms": self.p99,
+            "mean_ms": self.mean,
+            "min_ms": self.min,
+            "runs": self.runs,
+        }
 
 
 def _timed(fn: Callable[[], Any]) -> float:

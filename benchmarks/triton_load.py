@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with PoseEngine(args.package, threads=args.threads) as engine:
         for c in levels:
-            fps, lat = _run(lambda: (lambda: engine(cv2.imdecode(np.frombuffer(encoded, np.uint8), 1), boxes)),
-                            c, args.requests)  # fmt: skip
+            fps, lat = _run(
+                lambda: lambda: engine(cv2.imdecode(np.frombuffer(encoded, np.uint8), 1), boxes), c, args.requests
+            )
             rows.append(("PoseEngine in-process", c, fps, *np.percentile(lat, [50, 99]), "-"))
     repo = write_repository(args.package, Path(tempfile.mkdtemp()) / "repo", ServingOptions(threads=args.threads))
     with TritonServer(repo, "127.0.0.1", free_port(), free_port(), free_port()) as server:
@@ -97,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     m = describe_machine()
     machine = f"{m['cpu']}, {m['logical_cores']} logical cores ({' '.join(m['cpu_flags'])})"
     setup = f"{args.people} people a frame, {args.requests} requests per client, ONNX Runtime {args.threads} threads"
-    table = [f"{machine}; {setup}", "",
-             "| path | concurrency | frames/s | p50 ms | p99 ms | network requests per execution |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    table = [
+        f"{machine}; {setup}",
+        "",
+        "| path | concurrency | frames/s | p50 ms | p99 ms | network requests per execution |",
+        "|---|---|---|---|---|---|",
+    ]
     table += [f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:.1f} | {r[5]} |" for r in rows]
     text = "\n".join(table) + "\n"
     print(text)

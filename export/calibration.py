@@ -152,8 +152,13 @@ def load_calibration_set(
             areas.append(float(box[2] * box[3]) * abs(np.linalg.det(a[:, :2])))
     logger.info("calibration: %d crops from %s", len(crops), source)
     labelled = len(keypoints) == len(crops)
-    return CalibrationSet(np.stack(crops), str(source), preprocess, keypoints=np.stack(keypoints) if labelled else None,
-                          areas=np.array(areas) if labelled else None)  # fmt: skip
+    return CalibrationSet(
+        np.stack(crops),
+        str(source),
+        preprocess,
+        keypoints=np.stack(keypoints) if labelled else None,
+        areas=np.array(areas) if labelled else None,
+    )
 
 
 def synthetic_set(count: int, preprocess: Preprocess, seed: int = 2026) -> CalibrationSet:

@@ -27,15 +27,25 @@ def build_parser() -> argparse.ArgumentParser:
         "model.json (everything a runtime needs) and model.engine when TensorRT is installed.",
     )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--weights", help="model file (.safetensors / training .pth), 'bundled', or 'random' with "
-                      "--model (seeded random weights: a package to time, not to use)")  # fmt: skip
-    what.add_argument("--detector", type=Path, help="a person detector's .onnx file (Ultralytics, YOLOv5, YOLOX, "
-                      "MMDeploy end2end ...), swinpose detector weights (.safetensors), or 'bundled' (the detector "
-                      "trained on synthetic figures) to package instead of a pose model")  # fmt: skip
+    what.add_argument(
+        "--weights",
+        help="model file (.safetensors / training .pth), 'bundled', or 'random' with "
+        "--model (seeded random weights: a package to time, not to use)",
+    )
+    what.add_argument(
+        "--detector",
+        type=Path,
+        help="a person detector's .onnx file (Ultralytics, YOLOv5, YOLOX, "
+        "MMDeploy end2end ...), swinpose detector weights (.safetensors), or 'bundled' (the detector "
+        "trained on synthetic figures) to package instead of a pose model",
+    )
     det = p.add_argument_group("detector packages (--detector)")
     det.add_argument("--det-format", help="the detector's output layout, where the file does not tell")
-    det.add_argument("--person-class", type=nonnegative_int, help="the class index of people (default: the class named "
-                     "'person', else 0)")  # fmt: skip
+    det.add_argument(
+        "--person-class",
+        type=nonnegative_int,
+        help="the class index of people (default: the class named 'person', else 0)",
+    )
     det.add_argument("--det-input-size", type=input_size, help="HxW, for a dynamic input the file does not size")
     add_model_arguments(p)
     prec = p.add_mutually_exclusive_group()
@@ -65,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         "PyTorch misses the gate (median confident keypoint shift; ΔAP on 200+ labelled --parity-data crops)",
     )
     p.add_argument("--parity-crops", type=positive_int, default=32, help="crops for the parity check (default 32)")
-    p.add_argument("--parity-data", type=Path, help="images for the parity check (default: calibration data, "
-                   "else rendered synthetic figures)")  # fmt: skip
+    p.add_argument(
+        "--parity-data",
+        type=Path,
+        help="images for the parity check (default: calibration data, else rendered synthetic figures)",
+    )
     p.add_argument("--batch", default="1,8,32", help="the batch range MIN,OPT,MAX: TensorRT's profile (default 1,8,32)")
     p.add_argument("--out", type=Path, help="package folder (default: <weights stem>_<precision>/)")
     eng = p.add_mutually_exclusive_group()
@@ -81,14 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="TensorRT precision API: typed (strong typing) or legacy (builder flags + calibrator)",
     )
-    p.add_argument("--trt-flavor", choices=("auto", *TENSORRT_FLAVORS), default="auto", help="standard TensorRT "
-                   "(datacenter GPUs, Jetson) or TensorRT-RTX (RTX GPUs); auto: standard where it imports")  # fmt: skip
-    p.add_argument("--compute-capability", default="", help="TensorRT-RTX: GPUs to build the engine for ahead of "
-                   "time, e.g. sm86,sm89 (no GPU needed here); default: this machine's GPU")  # fmt: skip
-    p.add_argument("--opencv", action="store_true", help="also write model.opencv.onnx, the fp32 graph for OpenCV "
-                   "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only")  # fmt: skip
-    p.add_argument("--triton", type=Path, metavar="DIR", help="also write a Triton Inference Server model repository "
-                   "of the package to DIR (swinpose-serve serves it; runtime/triton/deploy/ for clusters)")  # fmt: skip
+    p.add_argument(
+        "--trt-flavor",
+        choices=("auto", *TENSORRT_FLAVORS),
+        default="auto",
+        help="standard TensorRT (datacenter GPUs, Jetson) or TensorRT-RTX (RTX GPUs); auto: standard where it imports",
+    )
+    p.add_argument(
+        "--compute-capability",
+        default="",
+        help="TensorRT-RTX: GPUs to build the engine for ahead of "
+        "time, e.g. sm86,sm89 (no GPU needed here); default: this machine's GPU",
+    )
+    p.add_argument(
+        "--opencv",
+        action="store_true",
+        help="also write model.opencv.onnx, the fp32 graph for OpenCV "
+        "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only",
+    )
+    p.add_argument(
+        "--triton",
+        type=Path,
+        metavar="DIR",
+        help="also write a Triton Inference Server model repository "
+        "of the package to DIR (swinpose-serve serves it; runtime/triton/deploy/ for clusters)",
+    )
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
     return p
 
@@ -97,8 +127,14 @@ def _run_detector(args: argparse.Namespace) -> int:
     from export.detector import DetectorExportOptions, export_detector
     from runtime.errors import InputError
 
-    pose_only = {"--calib-data": args.calib_data, "--calib-cache": args.calib_cache, "--parity-data": args.parity_data,
-                 "--opencv": args.opencv, "--triton": args.triton, "--mmpose-config": args.mmpose_config}  # fmt: skip
+    pose_only = {
+        "--calib-data": args.calib_data,
+        "--calib-cache": args.calib_cache,
+        "--parity-data": args.parity_data,
+        "--opencv": args.opencv,
+        "--triton": args.triton,
+        "--mmpose-config": args.mmpose_config,
+    }
     given = [flag for flag, value in pose_only.items() if value]
     if given:
         raise InputError(f"{', '.join(given)}: for pose models (--weights), not --detector; drop them")
@@ -165,8 +201,10 @@ def _run(args: argparse.Namespace) -> int:
         from runtime.triton.repository import write_repository
 
         write_repository(out, args.triton)
-        print(f"{PROG}: Triton model repository {args.triton}/ (serve it with: swinpose-serve --package {out} "
-              f"--repository {args.triton})")  # fmt: skip
+        print(
+            f"{PROG}: Triton model repository {args.triton}/ (serve it with: swinpose-serve --package {out} "
+            f"--repository {args.triton})"
+        )
     return 0
 
 

@@ -74,8 +74,10 @@ class DetectorExportResult:
         sizes = ", ".join(f"{f} {(self.out / f).stat().st_size / 1e6:.1f} MB" for f in files)
         engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
         h, w = self.spec.input_size
-        return (f"detector package {self.out}/: {sizes}{engine}. Layout {self.spec.layout}, person class "
-                f"{self.spec.person_class}, input {h}x{w}")  # fmt: skip
+        return (
+            f"detector package {self.out}/: {sizes}{engine}. Layout {self.spec.layout}, person class "
+            f"{self.spec.person_class}, input {h}x{w}"
+        )
 
 
 def _weights_onnx(source: Path, folder: Path) -> Path:
@@ -103,8 +105,10 @@ def _check_options(o: DetectorExportOptions, source: Path) -> None:
     if not source.is_file():
         raise InputError(f"no detector file at {source}; pass the detector's .onnx file, or 'bundled'")
     if source.suffix.lower() not in (".onnx", ".safetensors"):
-        raise InputError(f"{source.name}: --detector takes an ONNX file (.onnx), swinpose detector weights "
-                         "(.safetensors) or 'bundled'; an engine is built from it here")  # fmt: skip
+        raise InputError(
+            f"{source.name}: --detector takes an ONNX file (.onnx), swinpose detector weights "
+            "(.safetensors) or 'bundled'; an engine is built from it here"
+        )
 
 
 def _nms_nodes(graph: onnx.ModelProto) -> list[str]:
@@ -120,8 +124,9 @@ def _build(trt: Any, graph: onnx.ModelProto, detector: Detector, o: DetectorExpo
         onnx.save(to_fp16(graph, check=onnx.checker.check_model), staging / _FP16_FILE)
         source = staging / _FP16_FILE
     h, w = detector.input_size
-    options = EngineOptions(o.precision, (1, 1, 1), o.workspace_gb, compute_capabilities=o.compute_capabilities,
-                            progress=o.progress)  # fmt: skip
+    options = EngineOptions(
+        o.precision, (1, 1, 1), o.workspace_gb, compute_capabilities=o.compute_capabilities, progress=o.progress
+    )
     try:
         meta = build_engine(source, source, staging / ENGINE_FILE, detector.input_name, (3, h, w), options, trt=trt)
     except EngineBuildError as e:
@@ -139,14 +144,19 @@ def _build(trt: Any, graph: onnx.ModelProto, detector: Detector, o: DetectorExpo
     return {"precision": o.precision, **meta}
 
 
-def export_detector(source: str | Path, out: str | Path,
-                    options: DetectorExportOptions = DetectorExportOptions()) -> DetectorExportResult:  # fmt: skip
+def export_detector(
+    source: str | Path, out: str | Path, options: DetectorExportOptions = DetectorExportOptions()
+) -> DetectorExportResult:
     """Package the detector file ``source`` (ONNX, any layout of :data:`runtime.detection.LAYOUTS`; or swinpose
     detector weights, ``"bundled"`` for the shipped ones, exported to ONNX first) into ``out``."""
     o, source, out = options, Path(source), Path(out)
     _check_options(o, source)
-    check_replaceable_folder(out, lambda name: name in (ONNX_FILE, ENGINE_FILE, DETECTOR_JSON)
-                             or name.startswith(".staging-"), "--out", "a detector package")  # fmt: skip
+    check_replaceable_folder(
+        out,
+        lambda name: name in (ONNX_FILE, ENGINE_FILE, DETECTOR_JSON) or name.startswith(".staging-"),
+        "--out",
+        "a detector package",
+    )
     with tempfile.TemporaryDirectory(prefix="swinpose-detector-") as tmp:
         return _export(_weights_onnx(source, Path(tmp)), source.name, out, o)
 
@@ -157,14 +167,23 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
     except Exception as e:  # onnx raises DecodeError, ValueError, OSError ...
         raise InputError(f"{source} is not an ONNX model ({str(e)[:200]}); pass the detector's .onnx file") from e
     trt, engine_skipped = engine_builder(o.engine, o.trt_flavor, o.compute_capabilities)
-    with Detector(source, layout=o.layout, person_class=o.person_class, input_size=o.input_size,
-                  backend="onnxruntime") as detector:  # fmt: skip
+    with Detector(
+        source, layout=o.layout, person_class=o.person_class, input_size=o.input_size, backend="onnxruntime"
+    ) as detector:
         found = detector(np.full((*detector.input_size, 3), 114, np.uint8))  # it runs and decodes, or it says why
-        logger.info("detector %s: layout %s, person class %d, input %s, %d people on a blank image", source.name,
-                    detector.layout.name, detector.person_class, detector.input_size, len(found))  # fmt: skip
+        logger.info(
+            "detector %s: layout %s, person class %d, input %s, %d people on a blank image",
+            source.name,
+            detector.layout.name,
+            detector.person_class,
+            detector.input_size,
+            len(found),
+        )
         if o.precision == "fp16" and detector.layout.nms_in_graph:
-            raise InputError(f"the {detector.layout.name} layout has its NMS in the graph, which decides on the "
-                             "scores: its engine stays fp32 (drop --fp16), or export the detector without NMS")
+            raise InputError(
+                f"the {detector.layout.name} layout has its NMS in the graph, which decides on the "
+                "scores: its engine stays fp32 (drop --fp16), or export the detector without NMS"
+            )
         staging = staging_folder(out)
         try:
             shutil.copyfile(source, staging / ONNX_FILE)  # the user's bytes, as given
@@ -178,8 +197,12 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
                 input_dtype=str(detector.input_dtype),
                 input_size=detector.input_size,
                 onnx_file=ONNX_FILE,
-                onnx={"source": source_name, "opset": _opset(graph), "nodes": len(graph.graph.node),
-                      **file_record(staging / ONNX_FILE)},  # fmt: skip
+                onnx={
+                    "source": source_name,
+                    "opset": _opset(graph),
+                    "nodes": len(graph.graph.node),
+                    **file_record(staging / ONNX_FILE),
+                },
                 engine_file=ENGINE_FILE if engine is not None else None,
                 engine=engine,
                 class_names=detector.class_names,
@@ -197,4 +220,3 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
 
 def _opset(graph: onnx.ModelProto) -> int | None:
     return next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
-

@@ -97,8 +97,11 @@ def int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, Any
         logger.warning(
             "int8: %d-bit weights (largest pair %d) can saturate in the int16 sums of %s CPU kernels (%d ops); "
             "ONNX Runtime on such CPUs will refuse this package, TensorRT and VNNI/dot-product CPUs run it exactly",
-            weight_bits, pair, ", ".join(unsafe), len(worst),
-        )  # fmt: skip
+            weight_bits,
+            pair,
+            ", ".join(unsafe),
+            len(worst),
+        )
     return {"weight_bits": weight_bits, "max_weight_pair": pair, "saturates_on": unsafe}
 
 

@@ -178,9 +178,7 @@ def _check_options(o: ExportOptions) -> None:
         raise InputError("--opencv writes the fp32 graph for OpenCV DNN: export an fp32 package (no --fp16/--int8)")
 
 
-def _load_model(
-    weights: str | Path, o: ExportOptions
-) -> tuple[SwinPose, InferenceSpec, str]:
+def _load_model(weights: str | Path, o: ExportOptions) -> tuple[SwinPose, InferenceSpec, str]:
     """The model to export, the inference settings its file records (our training's defaults for random weights
     and files from before they were recorded), and the weights' name for model.json."""
     model, meta, name = load_weights(weights, o.model, o.input_size, o.mmpose_config)
@@ -203,15 +201,31 @@ class _Graphs:
 
 
 def _graphs(
-    model: SwinPose, o: ExportOptions, inference: InferenceSpec, calib: CalibrationSet | None,
-    parity_set: CalibrationSet, inputs: np.ndarray, reference: np.ndarray, staging: Path, weights_name: str,
-) -> _Graphs:  # fmt: skip
+    model: SwinPose,
+    o: ExportOptions,
+    inference: InferenceSpec,
+    calib: CalibrationSet | None,
+    parity_set: CalibrationSet,
+    inputs: np.ndarray,
+    reference: np.ndarray,
+    staging: Path,
+    weights_name: str,
+) -> _Graphs:
     """The fp32 graph (gated), the graph in ``o.precision``, and that graph's verdict (:func:`_gate`)."""
     fp32, fp32_heatmaps, fp32_parity = fp32_graph(model, o.batch[2], inputs, reference, inference.codec)
     if o.calib_cache is not None:
         copy_calib_cache(o.calib_cache, staging / ORT_CALIB_FILE, staging / TRT_CALIB_FILE)
-    graph, calibration = precision_graph(fp32, o.precision, calib, staging / ORT_CALIB_FILE, o.calib_method,
-                                         o.int8_keep_fp32, o.int8_weight_bits, o.progress, o.calib_cache)  # fmt: skip
+    graph, calibration = precision_graph(
+        fp32,
+        o.precision,
+        calib,
+        staging / ORT_CALIB_FILE,
+        o.calib_method,
+        o.int8_keep_fp32,
+        o.int8_weight_bits,
+        o.progress,
+        o.calib_cache,
+    )
     graphs = _Graphs(fp32, graph, {"fp32": fp32_parity}, fp32_heatmaps, calibration)
     if graph is not fp32:
         heatmaps = run_graph(graph, inputs)
@@ -231,25 +245,56 @@ def _gate(
 
 
 def _engine(
-    trt: Any, graph: onnx.ModelProto, fp32: onnx.ModelProto, o: ExportOptions, calib: CalibrationSet | None,
-    input_chw: tuple[int, int, int], staging: Path,
-) -> dict[str, Any]:  # fmt: skip
+    trt: Any,
+    graph: onnx.ModelProto,
+    fp32: onnx.ModelProto,
+    o: ExportOptions,
+    calib: CalibrationSet | None,
+    input_chw: tuple[int, int, int],
+    staging: Path,
+) -> dict[str, Any]:
     """Build the TensorRT engine from the staged graph (the legacy path calibrates the fp32 graph) into staging."""
     fp32_path = staging / ONNX_FILE
     if graph is not fp32:
         fp32_path = staging / "model.fp32.onnx"
         onnx.save(fp32, fp32_path)
-    options = EngineOptions(o.precision, o.batch, o.workspace_gb, o.dla_core, o.timing_cache, o.trt_mode,
-                            o.calib_method, tuple(o.compute_capabilities), o.progress)  # fmt: skip
-    return build_engine(staging / ONNX_FILE, fp32_path, staging / ENGINE_FILE, INPUT_NAME, input_chw, options,
-                        calibration=calib, calib_cache=staging / TRT_CALIB_FILE, trt=trt)  # fmt: skip
+    options = EngineOptions(
+        o.precision,
+        o.batch,
+        o.workspace_gb,
+        o.dla_core,
+        o.timing_cache,
+        o.trt_mode,
+        o.calib_method,
+        tuple(o.compute_capabilities),
+        o.progress,
+    )
+    return build_engine(
+        staging / ONNX_FILE,
+        fp32_path,
+        staging / ENGINE_FILE,
+        INPUT_NAME,
+        input_chw,
+        options,
+        calibration=calib,
+        calib_cache=staging / TRT_CALIB_FILE,
+        trt=trt,
+    )
 
 
 def _package_spec(
-    out: Path, o: ExportOptions, model: SwinPose, inference: InferenceSpec, weights_name: str, graphs: _Graphs,
-    parity_set: CalibrationSet, files: list[str], staging: Path, engine_meta: dict[str, Any] | None,
+    out: Path,
+    o: ExportOptions,
+    model: SwinPose,
+    inference: InferenceSpec,
+    weights_name: str,
+    graphs: _Graphs,
+    parity_set: CalibrationSet,
+    files: list[str],
+    staging: Path,
+    engine_meta: dict[str, Any] | None,
     opencv_meta: dict[str, Any] | None,
-) -> PackageSpec:  # fmt: skip
+) -> PackageSpec:
     """The model.json of the package that ``staging`` holds."""
     cfg = model.cfg
     h, w = cfg.input_size
@@ -301,8 +346,9 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
     out = Path(out)
     model, inference, weights_name = _load_model(weights, o)
     trt, engine_skipped = engine_builder(o.engine, o.trt_flavor, o.compute_capabilities)
-    calib, parity_set = export_crops(o.calib_data, o.parity_data, o.calib_size, o.parity_crops,
-                                     inference.preprocess, o.progress)  # fmt: skip
+    calib, parity_set = export_crops(
+        o.calib_data, o.parity_data, o.calib_size, o.parity_crops, inference.preprocess, o.progress
+    )
     inputs = parity_set.inputs()
     _writable_folder(out)
     reference = reference_heatmaps(model, inputs)
@@ -319,8 +365,9 @@ def export_package(weights: str | Path, out: str | Path, options: ExportOptions 
         engine_meta = None if trt is None else _engine(trt, graphs.graph, graphs.fp32, o, calib, (3, h, w), staging)
 
         files = [ONNX_FILE] + [f for f in _OPTIONAL_FILES if (staging / f).is_file()]
-        spec = _package_spec(out, o, model, inference, weights_name, graphs, parity_set, files, staging,
-                             engine_meta, opencv_meta)  # fmt: skip
+        spec = _package_spec(
+            out, o, model, inference, weights_name, graphs, parity_set, files, staging, engine_meta, opencv_meta
+        )
         PackageSpec.from_dict(spec.to_dict(), out)  # what we write must read back as itself
         for leftover in set(p.name for p in staging.iterdir()) - set(files):  # e.g. the legacy path's fp32 graph
             (staging / leftover).unlink()

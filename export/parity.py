@@ -127,12 +127,27 @@ def parity_ap(
     results = []
     for i, (kp, area) in enumerate(zip(keypoints, areas)):
         gt["images"].append({"id": i, "width": w, "height": h})
-        gt["annotations"].append({"id": i + 1, "image_id": i, "category_id": 1, "iscrowd": 0, "area": float(area),
-                                  "bbox": [0.0, 0.0, float(w), float(h)], "num_keypoints": int((kp[:, 2] > 0).sum()),
-                                  "keypoints": [float(v) for v in kp.ravel()]})  # fmt: skip
+        gt["annotations"].append(
+            {
+                "id": i + 1,
+                "image_id": i,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": float(area),
+                "bbox": [0.0, 0.0, float(w), float(h)],
+                "num_keypoints": int((kp[:, 2] > 0).sum()),
+                "keypoints": [float(v) for v in kp.ravel()],
+            }
+        )
         pred = np.concatenate([xy[i], score[i][:, None]], 1)
-        results.append({"image_id": i, "category_id": 1, "keypoints": [float(v) for v in pred.ravel()],
-                        "score": float(score[i].mean())})  # fmt: skip
+        results.append(
+            {
+                "image_id": i,
+                "category_id": 1,
+                "keypoints": [float(v) for v in pred.ravel()],
+                "score": float(score[i].mean()),
+            }
+        )
     return 100 * coco_keypoint_eval(gt, results, sigmas)["AP"]
 
 
@@ -180,8 +195,10 @@ def labelled_aps(
     keypoints, areas, codec = parity_set.keypoints, parity_set.areas, inference.codec
     sigmas = inference.keypoints.sigmas()
     try:
-        return (parity_ap(reference, codec, keypoints, areas, sigmas),
-                parity_ap(heatmaps, codec, keypoints, areas, sigmas))  # fmt: skip
+        return (
+            parity_ap(reference, codec, keypoints, areas, sigmas),
+            parity_ap(heatmaps, codec, keypoints, areas, sigmas),
+        )
     except (MissingDependencyError, InputShapeError) as e:
         logger.info("parity: no ΔAP on the labelled parity crops (%s)", e)
         return None
@@ -214,8 +231,13 @@ def parity_gate(
         record.update(passed=None, why="random weights: a package to time, not to use")
         return verdict
     if parity.median_kpt_px is None:
-        verdict.notes.append((logging.WARNING, f"parity: no confident keypoint in the {parity.crops} parity crops; the "
-                              "shift gate cannot judge them, pass --parity-data with person images"))  # fmt: skip
+        verdict.notes.append(
+            (
+                logging.WARNING,
+                f"parity: no confident keypoint in the {parity.crops} parity crops; the "
+                "shift gate cannot judge them, pass --parity-data with person images",
+            )
+        )
     elif parity.median_kpt_px > limit:
         verdict.misses.append(
             f"the confident keypoints moved {parity.median_kpt_px:.3f} px (median) against PyTorch (limit "
@@ -230,8 +252,10 @@ def parity_gate(
         )
         verdict.notes.append((logging.INFO, note))
     elif aps is not None and abs(aps[0] - aps[1]) > AP_THRESHOLDS[precision]:
-        verdict.misses.append(f"AP {aps[1]:.2f} against PyTorch's {aps[0]:.2f} on the {parity.crops} labelled parity "
-                              f"crops (|ΔAP| {abs(aps[0] - aps[1]):.2f} > {AP_THRESHOLDS[precision]})")  # fmt: skip
+        verdict.misses.append(
+            f"AP {aps[1]:.2f} against PyTorch's {aps[0]:.2f} on the {parity.crops} labelled parity "
+            f"crops (|ΔAP| {abs(aps[0] - aps[1]):.2f} > {AP_THRESHOLDS[precision]})"
+        )
     record["passed"] = not verdict.misses
     return verdict
 
@@ -248,8 +272,10 @@ def enforce_gate(verdict: GateVerdict, enforce: bool = True) -> dict[str, Any]:
             if verdict.precision == "int8"
             else "report it with the model's config; --no-gate writes the package anyway"
         )
-        raise ExportError(f"the {verdict.precision} graph misses its parity gate: {'; '.join(verdict.misses)}. "
-                          f"Nothing was written: {fix}")  # fmt: skip
+        raise ExportError(
+            f"the {verdict.precision} graph misses its parity gate: {'; '.join(verdict.misses)}. "
+            f"Nothing was written: {fix}"
+        )
     if verdict.misses:
         logger.warning("parity gate missed (--no-gate, written anyway): %s", "; ".join(verdict.misses))
     return verdict.record

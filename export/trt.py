@@ -36,8 +36,15 @@ from runtime.errors import EngineBuildError, MissingDependencyError
 from runtime.files import atomic_path
 from runtime.package import file_record
 
-__all__ = ["TRT_MODES", "TrtFeatures", "EngineOptions", "import_tensorrt", "build_engine",
-           "engine_builder", "layer_precisions"]  # fmt: skip
+__all__ = [
+    "TRT_MODES",
+    "TrtFeatures",
+    "EngineOptions",
+    "import_tensorrt",
+    "build_engine",
+    "engine_builder",
+    "layer_precisions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +190,10 @@ def engine_builder(
             raise
         return None, f"TensorRT is not installed here ({e.package}); build the engine where it is, with --engine"
     if TrtFeatures.detect(trt).flavor == "rtx" and not compute_capabilities and not engine:
-        return None, ("TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
-                      "sm86,sm89 (or --engine alone on a machine with an RTX GPU)")  # fmt: skip
+        return None, (
+            "TensorRT-RTX builds ahead of time for the GPUs it is given: add --engine --compute-capability "
+            "sm86,sm89 (or --engine alone on a machine with an RTX GPU)"
+        )
     return trt, None
 
 
@@ -332,9 +341,15 @@ def _set_dla(trt: ModuleType, builder: Any, config: Any, options: EngineOptions)
 
 
 def _builder_config(
-    trt: ModuleType, builder: Any, features: TrtFeatures, mode: str, options: EngineOptions, targets: list[str],
-    input_name: str, input_chw: tuple[int, int, int],
-) -> tuple[Any, Any, Any]:  # fmt: skip
+    trt: ModuleType,
+    builder: Any,
+    features: TrtFeatures,
+    mode: str,
+    options: EngineOptions,
+    targets: list[str],
+    input_name: str,
+    input_chw: tuple[int, int, int],
+) -> tuple[Any, Any, Any]:
     """The builder config (RTX targets, workspace, the batch profile, legacy precision flags, DLA, timing cache,
     progress), its optimisation profile and its timing cache (None without ``options.timing_cache``)."""
     lo, opt, hi = options.batch
@@ -367,9 +382,15 @@ def _builder_config(
 
 
 def _legacy_calibrator(
-    trt: ModuleType, builder: Any, config: Any, options: EngineOptions, calibration: CalibrationSet | None,
-    calib_cache: Path | None, input_name: str, input_chw: tuple[int, int, int],
-) -> Any:  # fmt: skip
+    trt: ModuleType,
+    builder: Any,
+    config: Any,
+    options: EngineOptions,
+    calibration: CalibrationSet | None,
+    calib_cache: Path | None,
+    input_name: str,
+    input_chw: tuple[int, int, int],
+) -> Any:
     """TensorRT's legacy int8 calibrator on ``calibration`` (or on the table ``calib_cache`` holds), set on
     ``config`` with its own fixed-batch profile."""
     if calib_cache is None:
@@ -421,12 +442,12 @@ def build_engine(
     config, profile, timing = _builder_config(trt, builder, features, mode, options, targets, input_name, input_chw)
     calibrator = None
     if mode == "legacy" and options.precision == "int8":
-        calibrator = _legacy_calibrator(trt, builder, config, options, calibration, calib_cache, input_name,
-                                        input_chw)  # fmt: skip
+        calibrator = _legacy_calibrator(trt, builder, config, options, calibration, calib_cache, input_name, input_chw)
 
     lo, opt, hi = options.batch
-    logger.info("building a %s TensorRT %s engine (%s), batch %d:%d:%d", options.precision, features.version,
-                mode, lo, opt, hi)  # fmt: skip
+    logger.info(
+        "building a %s TensorRT %s engine (%s), batch %d:%d:%d", options.precision, features.version, mode, lo, opt, hi
+    )
     try:
         serialized = builder.build_serialized_network(network, config)
     finally:

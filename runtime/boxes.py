@@ -59,8 +59,10 @@ class BoxIndex:
         parts = PurePosixPath(rel).parts
         fits = [k for k in self.boxes if _suffix(_parts(k), parts) or _suffix(parts, _parts(k))]
         if len(fits) > 1:
-            raise DataError(f"{rel} fits {len(fits)} images of {self.source} ({', '.join(sorted(fits)[:3])}, ...); "
-                            "pass the image root their file_names are relative to")  # fmt: skip
+            raise DataError(
+                f"{rel} fits {len(fits)} images of {self.source} ({', '.join(sorted(fits)[:3])}, ...); "
+                "pass the image root their file_names are relative to"
+            )
         if fits:
             self._used.add(fits[0])
             return fits[0], self.ids.get(fits[0])
@@ -100,11 +102,17 @@ def _entries(data: list, path: Path) -> dict[str, list]:
     for i, det in enumerate(data):
         where = f"{path} entry {i}"
         if not isinstance(det, dict):
-            raise DataError(f"{where} is {type(det).__name__} {det!r:.60}, not a detection; a detection-results file "
-                            "is a list of {\"image_id\", \"bbox\": [x, y, w, h], \"score\"} objects")  # fmt: skip
+            raise DataError(
+                f"{where} is {type(det).__name__} {det!r:.60}, not a detection; a detection-results file "
+                'is a list of {"image_id", "bbox": [x, y, w, h], "score"} objects'
+            )
         if "image_id" not in det:
-            hint = (" (OpenPifPaf's per-image *.predictions.json has no image ids: pass {\"<image file>\": "
-                    "[[x1, y1, x2, y2, score], ...]} instead)" if "keypoints" in det else "")  # fmt: skip
+            hint = (
+                ' (OpenPifPaf\'s per-image *.predictions.json has no image ids: pass {"<image file>": '
+                "[[x1, y1, x2, y2, score], ...]} instead)"
+                if "keypoints" in det
+                else ""
+            )
             raise DataError(f"{where} has no image_id{hint}")
         if "bbox" not in det:
             raise DataError(f'{where} has no bbox; detections need "bbox": [x, y, w, h]')
@@ -156,8 +164,10 @@ def read_boxes(path: str | Path, score_thr: float = 0.0, annotations: str | Path
             _, ids, names = _annotations({"annotations": [], **ann}, Path(annotations))
             unknown = sorted(k for k in rows if not any(str(i) == k for i in names))
             if unknown:
-                raise DataError(f"{path}: image ids {unknown[:5]} are not in {annotations}; pass the annotation "
-                                "file the detections were made for")  # fmt: skip
+                raise DataError(
+                    f"{path}: image ids {unknown[:5]} are not in {annotations}; pass the annotation "
+                    "file the detections were made for"
+                )
             by_id = {str(i): n for i, n in names.items()}
             rows = {by_id[k]: v for k, v in rows.items()}
             kind = "annotations"  # now keyed by file name, matched like an annotation file
@@ -168,13 +178,17 @@ def read_boxes(path: str | Path, score_thr: float = 0.0, annotations: str | Path
         kind, rows = "dict", {}
         for key, value in data.items():
             if not isinstance(value, list):
-                raise DataError(f"{path} [{key!r}] is {value!r:.60}; a boxes dict maps each image to a list of "
-                                "[x1, y1, x2, y2(, score)] boxes")  # fmt: skip
+                raise DataError(
+                    f"{path} [{key!r}] is {value!r:.60}; a boxes dict maps each image to a list of "
+                    "[x1, y1, x2, y2(, score)] boxes"
+                )
             where = f"{path} [{key!r}]"
             rows[str(PurePosixPath(str(key)))] = [_box(b, f"{where} box {j}", False) for j, b in enumerate(value)]
     else:
-        raise DataError(f"{path} holds {type(data).__name__}; pass COCO detection results (a list), a COCO annotation "
-                        "file, or {image: [[x1, y1, x2, y2, score], ...]}")  # fmt: skip
+        raise DataError(
+            f"{path} holds {type(data).__name__}; pass COCO detection results (a list), a COCO annotation "
+            "file, or {image: [[x1, y1, x2, y2, score], ...]}"
+        )
     arrays = {k: np.asarray(v, np.float64).reshape(-1, 5) for k, v in rows.items()}
     return BoxIndex(str(path), kind, {k: b[b[:, 4] >= score_thr] for k, b in arrays.items()}, ids)
 

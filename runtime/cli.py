@@ -78,15 +78,29 @@ def _report_matches(boxes: BoxIndex | None, missed: list[str], count: int, what:
     unused = boxes.unmatched()
     if missed and len(missed) == count:
         ann = ", or --ann with the annotation file of its image ids" if boxes.kind == "detections" else ""
-        raise DataError(f"none of the {count} {what} matched an entry of {boxes.source} ({len(boxes)} entries, e.g. "
-                        f"{', '.join(sorted(boxes.boxes)[:3])}): pass the image root its file names are relative "
-                        f"to{ann}")  # fmt: skip
+        raise DataError(
+            f"none of the {count} {what} matched an entry of {boxes.source} ({len(boxes)} entries, e.g. "
+            f"{', '.join(sorted(boxes.boxes)[:3])}): pass the image root its file names are relative "
+            f"to{ann}"
+        )
     if missed:
-        logger.warning("%s: %d of %d %s have no entry in %s (e.g. %s): they got no people", PROG, len(missed), count,
-                       what, boxes.source, ", ".join(missed[:3]))  # fmt: skip
+        logger.warning(
+            "%s: %d of %d %s have no entry in %s (e.g. %s): they got no people",
+            PROG,
+            len(missed),
+            count,
+            what,
+            boxes.source,
+            ", ".join(missed[:3]),
+        )
     if unused:
-        logger.warning("%s: %d entries of %s with boxes matched no image here (e.g. %s)", PROG, len(unused),
-                       boxes.source, ", ".join(unused[:3]))  # fmt: skip
+        logger.warning(
+            "%s: %d entries of %s with boxes matched no image here (e.g. %s)",
+            PROG,
+            len(unused),
+            boxes.source,
+            ", ".join(unused[:3]),
+        )
 
 
 def _frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
@@ -126,9 +140,15 @@ def open_pipeline(args: argparse.Namespace, engine):
     from runtime.pipeline import PosePipeline
 
     score_thr = DEFAULT_SCORE_THR if args.det_score_thr is None else args.det_score_thr
-    detector = Detector(args.detector, layout=args.det_format, person_class=args.person_class,
-                        input_size=args.det_input_size, score_thr=score_thr, iou_thr=args.det_iou_thr,
-                        device=args.device)  # fmt: skip
+    detector = Detector(
+        args.detector,
+        layout=args.det_format,
+        person_class=args.person_class,
+        input_size=args.det_input_size,
+        score_thr=score_thr,
+        iou_thr=args.det_iou_thr,
+        device=args.device,
+    )
     return PosePipeline(engine, detector, oks_thr=args.oks_thr)
 
 
@@ -140,8 +160,10 @@ def run(args: argparse.Namespace) -> int:
     if not source.exists():
         raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
     if args.detector is not None and str(args.detector) == "bundled" and not Path("bundled").exists():
-        raise InputError("the bundled detector is packaged first, where PyTorch is installed: swinpose-export "
-                         "--detector bundled --out det; then pass --detector det")  # fmt: skip
+        raise InputError(
+            "the bundled detector is packaged first, where PyTorch is installed: swinpose-export "
+            "--detector bundled --out det; then pass --detector det"
+        )
     out: Path = check_output_folder(args.out)
     boxes = load_boxes(args.boxes, args.det_score_thr or 0.0, args.ann)
     if boxes is not None and args.detector is not None:
@@ -150,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict] = []
     missed: list[str] = []
     with contextlib.ExitStack() as stack:
-        engine = stack.enter_context(PoseEngine(args.package, backend=args.backend, device=args.device,
-                                                flip_test=args.flip_test))  # fmt: skip
+        engine = stack.enter_context(
+            PoseEngine(args.package, backend=args.backend, device=args.device, flip_test=args.flip_test)
+        )
         skeleton = list(engine.keypoints.skeleton)
         pipeline = open_pipeline(args, engine)
         if pipeline is not None:
@@ -186,8 +209,15 @@ def run(args: argparse.Namespace) -> int:
                     raise DataError(f"{source} has no frames OpenCV can decode")
                 writer.release()
             if total and read < total:
-                logger.warning("%s: %s: read %d of the %d frames its header lists; the file is truncated or damaged "
-                               "after frame %d", PROG, source, read, total, read)  # fmt: skip
+                logger.warning(
+                    "%s: %s: read %d of the %d frames its header lists; the file is truncated or damaged "
+                    "after frame %d",
+                    PROG,
+                    source,
+                    read,
+                    total,
+                    read,
+                )
             _report_matches(boxes, missed, read, "frames")
         else:
             if source.is_dir():
@@ -213,8 +243,13 @@ def run(args: argparse.Namespace) -> int:
                 with atomic_path((out / rel).with_suffix(".jpg")) as tmp:
                     tmp.write_bytes(encoded.tobytes())
             if bad:
-                logger.warning("%s: skipped %d of %d images that do not decode whole (--skip-bad): %s", PROG,
-                               len(bad), len(files), ", ".join(bad[:5]))  # fmt: skip
+                logger.warning(
+                    "%s: skipped %d of %d images that do not decode whole (--skip-bad): %s",
+                    PROG,
+                    len(bad),
+                    len(files),
+                    ", ".join(bad[:5]),
+                )
             _report_matches(boxes, missed, len(files) - len(bad), "images")
     write_json_atomic(out / "results.json", results)
     print(f"{PROG}: {len(results)} people in {source} → {out}/ (overlays, results.json)")
@@ -225,32 +260,67 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True, help="model package folder from swinpose-export")
     p.add_argument("input", type=Path, help="an image, a folder of images, or a video")
-    p.add_argument("--boxes", type=Path, help="person boxes: a COCO annotation file, COCO detection results, or "
-                   "{name: [[x1,y1,x2,y2,s]]}")  # fmt: skip
-    p.add_argument("--ann", type=Path, help="the COCO annotation file whose image ids --boxes detections use (maps "
-                   "them to file names)")  # fmt: skip
-    p.add_argument("--det-score-thr", type=unit_interval, help="drop boxes scored below this (default: 0 for --boxes, "
-                   f"{DEFAULT_SCORE_THR} for --detector)")  # fmt: skip
-    p.add_argument("--detector", type=Path, help="a detector package (swinpose-export --detector) or a person "
-                   "detector file (.onnx, .engine) that finds the people when --boxes is not given")  # fmt: skip
-    p.add_argument("--det-format", help="the detector's output layout, where the file does not tell (ultralytics, "
-                   "ultralytics-e2e, yolov5, yolox, mmdeploy-yolox, mmdeploy-rtmdet, efficientnms)")  # fmt: skip
-    p.add_argument("--person-class", type=nonnegative_int, help="the detector's class index of people (default: "
-                   "the class named 'person', else 0)")  # fmt: skip
-    p.add_argument("--det-input-size", type=input_size, help="HxW the detector takes, for a dynamic input that does "
-                   "not record it")  # fmt: skip
-    p.add_argument("--det-iou-thr", type=unit_interval, default=DEFAULT_IOU_THR, help="box NMS IoU, where the "
-                   "detector has no NMS of its own")  # fmt: skip
-    p.add_argument("--oks-thr", type=unit_interval, default=OKS_NMS_THR, help="OKS above which a detected pose is a "
-                   "duplicate of a better one")  # fmt: skip
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        help="person boxes: a COCO annotation file, COCO detection results, or {name: [[x1,y1,x2,y2,s]]}",
+    )
+    p.add_argument(
+        "--ann",
+        type=Path,
+        help="the COCO annotation file whose image ids --boxes detections use (maps them to file names)",
+    )
+    p.add_argument(
+        "--det-score-thr",
+        type=unit_interval,
+        help=f"drop boxes scored below this (default: 0 for --boxes, {DEFAULT_SCORE_THR} for --detector)",
+    )
+    p.add_argument(
+        "--detector",
+        type=Path,
+        help="a detector package (swinpose-export --detector) or a person "
+        "detector file (.onnx, .engine) that finds the people when --boxes is not given",
+    )
+    p.add_argument(
+        "--det-format",
+        help="the detector's output layout, where the file does not tell (ultralytics, "
+        "ultralytics-e2e, yolov5, yolox, mmdeploy-yolox, mmdeploy-rtmdet, efficientnms)",
+    )
+    p.add_argument(
+        "--person-class",
+        type=nonnegative_int,
+        help="the detector's class index of people (default: the class named 'person', else 0)",
+    )
+    p.add_argument(
+        "--det-input-size", type=input_size, help="HxW the detector takes, for a dynamic input that does not record it"
+    )
+    p.add_argument(
+        "--det-iou-thr",
+        type=unit_interval,
+        default=DEFAULT_IOU_THR,
+        help="box NMS IoU, where the detector has no NMS of its own",
+    )
+    p.add_argument(
+        "--oks-thr",
+        type=unit_interval,
+        default=OKS_NMS_THR,
+        help="OKS above which a detected pose is a duplicate of a better one",
+    )
     p.add_argument("--out", type=Path, default=Path("infer_out"), help="output folder (default infer_out/)")
     p.add_argument("--threshold", type=unit_interval, default=0.3, help="keypoint score below which nothing is drawn")
-    p.add_argument("--backend", choices=backend_choices(), default="auto", help="what runs the package (auto: its "
-                   "engine on a GPU, else its ONNX)")  # fmt: skip
+    p.add_argument(
+        "--backend",
+        choices=backend_choices(),
+        default="auto",
+        help="what runs the package (auto: its engine on a GPU, else its ONNX)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--flip-test", action="store_true", help="average in the mirrored crops' heatmaps")
-    p.add_argument("--skip-bad", action="store_true", help="skip images that do not decode whole (counted), instead "
-                   "of stopping at the first")  # fmt: skip
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip images that do not decode whole (counted), instead of stopping at the first",
+    )
     return p
 
 

@@ -52,8 +52,9 @@ class HeatmapCodec:
         for name in ("input_size", "heatmap_size"):
             object.__setattr__(self, name, check_size(getattr(self, name), name, positive=False))
         if not isinstance(self.use_dark, bool) or not isinstance(self.flip_shift, bool):
-            raise ConfigError(f"use_dark and flip_shift must be true or false, got {self.use_dark!r}, "
-                              f"{self.flip_shift!r}")  # fmt: skip
+            raise ConfigError(
+                f"use_dark and flip_shift must be true or false, got {self.use_dark!r}, {self.flip_shift!r}"
+            )
         check_choice(self.convention, "convention", CONVENTIONS)
         (ih, iw), (hh, hw) = self.input_size, self.heatmap_size
         if min(ih, iw, hh, hw) <= 0 or ih % hh or iw % hw or ih // hh != iw // hw:
@@ -64,8 +65,14 @@ class HeatmapCodec:
         object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size), "sigma": self.sigma,
-                "use_dark": self.use_dark, "convention": self.convention, "flip_shift": self.flip_shift}  # fmt: skip
+        return {
+            "input_size": list(self.input_size),
+            "heatmap_size": list(self.heatmap_size),
+            "sigma": self.sigma,
+            "use_dark": self.use_dark,
+            "convention": self.convention,
+            "flip_shift": self.flip_shift,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeatmapCodec:

@@ -84,8 +84,10 @@ def prepare_boxes(boxes: np.ndarray | None, image_shape: tuple[int, ...]) -> tup
     try:
         b = np.asarray(boxes, np.float64)
     except (ValueError, TypeError) as e:  # ragged rows, strings, objects
-        raise InputShapeError(f"boxes must be an N×4 xyxy array of numbers (or N×5 with scores), every row the same "
-                              f"length; got {str(boxes)[:80]} ({e})") from e  # fmt: skip
+        raise InputShapeError(
+            f"boxes must be an N×4 xyxy array of numbers (or N×5 with scores), every row the same "
+            f"length; got {str(boxes)[:80]} ({e})"
+        ) from e
     if b.size == 0:
         return np.zeros((0, 4)), np.zeros(0)
     if b.ndim == 1:
@@ -164,8 +166,10 @@ class PoseEngine:
             key = backend_entry(backend).file_key
             model_file = path if path.suffix else self.spec.file_path(key)
             if model_file is None:
-                raise PackageError(f"{self.spec.folder / PACKAGE_JSON} lists no {key} file for the {backend} backend; "
-                                   "re-export the package with it, or pick another backend")  # fmt: skip
+                raise PackageError(
+                    f"{self.spec.folder / PACKAGE_JSON} lists no {key} file for the {backend} backend; "
+                    "re-export the package with it, or pick another backend"
+                )
             # threads where the backend takes them; the flavour that built the engine where it has flavours
             options = {"threads": threads, "flavor": self.spec.engine_flavor, **(backend_options or {})}
             self.spec.verify(model_file)  # the bytes the export wrote, or a PackageError
@@ -190,8 +194,10 @@ class PoseEngine:
             problem = f"describes {want} but {model_file.name} has {have}"
         profile = self.backend.profile.get(spec.input_name)  # engines fix their batch range
         if profile is not None and (profile[0][0], profile[2][0]) != (spec.batch.min, spec.batch.max):
-            problem = (f"says batch {spec.batch.to_dict()} but {model_file.name} was built for "
-                       f"{profile[0][0]}..{profile[2][0]}")  # fmt: skip
+            problem = (
+                f"says batch {spec.batch.to_dict()} but {model_file.name} was built for "
+                f"{profile[0][0]}..{profile[2][0]}"
+            )
         if problem:
             self.backend.close()
             raise PackageError(

@@ -100,7 +100,7 @@ KERNELS = {
         "u8",
         "saturate",
         False,
-    ),  # fmt: skip
+    ),
     "arm64-dot": Int8Kernel(
         "arm64-dot", "arm64 with dot-product instructions: s8/u8 dot products into int32", None, None, None
     ),
@@ -110,14 +110,14 @@ KERNELS = {
         "s8",
         "wrap",
         None,
-    ),  # fmt: skip
+    ),
     "other": Int8Kernel(
         "other",
         "x86 without AVX2+FMA (or another architecture): operands widened to int16, pairs summed in int32",
         None,
         None,
         None,
-    ),  # fmt: skip
+    ),
 }
 
 

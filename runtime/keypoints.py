@@ -43,9 +43,26 @@ COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), 
 
 #: limbs as 0-based (a, b) keypoint index pairs (COCO's 19 connections)
 COCO_SKELETON = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-)  # fmt: skip
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+)
 
 #: per-keypoint OKS falloff constants, as pycocotools uses them
 COCO_SIGMAS = (
@@ -131,8 +148,10 @@ class KeypointSpec:
     def sigmas(self) -> np.ndarray:
         """(K,) OKS sigmas for evaluation; raises :class:`ConfigError` when the set has none."""
         if not self.oks_sigmas:
-            raise ConfigError(f"these {self.num_keypoints} keypoints have no OKS sigmas, so OKS AP is undefined; "
-                              "give the keypoint set its oks_sigmas")  # fmt: skip
+            raise ConfigError(
+                f"these {self.num_keypoints} keypoints have no OKS sigmas, so OKS AP is undefined; "
+                "give the keypoint set its oks_sigmas"
+            )
         return np.asarray(self.oks_sigmas, np.float64)
 
     @classmethod
@@ -146,8 +165,12 @@ class KeypointSpec:
         return cls(tuple(f"keypoint_{i}" for i in range(k)), (), (), ())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "skeleton": [list(p) for p in self.skeleton],
-                "flip_pairs": [list(p) for p in self.flip_pairs], "oks_sigmas": list(self.oks_sigmas)}  # fmt: skip
+        return {
+            "names": list(self.names),
+            "skeleton": [list(p) for p in self.skeleton],
+            "flip_pairs": [list(p) for p in self.flip_pairs],
+            "oks_sigmas": list(self.oks_sigmas),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> KeypointSpec:

@@ -180,19 +180,26 @@ class InferenceSpec:
 
     def __post_init__(self) -> None:
         if self.preprocess.input_size != self.codec.input_size:
-            raise ConfigError(f"preprocess.input_size {list(self.preprocess.input_size)} and codec.input_size "
-                              f"{list(self.codec.input_size)} differ")  # fmt: skip
+            raise ConfigError(
+                f"preprocess.input_size {list(self.preprocess.input_size)} and codec.input_size "
+                f"{list(self.codec.input_size)} differ"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"preprocess": self.preprocess.to_dict(), "codec": self.codec.to_dict(),
-                "keypoints": self.keypoints.to_dict()}  # fmt: skip
+        return {
+            "preprocess": self.preprocess.to_dict(),
+            "codec": self.codec.to_dict(),
+            "keypoints": self.keypoints.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "inference settings") -> InferenceSpec:
         if not isinstance(d, dict) or sorted(d) != ["codec", "keypoints", "preprocess"]:
             raise PackageError(f"{source}: must be an object of preprocess, codec and keypoints, got {d!r:.200}")
-        parts = {k: _part(t, d[k], k, source) for k, t in
-                 (("preprocess", Preprocess), ("codec", HeatmapCodec), ("keypoints", KeypointSpec))}  # fmt: skip
+        parts = {
+            k: _part(t, d[k], k, source)
+            for k, t in (("preprocess", Preprocess), ("codec", HeatmapCodec), ("keypoints", KeypointSpec))
+        }
         try:
             return cls(**parts)
         except ConfigError as e:
@@ -250,9 +257,11 @@ class PackageSpec:
         checks = [
             (self.codec.input_size == (h, w), f"codec.input_size {list(self.codec.input_size)}"),
             (self.input.shape == (-1, 3, h, w), f"input.shape {list(self.input.shape)}"),
-            (self.output.shape == (-1, self.keypoints.num_keypoints, *self.codec.heatmap_size),
-             f"output.shape {list(self.output.shape)}"),
-        ]  # fmt: skip
+            (
+                self.output.shape == (-1, self.keypoints.num_keypoints, *self.codec.heatmap_size),
+                f"output.shape {list(self.output.shape)}",
+            ),
+        ]
         bad = [what for ok, what in checks if not ok]
         if bad:
             raise ConfigError(
@@ -261,11 +270,15 @@ class PackageSpec:
             )
         graph = _precision_of_ops((self.onnx or {}).get("op_counts"))
         if graph is not None and graph != self.precision:
-            raise ConfigError(f"precision says {self.precision!r}, but the graph's operators (onnx.op_counts) are an "
-                              f"{graph} graph's; the JSON was edited or comes from another export")  # fmt: skip
+            raise ConfigError(
+                f"precision says {self.precision!r}, but the graph's operators (onnx.op_counts) are an "
+                f"{graph} graph's; the JSON was edited or comes from another export"
+            )
         if self.engine is not None and self.engine.get("flavor", "standard") not in TENSORRT_FLAVORS:
-            raise ConfigError(f"engine.flavor {self.engine.get('flavor')!r} is not one of {tuple(TENSORRT_FLAVORS)}; "
-                              "upgrade swinpose or re-export the engine")  # fmt: skip
+            raise ConfigError(
+                f"engine.flavor {self.engine.get('flavor')!r} is not one of {tuple(TENSORRT_FLAVORS)}; "
+                "upgrade swinpose or re-export the engine"
+            )
         for name in _PROVENANCE:
             object.__setattr__(self, name, copy.deepcopy(getattr(self, name)))
 
@@ -280,8 +293,10 @@ class PackageSpec:
         known = {"format_version", "precision", "created", *_PARTS, *_PROVENANCE}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise PackageError(f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
-                               "(pip install -U swinpose) or re-export the package")  # fmt: skip
+            raise PackageError(
+                f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
+                "(pip install -U swinpose) or re-export the package"
+            )
         missing = sorted(k for k in ("precision", *_PARTS, "onnx", "parity", "tools") if k not in data)
         if missing:
             raise PackageError(f"{source}: {missing} missing; {_REEXPORT}")
@@ -294,8 +309,13 @@ class PackageSpec:
         if created is not None and not isinstance(created, str):
             raise PackageError(f"{source}: 'created' must be a date string; {_REEXPORT}")
         try:
-            return cls(folder=Path(folder), precision=data["precision"], created=created,
-                       **parts, **{k: data.get(k) for k in _PROVENANCE})  # fmt: skip
+            return cls(
+                folder=Path(folder),
+                precision=data["precision"],
+                created=created,
+                **parts,
+                **{k: data.get(k) for k in _PROVENANCE},
+            )
         except ConfigError as e:
             raise PackageError(f"{source}: {e}; {_REEXPORT}") from e
 
@@ -388,8 +408,10 @@ class PackageSpec:
             return None
         pair = (self.calibration or {}).get("max_weight_pair", LEGACY_INT8_WEIGHT_PAIR)
         if isinstance(pair, bool) or not isinstance(pair, int) or pair < 0:
-            raise PackageError(f"{self.folder / PACKAGE_JSON}: calibration.max_weight_pair must be an integer >= 0, "
-                               f"got {pair!r}; re-export the package")  # fmt: skip
+            raise PackageError(
+                f"{self.folder / PACKAGE_JSON}: calibration.max_weight_pair must be an integer >= 0, "
+                f"got {pair!r}; re-export the package"
+            )
         return pair
 
 
@@ -409,13 +431,17 @@ def verify_file(path: Path, record: Any, where: Path, fix: str) -> None:
     except OSError as e:
         raise PackageError(f"{where} names {path.name}, which cannot be read ({e.strerror}); {fix}") from e
     if isinstance(record.get("bytes"), int) and st.st_size != record["bytes"]:
-        raise PackageError(f"{path} is {st.st_size} bytes, and {where} recorded {record['bytes']}: the file was "
-                           f"changed, truncated or replaced after the export; {fix}")  # fmt: skip
+        raise PackageError(
+            f"{path} is {st.st_size} bytes, and {where} recorded {record['bytes']}: the file was "
+            f"changed, truncated or replaced after the export; {fix}"
+        )
     digest = file_sha256(path, st)
     if digest != record["sha256"]:
-        raise PackageError(f"{path} does not match {where} (sha256 {digest[:12]}…, recorded "
-                           f"{str(record['sha256'])[:12]}…): the file was damaged or replaced after the export; "
-                           f"{fix}")  # fmt: skip
+        raise PackageError(
+            f"{path} does not match {where} (sha256 {digest[:12]}…, recorded "
+            f"{str(record['sha256'])[:12]}…): the file was damaged or replaced after the export; "
+            f"{fix}"
+        )
 
 
 _HASHED: dict[tuple[str, int, int, int], str] = {}
@@ -454,13 +480,17 @@ def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
     gives the error that says what to do."""
     version = data.get("format_version", data.get("schema_version"))
     if isinstance(version, int) and not isinstance(version, bool) and version > PACKAGE_FORMAT_VERSION:
-        raise PackageError(f"{source} has format version {version}, newer than this swinpose reads "
-                           f"({PACKAGE_FORMAT_VERSION}); upgrade swinpose: pip install -U swinpose")  # fmt: skip
+        raise PackageError(
+            f"{source} has format version {version}, newer than this swinpose reads "
+            f"({PACKAGE_FORMAT_VERSION}); upgrade swinpose: pip install -U swinpose"
+        )
     if version == PACKAGE_FORMAT_VERSION and "schema_version" not in data:
         return data
     if version != 1 or "format_version" in data:
-        raise PackageError(f"{source}: format version {version!r} is not one this swinpose reads (1 or "
-                           f"{PACKAGE_FORMAT_VERSION}); {_REEXPORT}")  # fmt: skip
+        raise PackageError(
+            f"{source}: format version {version!r} is not one this swinpose reads (1 or "
+            f"{PACKAGE_FORMAT_VERSION}); {_REEXPORT}"
+        )
     data = copy.deepcopy(data)
     del data["schema_version"]
     data["format_version"] = PACKAGE_FORMAT_VERSION
@@ -498,8 +528,10 @@ def read_package(folder: str | Path) -> PackageSpec:
     path = Path(folder)
     if not path.exists() and path.suffix != ".json" and set_aside_folder(path) is not None:
         aside = set_aside_folder(path)
-        raise PackageError(f"{path} is missing: an interrupted export set it aside as {aside.name}; "
-                           "runtime.package.recover_package(path) (or PoseEngine, or the next export) puts it back")
+        raise PackageError(
+            f"{path} is missing: an interrupted export set it aside as {aside.name}; "
+            "runtime.package.recover_package(path) (or PoseEngine, or the next export) puts it back"
+        )
     if path.is_dir():
         path = path / PACKAGE_JSON
     if not path.is_file():

@@ -23,8 +23,12 @@ from runtime.results import KEYPOINT_THR, OKS_NMS_THR, instance_scores, oks_nms
 __all__ = ["PosePipeline", "suppress_duplicates"]
 
 
-def suppress_duplicates(result: PoseResult, oks_thr: float | None = OKS_NMS_THR, keypoint_thr: float = KEYPOINT_THR,
-                        sigmas: np.ndarray | None = None) -> PoseResult:  # fmt: skip
+def suppress_duplicates(
+    result: PoseResult,
+    oks_thr: float | None = OKS_NMS_THR,
+    keypoint_thr: float = KEYPOINT_THR,
+    sigmas: np.ndarray | None = None,
+) -> PoseResult:
     """``result``'s people best first by MMPose's instance score (box score × mean keypoint score above
     ``keypoint_thr``), less those whose pose has OKS above ``oks_thr`` with a better one (None: keep all). The
     result's ``box_scores`` stay the detector's; :meth:`PoseResult.to_coco` rescores them the same way."""
@@ -54,10 +58,18 @@ class PosePipeline:
     The pipeline closes what it opened, and what it was given too (like PoseEngine does an open backend).
     """
 
-    def __init__(self, pose: str | Path | PoseEngine, detector: str | Path | Detector,
-                 oks_thr: float | None = OKS_NMS_THR, keypoint_thr: float = KEYPOINT_THR, backend: str = "auto",
-                 device: str = "cpu", threads: int = 0, flip_test: bool = False,
-                 detector_options: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pose: str | Path | PoseEngine,
+        detector: str | Path | Detector,
+        oks_thr: float | None = OKS_NMS_THR,
+        keypoint_thr: float = KEYPOINT_THR,
+        backend: str = "auto",
+        device: str = "cpu",
+        threads: int = 0,
+        flip_test: bool = False,
+        detector_options: dict[str, Any] | None = None,
+    ) -> None:
         for name, value in (("oks_thr", oks_thr), ("keypoint_thr", keypoint_thr)):
             if value is None and name == "oks_thr":
                 continue

@@ -38,9 +38,12 @@ def instance_scores(scores: np.ndarray, box_scores: np.ndarray, keypoint_thr: fl
 
 
 def oks_nms(
-    keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, threshold: float = OKS_NMS_THR,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    areas: np.ndarray,
+    threshold: float = OKS_NMS_THR,
     sigmas: np.ndarray | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Greedy non-maximum suppression by OKS between predictions of one image.
 
     Args:
@@ -69,9 +72,12 @@ def oks_nms(
 
 
 def to_coco_results(
-    pred: Predictions, rescore: bool = True, keypoint_thr: float = KEYPOINT_THR, nms_thr: float | None = None,
+    pred: Predictions,
+    rescore: bool = True,
+    keypoint_thr: float = KEYPOINT_THR,
+    nms_thr: float | None = None,
     sigmas: np.ndarray | None = None,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """COCO keypoint results: ``[{image_id, category_id, keypoints: [x, y, score]*K, score}]``.
 
     ``rescore`` multiplies the box score by the mean of the keypoint scores above ``keypoint_thr`` (MMPose's

@@ -292,10 +292,15 @@ class Preprocess:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "input_size": list(self.input_size), "color_order": self.color_order, "mean": list(self.mean),
-            "std": list(self.std), "pixel_scale": self.pixel_scale, "box_padding": self.box_padding,
-            "aspect": self.aspect, "warp": self.warp,
-        }  # fmt: skip
+            "input_size": list(self.input_size),
+            "color_order": self.color_order,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "pixel_scale": self.pixel_scale,
+            "box_padding": self.box_padding,
+            "aspect": self.aspect,
+            "warp": self.warp,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:

@@ -87,8 +87,10 @@ def inference_from_meta(
         except (TypeError, ValueError):
             sigma = float("nan")
         if not math.isfinite(sigma) or sigma <= 0:
-            raise CheckpointError(f"{source}: its recorded sigma {meta.get('sigma')!r} is not a positive number; fix "
-                                  "train_config.sigma in the checkpoint, or re-save it")  # fmt: skip
+            raise CheckpointError(
+                f"{source}: its recorded sigma {meta.get('sigma')!r} is not a positive number; fix "
+                "train_config.sigma in the checkpoint, or re-save it"
+            )
         return inference_spec(model_cfg, sigma=sigma)
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
@@ -98,6 +100,8 @@ def inference_from_meta(
     want = (model_cfg.input_size, model_cfg.heatmap_size, model_cfg.num_keypoints)
     have = (spec.preprocess.input_size, spec.codec.heatmap_size, spec.keypoints.num_keypoints)
     if want != have:
-        raise CheckpointError(f"{source}: its {INFERENCE_META_KEY} (input, heatmap, keypoints {have}) does not fit its "
-                              f"model {model_cfg.name} {want}; the file was edited or assembled wrongly")  # fmt: skip
+        raise CheckpointError(
+            f"{source}: its {INFERENCE_META_KEY} (input, heatmap, keypoints {have}) does not fit its "
+            f"model {model_cfg.name} {want}; the file was edited or assembled wrongly"
+        )
     return spec

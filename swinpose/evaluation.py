@@ -69,6 +69,7 @@ def predict(
     perm = dataset.flip_perm
     input_area = codec.input_size[0] * codec.input_size[1] / dataset.padding**2  # the box's share of the crop
     kps, scores, ids, box_scores, areas = [], [], [], [], []
+
     def run(inputs: np.ndarray) -> np.ndarray:  # B×3×H×W → B×K×h×w
         return model(torch.from_numpy(inputs).to(device)).float().cpu().numpy()
 
@@ -94,14 +95,18 @@ def checked_ground_truth(gt: Any, source: str, k: int) -> dict:
     (``area`` from the box, as PoseTrack18's files lack it; ``num_keypoints``, ``iscrowd``, ``id``, the person
     category), said in the log; what cannot be repaired (no box, no keypoints, K other than the results') raises
     DataError naming the annotation."""
-    if not isinstance(gt, dict) or not isinstance(gt.get("images"), list) or not isinstance(gt.get("annotations"),
-                                                                                          list):  # fmt: skip
+    if (
+        not isinstance(gt, dict)
+        or not isinstance(gt.get("images"), list)
+        or not isinstance(gt.get("annotations"), list)
+    ):
         raise DataError(f"{source} is not a COCO keypoint file: it needs 'images' and 'annotations' lists")
     gt = {**gt, "annotations": [dict(a) if isinstance(a, dict) else a for a in gt["annotations"]]}
     repaired: dict[str, int] = {}
     ids = {im.get("id") for im in gt["images"] if isinstance(im, dict)}
-    next_id = 1 + max((a.get("id", 0) for a in gt["annotations"] if isinstance(a, dict)
-                       and isinstance(a.get("id"), int)), default=0)  # fmt: skip
+    next_id = 1 + max(
+        (a.get("id", 0) for a in gt["annotations"] if isinstance(a, dict) and isinstance(a.get("id"), int)), default=0
+    )
     for i, a in enumerate(gt["annotations"]):
         where = f"{source} annotations[{i}]"
         if not isinstance(a, dict) or "image_id" not in a:
@@ -109,16 +114,26 @@ def checked_ground_truth(gt: Any, source: str, k: int) -> dict:
         if a["image_id"] not in ids:
             raise DataError(f"{where}: image_id {a['image_id']!r} is not in its images list")
         box, kps = a.get("bbox"), a.get("keypoints")
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v)
-                                                              for v in box)):  # fmt: skip
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in box)
+        ):
             raise DataError(f"{where} has no usable bbox ({box!r:.60}); OKS needs the box, fix or drop it")
         if not (isinstance(kps, list) and len(kps) == 3 * k and all(isinstance(v, (int, float)) for v in kps)):
             got = f"{len(kps) // 3} of them" if isinstance(kps, list) else f"{kps!r:.40}"
-            raise DataError(f"{where} has no {k} keypoints as x, y, v triples ({got}); the results and the ground "
-                            "truth must be the same keypoint set")  # fmt: skip
+            raise DataError(
+                f"{where} has no {k} keypoints as x, y, v triples ({got}); the results and the ground "
+                "truth must be the same keypoint set"
+            )
         visible = int(sum(v > 0 for v in kps[2::3]))
-        defaults = (("area", float(box[2]) * float(box[3])), ("num_keypoints", visible), ("iscrowd", 0),
-                    ("category_id", 1), ("id", None))  # fmt: skip
+        defaults = (
+            ("area", float(box[2]) * float(box[3])),
+            ("num_keypoints", visible),
+            ("iscrowd", 0),
+            ("category_id", 1),
+            ("id", None),
+        )
         for key, value in defaults:
             if key not in a:
                 if key == "id":
@@ -151,9 +166,11 @@ def _check_results(results: list, gt: dict, source: str, k: int) -> None:
             raise DataError(f"result {i} has {len(r['keypoints']) // 3} keypoints, result 0 {k}")
     unknown = sorted({r["image_id"] for r in results} - ids, key=str)
     if unknown:
-        raise DataError(f"{len(unknown)} image id(s) of the results are not in {source} (e.g. {unknown[:3]}): the "
-                        "results were made for other images, or their ids came from file names; make them with "
-                        "swinpose-infer --boxes <this annotation file>, which takes the ids from it")  # fmt: skip
+        raise DataError(
+            f"{len(unknown)} image id(s) of the results are not in {source} (e.g. {unknown[:3]}): the "
+            "results were made for other images, or their ids came from file names; make them with "
+            "swinpose-infer --boxes <this annotation file>, which takes the ids from it"
+        )
 
 
 def coco_keypoint_eval(
@@ -177,8 +194,10 @@ def coco_keypoint_eval(
     k = len(results[0]["keypoints"]) // 3
     sigmas = np.asarray(COCO_SIGMAS if sigmas is None else sigmas, np.float64)
     if k != len(sigmas):
-        raise DataError(f"results have {k} keypoints but there are {len(sigmas)} OKS sigmas; pass the keypoint "
-                        "set's sigmas (model.json's keypoints.oks_sigmas)")  # fmt: skip
+        raise DataError(
+            f"results have {k} keypoints but there are {len(sigmas)} OKS sigmas; pass the keypoint "
+            "set's sigmas (model.json's keypoints.oks_sigmas)"
+        )
     source = str(gt) if isinstance(gt, (str, Path)) else "the ground truth"
     if isinstance(gt, (str, Path)):
         try:
@@ -190,8 +209,9 @@ def coco_keypoint_eval(
     return _cocoeval(gt, results, "keypoints", STAT_NAMES, sigmas)
 
 
-def _cocoeval(gt: dict, results: list[dict], iou_type: str, names: tuple[str, ...],
-              sigmas: np.ndarray | None = None) -> dict[str, float]:  # fmt: skip
+def _cocoeval(
+    gt: dict, results: list[dict], iou_type: str, names: tuple[str, ...], sigmas: np.ndarray | None = None
+) -> dict[str, float]:
     """pycocotools' COCOeval of ``results`` against ``gt`` (``iou_type`` "keypoints" with OKS ``sigmas``, or
     "bbox"), its printed summary silenced; ``{name: value}`` of its stats."""
     try:
@@ -295,8 +315,14 @@ def person_detections(detector: Any, ann_file: str | Path, image_dir: str | Path
             raise DataError(f"cannot read {Path(image_dir) / img['file_name']}, listed in {ann_file}")
         dets = detector(image)
         for (x1, y1, x2, y2), score in zip(dets.boxes.tolist(), dets.scores.tolist()):
-            results.append({"image_id": int(img["id"]), "category_id": person,
-                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})  # fmt: skip
+            results.append(
+                {
+                    "image_id": int(img["id"]),
+                    "category_id": person,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
     return results
 
 
@@ -321,8 +347,15 @@ class DetectorEvalRun:
     ground_truth: EvalRun
 
 
-def evaluate_with_detector(weights: str | Path, ann_file: str | Path, image_dir: str | Path, detector: Any,
-                           nms_thr: float = OKS_NMS_THR, progress: bool = True, **options: Any) -> DetectorEvalRun:
+def evaluate_with_detector(
+    weights: str | Path,
+    ann_file: str | Path,
+    image_dir: str | Path,
+    detector: Any,
+    nms_thr: float = OKS_NMS_THR,
+    progress: bool = True,
+    **options: Any,
+) -> DetectorEvalRun:
     """The standard protocol with a detector: its person boxes on every image (bbox AP), then the pose model's
     keypoint AP with those boxes (rescored, OKS-NMS ``nms_thr``) and with the ground-truth boxes. ``options`` go
     to :func:`evaluate_weights` (flip test, batch size, device ...)."""
@@ -333,7 +366,8 @@ def evaluate_with_detector(weights: str | Path, ann_file: str | Path, image_dir:
     with tempfile.TemporaryDirectory(prefix="swinpose-eval-") as tmp:
         det_file = Path(tmp) / "person_boxes.json"
         det_file.write_text(json.dumps(boxes))
-        detected = evaluate_weights(weights, ann_file, image_dir, det_file, nms_thr=nms_thr, progress=progress,
-                                    **options)
+        detected = evaluate_weights(
+            weights, ann_file, image_dir, det_file, nms_thr=nms_thr, progress=progress, **options
+        )
     ground_truth = evaluate_weights(weights, ann_file, image_dir, None, progress=progress, **options)
     return DetectorEvalRun(boxes, box_stats, detected, ground_truth)

@@ -84,9 +84,14 @@ class TrainConfig:
         """The inference settings a model with ``model_cfg`` trained by this config needs (raises
         :class:`ConfigError` for invalid ones, before any training starts)."""
         return defaults.inference_spec(
-            model_cfg, color_order=self.color_order, mean=self.mean, std=self.std, pixel_scale=self.pixel_scale,
-            box_padding=self.box_padding, sigma=self.sigma,
-        )  # fmt: skip
+            model_cfg,
+            color_order=self.color_order,
+            mean=self.mean,
+            std=self.std,
+            pixel_scale=self.pixel_scale,
+            box_padding=self.box_padding,
+            sigma=self.sigma,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -167,17 +172,24 @@ def train(
     train_ann, train_img = find_split(data, "train")
     val_ann, val_img = find_split(data, "val")
     k = model.cfg.num_keypoints
-    train_set = CocoKeypoints(load_coco_instances(train_ann, train_img, k)[0], inference, cfg.augmentation,
-                              seed=cfg.seed)  # fmt: skip
+    train_set = CocoKeypoints(
+        load_coco_instances(train_ann, train_img, k)[0], inference, cfg.augmentation, seed=cfg.seed
+    )
     val_instances, val_gt = load_coco_instances(val_ann, val_img, k)
     val_set = CocoKeypoints(val_instances, inference)
 
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(
-        train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=cfg.workers,
-        drop_last=True, generator=generator, pin_memory=dev.type == "cuda",
-    )  # fmt: skip
+        train_set,
+        cfg.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        drop_last=True,
+        generator=generator,
+        pin_memory=dev.type == "cuda",
+    )
     if len(loader) == 0:
         raise ConfigError(f"{len(train_set)} training instances make no batch of {cfg.batch_size}; lower batch_size")
 
@@ -266,10 +278,16 @@ def train(
             summary.update(best_ap=best_ap, last_ap=stats["AP"])
         if main:
             state = dict(
-                model=model.state_dict(), optimizer=opt.state_dict(), scaler=scaler.state_dict(), epoch=epoch,
-                iteration=it, best_ap=best_ap, model_config=model.cfg.to_dict(), train_config=cfg.to_dict(),
+                model=model.state_dict(),
+                optimizer=opt.state_dict(),
+                scaler=scaler.state_dict(),
+                epoch=epoch,
+                iteration=it,
+                best_ap=best_ap,
+                model_config=model.cfg.to_dict(),
+                train_config=cfg.to_dict(),
                 **{INFERENCE_META_KEY: json.dumps(inference.to_dict())},
-            )  # fmt: skip
+            )
             _save_atomic(state, out / "last.pth")
             if record.get("best"):
                 _save_atomic(state, out / "best.pth")

@@ -15,8 +15,18 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="swinpose-tests-cache-")
 SLOW_FIXTURES = {"bundled_packages", "card_val_root", "card_parity", "emulated", "cached_onnx"}
 #: modules whose tests are integration tests as a whole: C++ builds, a Triton server, training runs, whole-model
 #: exports and references, real engines
-SLOW_MODULES = {"test_cpp", "test_triton", "test_train", "test_trt_rtx", "test_trt_build", "test_bundled_detector",
-                "test_mmpose_downstream", "test_mmpose_import", "test_swin_reference", "test_onnx_export"}  # fmt: skip
+SLOW_MODULES = {
+    "test_cpp",
+    "test_triton",
+    "test_train",
+    "test_trt_rtx",
+    "test_trt_build",
+    "test_bundled_detector",
+    "test_mmpose_downstream",
+    "test_mmpose_import",
+    "test_swin_reference",
+    "test_onnx_export",
+}
 #: modules that run other CPUs under qemu-user
 EMULATED_MODULES = {"test_arm64", "test_emulation", "test_int8_cpu"}
 #: modules that need a CUDA GPU (they skip without one)
@@ -135,8 +145,13 @@ def card_parity(bundled_packages, card_val_root):
     from benchmarks.parity import run_parity
 
     root = card_val_root
-    return run_parity(bundled_packages["fp32"].parent, root / "annotations" / "person_keypoints_val.json", root / "val",
-                      backends=("onnxruntime",), progress=False)  # fmt: skip
+    return run_parity(
+        bundled_packages["fp32"].parent,
+        root / "annotations" / "person_keypoints_val.json",
+        root / "val",
+        backends=("onnxruntime",),
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="session")

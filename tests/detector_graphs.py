@@ -32,7 +32,6 @@ def constant_detector(outputs: dict[str, np.ndarray], size: tuple[int, int], ext
     return model
 
 
-
 def cxcywh(b: np.ndarray) -> np.ndarray:
     """N×4 (x1, y1, x2, y2) → N×4 (cx, cy, w, h)."""
     return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], 1)

@@ -604,6 +604,13 @@ def add_fake_engine(package, generation: str = "11.4", cudart: FakeCudart | None
     spec = read_package(package)
     options = EngineOptions("fp32", spec.batch_range)
     builder = make_fake_tensorrt(generation, cudart or FakeCudart())
-    build_engine(spec.onnx_path, spec.onnx_path, package / "model.engine", spec.input_name, (3, *spec.input_size),
-                 options, trt=builder)  # fmt: skip
+    build_engine(
+        spec.onnx_path,
+        spec.onnx_path,
+        package / "model.engine",
+        spec.input_name,
+        (3, *spec.input_size),
+        options,
+        trt=builder,
+    )
     spec.replace(files=dataclasses.replace(spec.files, engine="model.engine")).write()

@@ -46,19 +46,50 @@ import torch
 SEED = 2026
 #: name → the architecture MMPose's config builds, at cut widths
 ARCHS = {
-    "swin_t_256x192": dict(size=(256, 192), embed=8, heads=(1, 1, 2, 4), window=7, fpn=False,
-                           config="td-hm_swin-t-p4-w7_8xb32-210e_coco-256x192.py"),
-    "swin_b_256x192": dict(size=(256, 192), embed=8, heads=(1, 2, 2, 4), window=7, fpn=False,
-                           config="td-hm_swin-b-p4-w7_8xb32-210e_coco-256x192.py"),
-    "swin_b_384x288": dict(size=(384, 288), embed=8, heads=(1, 2, 2, 4), window=12, fpn=False,
-                           config="td-hm_swin-b-p4-w7_8xb32-210e_coco-384x288.py"),
-    "swin_l_256x192": dict(size=(256, 192), embed=12, heads=(1, 2, 4, 4), window=7, fpn=False,
-                           config="td-hm_swin-l-p4-w7_8xb32-210e_coco-256x192.py"),
-    "swin_l_384x288": dict(size=(384, 288), embed=12, heads=(1, 2, 4, 4), window=7, fpn=False,
-                           config="td-hm_swin-l-p4-w7_8xb32-210e_coco-384x288.py"),
-    "swin_b_fpn_256x192": dict(size=(256, 192), embed=8, heads=(1, 2, 2, 4), window=7, fpn=True,
-                               config="swin_b_p4_w7_fpn_coco_256x192.py"),
-}  # fmt: skip
+    "swin_t_256x192": dict(
+        size=(256, 192),
+        embed=8,
+        heads=(1, 1, 2, 4),
+        window=7,
+        fpn=False,
+        config="td-hm_swin-t-p4-w7_8xb32-210e_coco-256x192.py",
+    ),
+    "swin_b_256x192": dict(
+        size=(256, 192),
+        embed=8,
+        heads=(1, 2, 2, 4),
+        window=7,
+        fpn=False,
+        config="td-hm_swin-b-p4-w7_8xb32-210e_coco-256x192.py",
+    ),
+    "swin_b_384x288": dict(
+        size=(384, 288),
+        embed=8,
+        heads=(1, 2, 2, 4),
+        window=12,
+        fpn=False,
+        config="td-hm_swin-b-p4-w7_8xb32-210e_coco-384x288.py",
+    ),
+    "swin_l_256x192": dict(
+        size=(256, 192),
+        embed=12,
+        heads=(1, 2, 4, 4),
+        window=7,
+        fpn=False,
+        config="td-hm_swin-l-p4-w7_8xb32-210e_coco-256x192.py",
+    ),
+    "swin_l_384x288": dict(
+        size=(384, 288),
+        embed=12,
+        heads=(1, 2, 4, 4),
+        window=7,
+        fpn=False,
+        config="td-hm_swin-l-p4-w7_8xb32-210e_coco-384x288.py",
+    ),
+    "swin_b_fpn_256x192": dict(
+        size=(256, 192), embed=8, heads=(1, 2, 2, 4), window=7, fpn=True, config="swin_b_p4_w7_fpn_coco_256x192.py"
+    ),
+}
 CHANNELS = 16  # deconv and FPN width (MMPose: 256)
 DEPTHS = (2, 2, 2, 2)  # a W-MSA and a shifted block in every stage
 
@@ -71,8 +102,14 @@ def _mmpose_modules():
 
     init_default_scope("mmpose")
     root = Path(mmpose.__file__).parent
-    for name in ("mmpose.models", "mmpose.models.backbones", "mmpose.models.necks", "mmpose.models.heads",
-                 "mmpose.models.heads.heatmap_heads", "mmpose.models.losses"):  # fmt: skip
+    for name in (
+        "mmpose.models",
+        "mmpose.models.backbones",
+        "mmpose.models.necks",
+        "mmpose.models.heads",
+        "mmpose.models.heads.heatmap_heads",
+        "mmpose.models.losses",
+    ):
         module = types.ModuleType(name)
         module.__path__ = [str(root.joinpath(*name.split(".")[1:]))]
         sys.modules.setdefault(name, module)
@@ -131,13 +168,23 @@ def build(arch: dict) -> Pose:
     SwinTransformer, FPN, HeatmapHead = _mmpose_modules()
     e = arch["embed"]
     backbone = SwinTransformer(
-        pretrain_img_size=224, embed_dims=e, depths=DEPTHS, num_heads=arch["heads"], window_size=arch["window"],
-        mlp_ratio=4, qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, patch_norm=True,
+        pretrain_img_size=224,
+        embed_dims=e,
+        depths=DEPTHS,
+        num_heads=arch["heads"],
+        window_size=arch["window"],
+        mlp_ratio=4,
+        qkv_bias=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.0,
+        patch_norm=True,
         out_indices=(0, 1, 2, 3) if arch["fpn"] else (3,),
-    )  # fmt: skip
+    )
     if arch["fpn"]:
-        neck = FPN([e, 2 * e, 4 * e, 8 * e], CHANNELS, num_outs=4, upsample_cfg=dict(mode="bilinear",
-                                                                                    align_corners=False))  # fmt: skip
+        neck = FPN(
+            [e, 2 * e, 4 * e, 8 * e], CHANNELS, num_outs=4, upsample_cfg=dict(mode="bilinear", align_corners=False)
+        )
         head = HeatmapHead(CHANNELS, 17, deconv_out_channels=None, final_layer=dict(kernel_size=1))
     else:
         neck = None
@@ -158,8 +205,14 @@ def cut_config(name: str, arch: dict) -> Any:
     found = sorted(CONFIGS.rglob(arch["config"]))
     cfg = Config.fromfile(str(found[0]))
     e = arch["embed"]
-    cfg.model.backbone.update(embed_dims=e, depths=list(DEPTHS), num_heads=list(arch["heads"]),
-                              window_size=arch["window"], drop_path_rate=0.0, init_cfg=None)  # fmt: skip
+    cfg.model.backbone.update(
+        embed_dims=e,
+        depths=list(DEPTHS),
+        num_heads=list(arch["heads"]),
+        window_size=arch["window"],
+        drop_path_rate=0.0,
+        init_cfg=None,
+    )
     head = cfg.model.get("head", cfg.model.get("keypoint_head"))
     if arch["fpn"]:
         cfg.model.neck.update(in_channels=[e, 2 * e, 4 * e, 8 * e], out_channels=CHANNELS)
@@ -212,16 +265,23 @@ def _pipeline_goldens(out: Path, dataset_meta: dict) -> None:
         for a in people:
             img = cv2.imread(str(PHOTOS / files[a["image_id"]]))
             x, y, bw, bh = a["bbox"]
-            results = {"img": img, "bbox": np.array([[x, y, x + bw, y + bh]], np.float32),
-                       "bbox_score": np.ones(1, np.float32)}  # fmt: skip
+            results = {
+                "img": img,
+                "bbox": np.array([[x, y, x + bw, y + bh]], np.float32),
+                "bbox_score": np.ones(1, np.float32),
+            }
             results = TopdownAffine(input_size=(w, h))(GetBBoxCenterScale(padding=1.25)(results))
             crop = results["img"]
             inputs = ((crop[..., ::-1].astype(np.float32) - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
             with torch.no_grad():
                 t = torch.from_numpy(inputs)
                 heatmaps = model(t)
-                flipped = flip_heatmaps(model(t.flip(-1)), flip_mode="heatmap",
-                                        flip_indices=dataset_meta["flip_indices"], shift_heatmap=True)  # fmt: skip
+                flipped = flip_heatmaps(
+                    model(t.flip(-1)),
+                    flip_mode="heatmap",
+                    flip_indices=dataset_meta["flip_indices"],
+                    shift_heatmap=True,
+                )
             center, scale = results["bbox_center"][0], results["bbox_scale"][0]
             for key, hm in (("plain", heatmaps), ("flip", (heatmaps + flipped) * 0.5)):
                 kpts, scores = codec.decode(hm[0].numpy())
@@ -264,15 +324,30 @@ def main() -> int:
         sd = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
         cfg = cut_config(name, arch)
         cfg.dump(str(args.out / f"{name}.config.py"))
-        v1 = {"meta": {"dataset_meta": dataset_meta, "mmengine_version": mmengine.__version__,
-                       "mmpose_version": mmpose.__version__, "experiment_name": f"golden_{name}", "seed": SEED,
-                       **({} if arch["fpn"] else {"cfg": cfg.pretty_text})},
-              "state_dict": sd}  # fmt: skip
+        v1 = {
+            "meta": {
+                "dataset_meta": dataset_meta,
+                "mmengine_version": mmengine.__version__,
+                "mmpose_version": mmpose.__version__,
+                "experiment_name": f"golden_{name}",
+                "seed": SEED,
+                **({} if arch["fpn"] else {"cfg": cfg.pretty_text}),
+            },
+            "state_dict": sd,
+        }
         torch.save(v1, args.out / f"{name}.1x.pth")
-        v0_sd = OrderedDict((k.replace("head.", "keypoint_head.", 1) if k.startswith("head.") else k, v)
-                            for k, v in sd.items())  # fmt: skip
-        v0 = {"meta": {"mmcv_version": "1.7.0", "mmpose_version": "0.29.0", "time": "golden",
-                       "config": f"# {arch['config']} at cut widths\n"}, "state_dict": v0_sd}  # fmt: skip
+        v0_sd = OrderedDict(
+            (k.replace("head.", "keypoint_head.", 1) if k.startswith("head.") else k, v) for k, v in sd.items()
+        )
+        v0 = {
+            "meta": {
+                "mmcv_version": "1.7.0",
+                "mmpose_version": "0.29.0",
+                "time": "golden",
+                "config": f"# {arch['config']} at cut widths\n",
+            },
+            "state_dict": v0_sd,
+        }
         torch.save(v0, args.out / f"{name}.0x.pth")
         print(name, tuple(heatmaps.shape), f"{sum(v.numel() for v in sd.values())} values", flush=True)
 
@@ -292,8 +367,9 @@ def main() -> int:
             aspect = size[0] / size[1]  # MMPose's TopdownAffine fixes the aspect ratio to w/h first
             s = np.array([w_, w_ / aspect] if w_ > h_ * aspect else [h_ * aspect, h_])
             m = get_warp_matrix(c, s, 0.0, output_size=size)
-            warp.append({"box": None, "center": c.tolist(), "scale": s.tolist(), "input_wh": list(size),
-                         "matrix": m.tolist()})  # fmt: skip
+            warp.append(
+                {"box": None, "center": c.tolist(), "scale": s.tolist(), "input_wh": list(size), "matrix": m.tolist()}
+            )
     for i, entry in enumerate(warp):
         entry["box"] = boxes[i % len(boxes)].tolist()
     (args.out / "warp.json").write_text(json.dumps(warp, indent=1))
@@ -306,12 +382,21 @@ def main() -> int:
     kpts, scores = codec.decode(hm)
     flipped = hm[None, :, :, ::-1].copy()
     flip_indices = dataset_meta["flip_indices"]
-    shifted = flip_heatmaps(torch.from_numpy(flipped), flip_mode="heatmap", flip_indices=flip_indices,
-                            shift_heatmap=True).numpy()  # fmt: skip
-    plain = flip_heatmaps(torch.from_numpy(flipped), flip_mode="heatmap", flip_indices=flip_indices,
-                          shift_heatmap=False).numpy()  # fmt: skip
-    np.savez(args.out / "decode.npz", heatmaps=hm, keypoints=kpts, scores=scores, flipped=flipped,
-             flip_back_shifted=shifted, flip_back=plain)  # fmt: skip
+    shifted = flip_heatmaps(
+        torch.from_numpy(flipped), flip_mode="heatmap", flip_indices=flip_indices, shift_heatmap=True
+    ).numpy()
+    plain = flip_heatmaps(
+        torch.from_numpy(flipped), flip_mode="heatmap", flip_indices=flip_indices, shift_heatmap=False
+    ).numpy()
+    np.savez(
+        args.out / "decode.npz",
+        heatmaps=hm,
+        keypoints=kpts,
+        scores=scores,
+        flipped=flipped,
+        flip_back_shifted=shifted,
+        flip_back=plain,
+    )
     (args.out / "SOURCE").write_text(
         "Made by tests/make_mmpose_golden.py in MMPose "
         f"{mmpose.__version__} (mmengine {mmengine.__version__}, torch {torch.__version__}, numpy {np.__version__}):"

@@ -67,8 +67,20 @@ def test_posetrack_sub_paths_match_from_the_dataset_root_or_below_it(bundled_pac
         assert sorted({r["image_id"] for r in results}) == [10003420000, 10005220000]  # the file's ids
         assert len(results) == 2 * len(PHOTO_ANNS)
     # one sequence folder: 000000.jpg fits both sequences' entries, which is refused, not guessed
-    assert infer_main(["--package", str(bundled_packages["fp32"]), str(root / names[0]), "--out", str(tmp_path / "x"),
-                       "--boxes", str(ann)]) == 1  # fmt: skip
+    assert (
+        infer_main(
+            [
+                "--package",
+                str(bundled_packages["fp32"]),
+                str(root / names[0]),
+                "--out",
+                str(tmp_path / "x"),
+                "--boxes",
+                str(ann),
+            ]
+        )
+        == 1
+    )
     # the results score against the same file, whose annotations have no area (computed from the box, logged)
     res = tmp_path / "out_posetrack" / "results.json"
     with caplog.at_level("INFO", logger="swinpose.evaluation"):
@@ -87,14 +99,25 @@ def test_ochuman_ids_come_from_the_annotation_file_not_the_file_names(bundled_pa
 def test_detections_are_matched_by_id_through_ann_and_unmatched_ones_refused(bundled_packages, tmp_path, capsys):
     root = tmp_path / "ochuman"
     ann = _write(root / "ochuman.json", _dataset(root / "images", ["000817.jpg", "000818.jpg"], [1, 2]))
-    dets = _write(tmp_path / "dets.json", [{"image_id": 2, "category_id": 1, "bbox": a["bbox"], "score": 0.9}
-                                           for a in PHOTO_ANNS])  # fmt: skip
+    dets = _write(
+        tmp_path / "dets.json", [{"image_id": 2, "category_id": 1, "bbox": a["bbox"], "score": 0.9} for a in PHOTO_ANNS]
+    )
     # by numeric stem, image 2 is no file here: nothing matches, which is an error naming --ann, not "0 people"
-    rc = infer_main(["--package", str(bundled_packages["fp32"]), str(root / "images"), "--out", str(tmp_path / "a"),
-                     "--boxes", str(dets)])  # fmt: skip
+    rc = infer_main(
+        [
+            "--package",
+            str(bundled_packages["fp32"]),
+            str(root / "images"),
+            "--out",
+            str(tmp_path / "a"),
+            "--boxes",
+            str(dets),
+        ]
+    )
     assert rc == 1 and "--ann" in capsys.readouterr().err
-    rc, results = _infer(bundled_packages["fp32"], root / "images", tmp_path / "b", "--boxes", str(dets), "--ann",
-                         str(ann))  # fmt: skip
+    rc, results = _infer(
+        bundled_packages["fp32"], root / "images", tmp_path / "b", "--boxes", str(dets), "--ann", str(ann)
+    )
     assert rc == 0 and {r["image_id"] for r in results} == {2} and len(results) == len(PHOTO_ANNS)
 
 
@@ -116,13 +139,17 @@ BAD_BOX_FILES = {
     "a bbox of 3 numbers": [{"image_id": 1, "bbox": [1, 2, 3], "score": 1}],
     "a dict of numbers": {"a.jpg": 5},
     "a NaN bbox": [{"image_id": 1, "bbox": [1, 2, float("nan"), 4]}],
-    "annotations without image_id": {"images": [{"id": 1, "file_name": "a.jpg"}],
-                                     "annotations": [{"bbox": [1, 2, 3, 4]}]},
-    "annotations of an unknown image": {"images": [{"id": 1, "file_name": "a.jpg"}],
-                                        "annotations": [{"image_id": 9, "bbox": [1, 2, 3, 4]}]},
+    "annotations without image_id": {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"bbox": [1, 2, 3, 4]}],
+    },
+    "annotations of an unknown image": {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"image_id": 9, "bbox": [1, 2, 3, 4]}],
+    },
     "OpenPifPaf predictions": [{"keypoints": [0.0] * 51, "bbox": [1, 2, 30, 40], "score": 0.8, "category_id": 1}],
     "a string": "boxes",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(BAD_BOX_FILES))
@@ -145,8 +172,9 @@ def test_ragged_or_string_boxes_to_the_api_are_typed_errors(bundled_packages, bo
 
 
 # -- broken images and videos --------------------------------------------------------------------------------------
-def test_truncated_and_corrupt_images_stop_the_run_or_are_skipped_and_counted(bundled_packages, tmp_path, capsys,
-                                                                              caplog):  # fmt: skip
+def test_truncated_and_corrupt_images_stop_the_run_or_are_skipped_and_counted(
+    bundled_packages, tmp_path, capsys, caplog
+):
     images = tmp_path / "images"
     images.mkdir()
     data = PHOTO.read_bytes()
@@ -199,11 +227,18 @@ def test_an_output_path_that_is_a_file_or_unwritable_is_refused_by_every_command
     for out in (a_file, under_a_file):
         runs = {
             "infer": _cli("runtime.cli", "--package", pk, str(PHOTO), "--out", str(out)),
-            "eval": _cli("swinpose.cli.evaluate", "--results", str(tmp_path / "r.json"), "--ann",
-                         str(DATA / "test_coco.json"), "--out", str(under_a_file / "r.json")),
+            "eval": _cli(
+                "swinpose.cli.evaluate",
+                "--results",
+                str(tmp_path / "r.json"),
+                "--ann",
+                str(DATA / "test_coco.json"),
+                "--out",
+                str(under_a_file / "r.json"),
+            ),
             "bench": _cli("benchmarks.cli", "latency", "--package", pk, "--out", str(out), "--iters", "1"),
             "export": _cli("export.cli", "--weights", "bundled", "--out", str(out), "--onnx-only"),
-        }  # fmt: skip
+        }
         for name, done in runs.items():
             assert done.returncode == 1, (name, done.stderr[-500:])
             assert "Traceback" not in done.stderr and "error:" in done.stderr, (name, done.stderr[-500:])

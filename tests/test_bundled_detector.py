@@ -124,9 +124,18 @@ def test_the_bundled_detector_scores_its_card(detector_package, card_val_root):
 def test_the_bundled_detector_builds_an_fp16_rtx_engine(tmp_path):
     pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT-RTX is in the dev extra: pip install -e '.[dev]'")
     out = tmp_path / "det"
-    export_detector("bundled", out, DetectorExportOptions(precision="fp16", engine=True, trt_flavor="rtx",
-                                                          compute_capabilities=("sm86",), workspace_gb=1.0,
-                                                          progress=False))  # fmt: skip
+    export_detector(
+        "bundled",
+        out,
+        DetectorExportOptions(
+            precision="fp16",
+            engine=True,
+            trt_flavor="rtx",
+            compute_capabilities=("sm86",),
+            workspace_gb=1.0,
+            progress=False,
+        ),
+    )
     spec = read_detector_package(out)
     assert spec.engine["precision"] == "fp16" and spec.engine["profile"]["max"] == [1, 3, 256, 320]
     assert spec.onnx["source"] == "bundled" and spec.layout == "ultralytics"
@@ -134,17 +143,32 @@ def test_the_bundled_detector_builds_an_fp16_rtx_engine(tmp_path):
     assert set(convs) == {"float16"} and sum(convs.values()) >= 40
 
 
-def test_pixels_to_poses_on_the_synthetic_val_split(bundled_packages, detector_package, card_val_root, tmp_path,
-                                                    capsys):  # fmt: skip
+def test_pixels_to_poses_on_the_synthetic_val_split(
+    bundled_packages, detector_package, card_val_root, tmp_path, capsys
+):
     """The bundled pair, end to end, without boxes: swinpose-infer --detector (ONNX Runtime) and swinpose-eval
     --detector (PyTorch pose model, same detector) give the same keypoint AP with detected boxes (both flip-tested,
     rescored, OKS-NMS 0.9; float32 on both sides moves keypoints by about 1e-3 px), and swinpose-eval prints the
     three APs of the card."""
     ann = card_val_root / "annotations" / "person_keypoints_val.json"
     out = tmp_path / "poses"
-    assert infer_main(["--package", str(bundled_packages["fp32"]), "--detector", str(detector_package),
-                       "--det-score-thr", str(EVAL_BOX_SCORE_THR), "--flip-test", str(card_val_root / "val"),
-                       "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        infer_main(
+            [
+                "--package",
+                str(bundled_packages["fp32"]),
+                "--detector",
+                str(detector_package),
+                "--det-score-thr",
+                str(EVAL_BOX_SCORE_THR),
+                "--flip-test",
+                str(card_val_root / "val"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())
     pipeline_ap = coco_keypoint_eval(ann, results)["AP"]
     capsys.readouterr()
@@ -152,8 +176,11 @@ def test_pixels_to_poses_on_the_synthetic_val_split(bundled_packages, detector_p
     with contextlib.redirect_stdout(stdout):
         assert eval_main(["--weights", "bundled", "--data", str(card_val_root), "--detector", "bundled"]) == 0
     summary = stdout.getvalue().strip().splitlines()[-1]
-    found = re.fullmatch(r"bbox AP ([\d.]+) \(AP50 [\d.]+\) \| keypoint AP, detected boxes ([\d.]+) \| keypoint AP, "
-                         r"ground-truth boxes ([\d.]+)", summary)  # fmt: skip
+    found = re.fullmatch(
+        r"bbox AP ([\d.]+) \(AP50 [\d.]+\) \| keypoint AP, detected boxes ([\d.]+) \| keypoint AP, "
+        r"ground-truth boxes ([\d.]+)",
+        summary,
+    )
     assert found, stdout.getvalue()
     box_ap, det_ap, gt_ap = (float(v) for v in found.groups())
     assert abs(pipeline_ap - det_ap) < 0.002, (pipeline_ap, summary)
@@ -168,6 +195,8 @@ def test_detector_weights_errors(tmp_path, capsys):
         load_detector(BUNDLED_WEIGHTS)
     with pytest.raises(CheckpointError, match="no detector weights at"):
         load_detector(tmp_path / "missing.safetensors")
-    assert infer_main(["--package", str(tmp_path), "--detector", "bundled", str(tmp_path), "--out",
-                       str(tmp_path / "o")]) == 1  # fmt: skip
+    assert (
+        infer_main(["--package", str(tmp_path), "--detector", "bundled", str(tmp_path), "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "swinpose-export --detector bundled --out det" in capsys.readouterr().err

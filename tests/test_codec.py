@@ -132,8 +132,9 @@ def _dark_by_definition(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
             continue
         g = np.array([0.5 * (log[y, x + 1] - log[y, x - 1]), 0.5 * (log[y + 1, x] - log[y - 1, x])])
         dxy = 0.25 * (log[y + 1, x + 1] - log[y - 1, x + 1] - log[y + 1, x - 1] + log[y - 1, x - 1])
-        hess = np.array([[log[y, x + 1] - 2 * log[y, x] + log[y, x - 1], dxy],
-                         [dxy, log[y + 1, x] - 2 * log[y, x] + log[y - 1, x]]])  # fmt: skip
+        hess = np.array(
+            [[log[y, x + 1] - 2 * log[y, x] + log[y, x - 1], dxy], [dxy, log[y + 1, x] - 2 * log[y, x] + log[y - 1, x]]]
+        )
         det = np.linalg.det(hess)
         if det > 1e-12 and hess[0, 0] < 0:
             offset = -np.linalg.solve(hess, g)

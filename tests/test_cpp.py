@@ -89,8 +89,17 @@ def _build(root: Path, package: Path, *options: str) -> Path:
     ``package`` (exported --opencv) and the TensorRT backend built against the fake, tested on fake engines of it."""
     build = root / "build"
     engines = ";".join(str(p) for p in _fake_engine_packages(package, root))
-    configure = ["cmake", "-S", str(CPP), "-B", str(build), f"-DSWINPOSE_TEST_PACKAGE={package}",
-                 "-DSWINPOSE_FAKE_TENSORRT=ON", f"-DSWINPOSE_TRT_PACKAGES={engines}", *options]  # fmt: skip
+    configure = [
+        "cmake",
+        "-S",
+        str(CPP),
+        "-B",
+        str(build),
+        f"-DSWINPOSE_TEST_PACKAGE={package}",
+        "-DSWINPOSE_FAKE_TENSORRT=ON",
+        f"-DSWINPOSE_TRT_PACKAGES={engines}",
+        *options,
+    ]
     for cmd in (configure, ["cmake", "--build", str(build), "-j2"]):
         done = subprocess.run(cmd, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -126,8 +135,13 @@ def arm64_cpp_build(tmp_path_factory, bundled_packages) -> CppBuild:
     root = tmp_path_factory.mktemp("cpp_arm64")
     emulator = (qemu, "-cpu", cpu.qemu_cpu, "-L", str(cpu_root(cpu, root / "qemu-root", sysroot.root)))
     toolchain = CPP / "cmake" / "aarch64-linux-gnu.cmake"
-    build = _build(root, bundled_packages["fp32"], f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
-                   f"-DSWINPOSE_SYSROOT={sysroot.root}", f"-DSWINPOSE_EMULATOR={';'.join(emulator)}")  # fmt: skip
+    build = _build(
+        root,
+        bundled_packages["fp32"],
+        f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+        f"-DSWINPOSE_SYSROOT={sysroot.root}",
+        f"-DSWINPOSE_EMULATOR={';'.join(emulator)}",
+    )
     for program in ("pose_app", "test_core", "test_trt_fake"):
         header = (build / program).read_bytes()[:20]
         assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183, program  # EM_AARCH64
@@ -211,8 +225,18 @@ def _cpp_reads(cpp_build: CppBuild, package: Path) -> subprocess.CompletedProces
 
 def _python_reads(spec: PackageSpec) -> dict:
     """The parts PackageConfig mirrors, as runtime.package reads them (mean/std in float32, as C++ keeps them)."""
-    mirrored = ("format_version", "precision", "model", "files", "input", "output", "batch", "preprocess", "codec",
-                "keypoints")  # fmt: skip
+    mirrored = (
+        "format_version",
+        "precision",
+        "model",
+        "files",
+        "input",
+        "output",
+        "batch",
+        "preprocess",
+        "codec",
+        "keypoints",
+    )
     d = {k: v for k, v in spec.to_dict().items() if k in mirrored}
     d["engine"] = {
         "flavor": spec.engine_flavor,
@@ -243,7 +267,7 @@ def test_cpp_and_python_read_the_same_package(cpp_build, bundled_packages, tmp_p
                 pixel_scale=1.0,
                 box_padding=1.5,
             )
-        ),  # fmt: skip
+        ),
     }
     for name, spec in variants.items():
         (tmp_path / name).mkdir()
@@ -298,8 +322,17 @@ def test_cpp_runs_an_mmpose_package_with_mmposes_conventions(native_cpp_build, t
     golden = np.load(data / "swin_t_256x192.pipeline.npz")
     want = golden["flip" if flip else "plain"]
     package = tmp_path / "mmpose"
-    args = ["--weights", str(data / "swin_t_256x192.1x.pth"), "--input-size", "256x192", "--opencv", "--onnx-only",
-            "--out", str(package), "--quiet"]  # fmt: skip
+    args = [
+        "--weights",
+        str(data / "swin_t_256x192.1x.pth"),
+        "--input-size",
+        "256x192",
+        "--opencv",
+        "--onnx-only",
+        "--out",
+        str(package),
+        "--quiet",
+    ]
     assert export(args) == 0
     photos = Path(__file__).parent / "data" / "coco-val2017-sample"
     shifts = []

@@ -59,8 +59,13 @@ def test_gt_keypoints_encoded_then_decoded_give_ap_1_on_real_poses(codec):
     labelled = truth[..., 2] > 0
     err = np.linalg.norm(xy - truth[..., :2], axis=-1)[labelled]
     assert err.mean() < 0.05  # image pixels; measured 0.0006 (256x192) and 0.003 (128x96)
-    pred = Predictions(xy, np.ones(xy.shape[:2], np.float32), np.array([s["image_id"] for s in samples]),
-                       np.ones(len(samples)), np.ones(len(samples)))  # fmt: skip
+    pred = Predictions(
+        xy,
+        np.ones(xy.shape[:2], np.float32),
+        np.array([s["image_id"] for s in samples]),
+        np.ones(len(samples)),
+        np.ones(len(samples)),
+    )
     assert coco_keypoint_eval(gt, to_coco_results(pred))["AP"] >= 0.99
 
 

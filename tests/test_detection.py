@@ -262,8 +262,9 @@ def test_a_graph_with_tensorrts_nms_plugin_names_the_plugin_and_the_way_out(tmp_
     model.graph.output.append(helper.make_tensor_value_info("num_dets", TensorProto.INT32, [1, 1]))
     model.opset_import.append(helper.make_opsetid("TRT", 1))
     onnx.save(model, tmp_path / "plugin.onnx")
-    with pytest.raises(BackendError, match="EfficientNMS plugin \\(EfficientNMS_TRT\\), which only TensorRT runs.*"
-                                           "without --end2end"):  # fmt: skip
+    with pytest.raises(
+        BackendError, match="EfficientNMS plugin \\(EfficientNMS_TRT\\), which only TensorRT runs.*without --end2end"
+    ):
         Detector(tmp_path / "plugin.onnx")
 
 
@@ -271,8 +272,15 @@ def test_a_graph_with_tensorrts_nms_plugin_names_the_plugin_and_the_way_out(tmp_
 
 
 def test_every_layout_is_in_the_table_with_a_preset():
-    assert set(LAYOUTS) == {"ultralytics", "ultralytics-e2e", "yolov5", "yolox", "mmdeploy-yolox", "mmdeploy-rtmdet",
-                            "efficientnms"}  # fmt: skip
+    assert set(LAYOUTS) == {
+        "ultralytics",
+        "ultralytics-e2e",
+        "yolov5",
+        "yolox",
+        "mmdeploy-yolox",
+        "mmdeploy-rtmdet",
+        "efficientnms",
+    }
     assert all(layout.preset in PRESETS for layout in LAYOUTS.values())
 
 
@@ -330,6 +338,10 @@ def test_bad_images_and_settings_are_refused_and_no_people_is_no_error(tmp_path)
 def test_the_library_never_imports_ultralytics():
     """Ultralytics is AGPL-3.0: a reference in the tests only."""
     pattern = re.compile(r"^\s*(import|from)\s+ultralytics\b", re.M)
-    offenders = [str(p.relative_to(ROOT)) for pkg in ("runtime", "swinpose", "export", "benchmarks")
-                 for p in (ROOT / pkg).rglob("*.py") if pattern.search(p.read_text())]  # fmt: skip
+    offenders = [
+        str(p.relative_to(ROOT))
+        for pkg in ("runtime", "swinpose", "export", "benchmarks")
+        for p in (ROOT / pkg).rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
     assert offenders == []

@@ -47,8 +47,12 @@ def test_an_ultralytics_file_packages_with_an_rtx_engine(files, tmp_path, precis
     result = export_detector(files["ultralytics"], out, DetectorExportOptions(precision=precision, **RTX))
     spec = read_detector_package(out)
     assert sorted(p.name for p in out.iterdir()) == ["detector.engine", "detector.json", "detector.onnx"]
-    assert (spec.layout, spec.person_class, spec.input_size, spec.class_names[0]) == ("ultralytics", 0, (320, 320),
-                                                                                        "person")  # fmt: skip
+    assert (spec.layout, spec.person_class, spec.input_size, spec.class_names[0]) == (
+        "ultralytics",
+        0,
+        (320, 320),
+        "person",
+    )
     assert spec.engine["precision"] == precision and spec.engine["flavor"] == "rtx"
     assert spec.engine["compute_capabilities"] == ["sm86"] and spec.engine["profile"]["max"] == [1, 3, 320, 320]
     assert spec.engine["bytes"] == (out / "detector.engine").stat().st_size
@@ -69,8 +73,9 @@ def test_the_package_gives_the_files_detections_and_checks_its_bytes(files, tmp_
     data = bytearray((out / "detector.onnx").read_bytes())
     data[-1] ^= 1
     (out / "detector.onnx").write_bytes(bytes(data))
-    with pytest.raises(PackageError, match="does not match .*detector.json.*re-export it with swinpose-export "
-                                           "--detector"):  # fmt: skip
+    with pytest.raises(
+        PackageError, match="does not match .*detector.json.*re-export it with swinpose-export --detector"
+    ):
         Detector(out)
     with pytest.raises(PackageError, match="lists no engine for the tensorrt backend"):
         Detector(out, backend="tensorrt")
@@ -79,8 +84,9 @@ def test_the_package_gives_the_files_detections_and_checks_its_bytes(files, tmp_
 def test_an_nms_graph_names_its_node_and_the_way_out(files, tmp_path):
     """Ultralytics' nms=True graph: TensorRT-RTX's parser stops at its selection (NonZero); the error says so, names
     the NMS nodes and how to export without them. Without an engine it packages, for ONNX Runtime."""
-    with pytest.raises(EngineBuildError, match="cannot parse.*NonZero.*holds its NMS \\(.*NonMaxSuppression.*"
-                                               "nms=False.*--onnx-only"):  # fmt: skip
+    with pytest.raises(
+        EngineBuildError, match="cannot parse.*NonZero.*holds its NMS \\(.*NonMaxSuppression.*nms=False.*--onnx-only"
+    ):
         export_detector(files["ultralytics-e2e"], tmp_path / "nms", DetectorExportOptions(**RTX))
     assert not (tmp_path / "nms").exists()
     export_detector(files["ultralytics-e2e"], tmp_path / "nms", DetectorExportOptions(engine=False))
@@ -141,12 +147,15 @@ def test_a_killed_export_leaves_the_old_package_whole(files, tmp_path):
     out = tmp_path / "det"
     export_detector(files["yolov5"], out, DetectorExportOptions(engine=False))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    code = ("import sys; from export.detector import *; export_detector(sys.argv[1], sys.argv[2], "
-            "DetectorExportOptions(engine=False, person_class=1))")  # fmt: skip
+    code = (
+        "import sys; from export.detector import *; export_detector(sys.argv[1], sys.argv[2], "
+        "DetectorExportOptions(engine=False, person_class=1))"
+    )
     for step in ("staged-detector-onnx", "staged-detector-json"):
         env = {**os.environ, FAULT_ENV: step}
-        run = subprocess.run([sys.executable, "-c", code, str(files["yolov5"]), str(out)], env=env,
-                             capture_output=True, text=True)  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(files["yolov5"]), str(out)], env=env, capture_output=True, text=True
+        )
         assert run.returncode == -9, run.stderr
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert read_detector_package(out).person_class == 0

@@ -42,11 +42,13 @@ def test_an_instruction_the_emulated_cpu_lacks_is_an_illegal_instruction_not_a_f
     except EmulatorUnavailable as e:
         unavailable(str(e))
     env = python_env([])
-    haswell = emulated_command(CPUS["haswell"], cpu_root(CPUS["haswell"], tmp_path / "h"), sys.executable,
-                               ["-c", _AVX_CALL])  # fmt: skip
+    haswell = emulated_command(
+        CPUS["haswell"], cpu_root(CPUS["haswell"], tmp_path / "h"), sys.executable, ["-c", _AVX_CALL]
+    )
     assert run_emulated(haswell, env, 120, "AVX on Haswell").stdout.strip() == "ran"
-    nehalem = emulated_command(CPUS["nehalem"], cpu_root(CPUS["nehalem"], tmp_path / "n"), sys.executable,
-                               ["-c", _AVX_CALL])  # fmt: skip
+    nehalem = emulated_command(
+        CPUS["nehalem"], cpu_root(CPUS["nehalem"], tmp_path / "n"), sys.executable, ["-c", _AVX_CALL]
+    )
     with pytest.raises(IllegalInstruction, match="AVX on Nehalem died of an illegal instruction"):
         run_emulated(nehalem, env, 120, "AVX on Nehalem")
 

@@ -142,15 +142,28 @@ def _no_checksums(meta: dict) -> None:  # a package from before checksums: ONNX 
 
 #: (what is broken, how, the error, what it must say): each on its own copy of the fp32 package
 PACKAGE_PROBLEMS = [
-    ("json-disagrees-with-itself", lambda f: _edit_json(f, lambda m: m["output"].update(shape=[-1, 17, 64, 48])),
-     PackageError, r"output.shape \[-1, 17, 64, 48\] disagree with .* codec.heatmap_size"),
-    ("json-disagrees-with-the-graph", lambda f: _edit_json(f, lambda m: (m["output"].update(shape=[-1, 17, 64, 48]),
-                                                                        m["codec"].update(heatmap_size=[64, 48]))),
-     PackageError, "different exports"),
+    (
+        "json-disagrees-with-itself",
+        lambda f: _edit_json(f, lambda m: m["output"].update(shape=[-1, 17, 64, 48])),
+        PackageError,
+        r"output.shape \[-1, 17, 64, 48\] disagree with .* codec.heatmap_size",
+    ),
+    (
+        "json-disagrees-with-the-graph",
+        lambda f: _edit_json(
+            f, lambda m: (m["output"].update(shape=[-1, 17, 64, 48]), m["codec"].update(heatmap_size=[64, 48]))
+        ),
+        PackageError,
+        "different exports",
+    ),
     ("truncated-graph", _truncate_onnx, PackageError, r"model.onnx is \d+ bytes, and .* recorded \d+: .* truncated"),
-    ("truncated-graph-without-checksums", lambda f: (_truncate_onnx(f), _edit_json(f, _no_checksums)), BackendError,
-     "truncated or not an ONNX model"),
-]  # fmt: skip
+    (
+        "truncated-graph-without-checksums",
+        lambda f: (_truncate_onnx(f), _edit_json(f, _no_checksums)),
+        BackendError,
+        "truncated or not an ONNX model",
+    ),
+]
 
 
 @pytest.mark.parametrize("problem, breaks, error, message", PACKAGE_PROBLEMS, ids=[p[0] for p in PACKAGE_PROBLEMS])

@@ -27,8 +27,11 @@ def engine(bundled_packages):
 
 
 @SETTINGS
-@given(boxes=arrays(np.float64, st.tuples(st.integers(0, 6), st.sampled_from([4, 5])), elements=coordinate),
-       h=st.integers(1, 600), w=st.integers(1, 600))  # fmt: skip
+@given(
+    boxes=arrays(np.float64, st.tuples(st.integers(0, 6), st.sampled_from([4, 5])), elements=coordinate),
+    h=st.integers(1, 600),
+    w=st.integers(1, 600),
+)
 def test_boxes_are_clipped_inside_the_image_or_refused(boxes, h, w):
     finite = np.isfinite(boxes).all(1)
     x1, y1 = np.maximum(boxes[:, 0], 0), np.maximum(boxes[:, 1], 0)

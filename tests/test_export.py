@@ -92,8 +92,9 @@ def test_package_matches_pytorch_on_real_photos(bundled_packages, bundled, photo
 def test_int8_package_matches_pytorch_on_held_out_synthetic_crops(bundled_packages, bundled, synthetic_root):
     """int8 is checked in the bundled model's own domain (synthetic figures), on the val split it was not calibrated
     on: a broken scale moves keypoints by tens of pixels, int8 rounding by under one."""
-    val = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 100,
-                               progress=False).inputs()  # fmt: skip
+    val = load_calibration_set(
+        synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 100, progress=False
+    ).inputs()
     assert len(val) >= 12
     _check_against_pytorch(bundled, bundled_packages["int8"], val, max_abs=0.4, mean_px=1.5)
 
@@ -127,12 +128,15 @@ def test_int8_graph_quantizes_matmul_and_conv_except_the_head(bundled_packages):
 
     quantized = collections.Counter(  # the ops that read int8 weights
         n.op_type for n in graph.graph.node if any(from_dq(i) and producers[i].input[0] in inits for i in n.input)
-    )  # fmt: skip
+    )
     assert set(quantized) == {"MatMul", "Conv"}
     head = producers["heatmaps"]
     assert head.op_type == "Conv" and not any(from_dq(i) for i in head.input)
-    attention = [n for n in graph.graph.node if n.op_type == "MatMul" and not set(n.input) & set(inits)
-                 and not any(from_dq(i) for i in n.input)]  # fmt: skip
+    attention = [
+        n
+        for n in graph.graph.node
+        if n.op_type == "MatMul" and not set(n.input) & set(inits) and not any(from_dq(i) for i in n.input)
+    ]
     depths = spec.model.config["backbone"]["depths"]
     assert len(attention) == 2 * sum(depths)  # q·kᵀ and attn·v of every block stay fp32
     assert spec.calibration["excluded_nodes"] == [head.name] + [n.name for n in attention]
@@ -176,11 +180,24 @@ def test_model_json_carries_what_a_runtime_needs(bundled_packages):
     assert d["input"] == {"name": "input", "shape": [-1, 3, 128, 96], "dtype": "float32", "layout": "NCHW"}
     assert d["output"] == {"name": "heatmaps", "shape": [-1, 17, 32, 24], "dtype": "float32", "layout": "NCHW"}
     assert d["batch"] == {"min": 1, "opt": 8, "max": 32}
-    assert d["preprocess"] == {"input_size": [128, 96], "color_order": "RGB", "mean": [123.675, 116.28, 103.53],
-                               "std": [58.395, 57.12, 57.375], "pixel_scale": 255.0, "box_padding": 1.25,
-                               "aspect": "fixed", "warp": "centre"}  # fmt: skip
-    assert d["codec"] == {"input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 1.5, "use_dark": True,
-                          "convention": "centre", "flip_shift": False}  # fmt: skip
+    assert d["preprocess"] == {
+        "input_size": [128, 96],
+        "color_order": "RGB",
+        "mean": [123.675, 116.28, 103.53],
+        "std": [58.395, 57.12, 57.375],
+        "pixel_scale": 255.0,
+        "box_padding": 1.25,
+        "aspect": "fixed",
+        "warp": "centre",
+    }
+    assert d["codec"] == {
+        "input_size": [128, 96],
+        "heatmap_size": [32, 24],
+        "sigma": 1.5,
+        "use_dark": True,
+        "convention": "centre",
+        "flip_shift": False,
+    }
     assert spec.codec.sigma == 1.5  # the bundled file's training sigma, from its metadata
     assert d["keypoints"]["names"] == list(COCO_KEYPOINTS) and len(d["keypoints"]["skeleton"]) == 19
     assert d["model"]["config"]["name"] == "swinpose_nano_128x96"
@@ -235,8 +252,7 @@ def test_calibration_sets_from_a_folder_and_a_coco_json(synthetic_root):
     assert folder.crops.shape == (3, 128, 96, 3) and folder.crops.dtype == np.uint8
     again = load_calibration_set(PHOTOS, PRE, size=3, progress=False)
     assert np.array_equal(folder.crops, again.crops)  # a seeded sample
-    coco = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 1000,
-                                progress=False)  # fmt: skip
+    coco = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_val.json", PRE, 1000, progress=False)
     ann = json.loads((synthetic_root / "annotations" / "person_keypoints_val.json").read_text())["annotations"]
     assert len(coco) == sum(1 for a in ann if a["num_keypoints"] > 0 and not a.get("iscrowd"))
     batches = list(coco.batches(4))
@@ -270,20 +286,32 @@ def _file(tmp_path: Path, name: str) -> str:
 CLI_ERRORS = [
     ("missing-weights", lambda t, b: ["--weights", str(t / "missing.pth")], "does not exist"),
     ("unknown-model", lambda t, b: ["--weights", "bundled", "--model", "swinpose_x"], "unknown model 'swinpose_x'"),
-    ("other-model", lambda t, b: ["--weights", "bundled", "--model", "swinpose_t_256x192"],
-     "holds a swinpose_nano_128x96 model, not swinpose_t_256x192"),
+    (
+        "other-model",
+        lambda t, b: ["--weights", "bundled", "--model", "swinpose_t_256x192"],
+        "holds a swinpose_nano_128x96 model, not swinpose_t_256x192",
+    ),
     ("bare-state-dict", lambda t, b: ["--weights", _bare(t, b)], "--model"),
-    ("bare-state-dict-of-another-model", lambda t, b: ["--weights", _bare(t, b), "--model", "swinpose_t_256x192"],
-     "does not fit swinpose_t_256x192"),
+    (
+        "bare-state-dict-of-another-model",
+        lambda t, b: ["--weights", _bare(t, b), "--model", "swinpose_t_256x192"],
+        "does not fit swinpose_t_256x192",
+    ),
     ("int8-without-data", lambda t, b: ["--weights", "bundled", "--int8"], "--calib-data"),
     ("random-without-model", lambda t, b: ["--weights", "random"], "needs --model NAME"),
     ("random-unknown-model", lambda t, b: ["--weights", "random", "--model", "swinpose_x"], "swinpose_x"),
-    ("calib-data-and-cache", lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", str(PHOTOS),
-                                           "--calib-cache", str(t)], "pass one of them"),
-    ("no-calibration-images", lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", _folder(t, "empty")],
-     "holds no images"),
+    (
+        "calib-data-and-cache",
+        lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", str(PHOTOS), "--calib-cache", str(t)],
+        "pass one of them",
+    ),
+    (
+        "no-calibration-images",
+        lambda t, b: ["--weights", "bundled", "--int8", "--calib-data", _folder(t, "empty")],
+        "holds no images",
+    ),
     ("fp16-opencv", lambda t, b: ["--weights", "bundled", "--fp16", "--opencv"], "fp32 package"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("case, args, message", CLI_ERRORS, ids=[c[0] for c in CLI_ERRORS])
@@ -334,8 +362,7 @@ def test_entropy_calibration_searches_a_clipping_threshold(bundled_packages, syn
     from export.precision import calibrate_ranges
 
     graph = bundled_packages["fp32"] / "model.onnx"
-    data = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", PRE, 16,
-                                progress=False)  # fmt: skip
+    data = load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", PRE, 16, progress=False)
     ranges = {}
     for method in ("minmax", "entropy"):
         calibrate_ranges(graph, data.batches(8), method, tmp_path / f"{method}.json", ["Conv"])
@@ -388,8 +415,9 @@ def test_opencv_graph_runs_in_opencv_dnn_and_matches_model_onnx(bundled_packages
 def test_random_weights_export_a_package_to_time(tmp_path):
     """--weights random --model NAME: seeded weights (the same package twice), the caller's RNG left alone."""
     state = torch.random.get_rng_state()
-    result = export_package("random", tmp_path / "pk", ExportOptions(model="swinpose_nano_128x96", engine=False,
-                                                                     progress=False))  # fmt: skip
+    result = export_package(
+        "random", tmp_path / "pk", ExportOptions(model="swinpose_nano_128x96", engine=False, progress=False)
+    )
     assert torch.equal(torch.random.get_rng_state(), state)
     assert result.spec.model.weights == "random init (seed 0)" and result.parity["fp32"].max_abs <= 1e-3
     from benchmarks.torch_backend import package_weights
@@ -421,8 +449,23 @@ def test_a_missed_gate_writes_nothing_unless_no_gate(cached_onnx, monkeypatch, t
 
 
 def test_int8_weight_bits_reach_the_graph_and_model_json(bundled_packages, cached_onnx, tmp_path, capsys):
-    assert main(["--weights", "bundled", "--int8", "--int8-weight-bits", "8", "--calib-cache",
-                 str(bundled_packages["int8"]), "--out", str(tmp_path / "pk8"), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--weights",
+                "bundled",
+                "--int8",
+                "--int8-weight-bits",
+                "8",
+                "--calib-cache",
+                str(bundled_packages["int8"]),
+                "--out",
+                str(tmp_path / "pk8"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     calibration = read_package(tmp_path / "pk8").calibration
     assert calibration["weight_bits"] == 8 and calibration["max_weight_pair"] > 128
     assert calibration["saturates_on"] == ["x86-avx2"]

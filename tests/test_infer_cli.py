@@ -32,8 +32,10 @@ def test_folder_with_detections_writes_overlays_and_the_engines_results(bundled_
     image = cv2.imread(str(PHOTOS / f"{det['image_id']:012d}.jpg"))
     with PoseEngine(bundled_packages["fp32"]) as engine:
         same_image = [d for d in kept if d["image_id"] == det["image_id"]]
-        boxes = [[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3], d["score"]]
-                 for d in same_image]  # fmt: skip
+        boxes = [
+            [d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3], d["score"]]
+            for d in same_image
+        ]
         expected = engine(image, np.array(boxes)).to_coco(det["image_id"])
     got = [r for r in results if r["image_id"] == det["image_id"]]
     assert [r["keypoints"] for r in got] == [e["keypoints"] for e in expected]

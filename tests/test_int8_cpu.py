@@ -41,11 +41,30 @@ from runtime.int8_cpu import INT16_MAX, KERNELS, int8_kernel, int8_speed_note
 
 #: numpy's CPUID/HWCAP feature names and Linux's /proc/cpuinfo names for the same features
 NUMPY_TO_LINUX = {
-    "SSE3": "pni", "SSSE3": "ssse3", "SSE41": "sse4_1", "SSE42": "sse4_2", "POPCNT": "popcnt", "AVX": "avx",
-    "F16C": "f16c", "FMA3": "fma", "AVX2": "avx2", "MOVBE": "movbe", "BMI": "bmi1", "BMI2": "bmi2", "LZCNT": "abm",
-    "CX16": "cx16", "LAHF": "lahf_lm", "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni",
-    "ASIMD": "asimd", "ASIMDHP": "asimdhp", "ASIMDDP": "asimddp", "ASIMDFHM": "asimdfhm", "SVE": "sve",
-}  # fmt: skip
+    "SSE3": "pni",
+    "SSSE3": "ssse3",
+    "SSE41": "sse4_1",
+    "SSE42": "sse4_2",
+    "POPCNT": "popcnt",
+    "AVX": "avx",
+    "F16C": "f16c",
+    "FMA3": "fma",
+    "AVX2": "avx2",
+    "MOVBE": "movbe",
+    "BMI": "bmi1",
+    "BMI2": "bmi2",
+    "LZCNT": "abm",
+    "CX16": "cx16",
+    "LAHF": "lahf_lm",
+    "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw",
+    "AVX512VNNI": "avx512_vnni",
+    "ASIMD": "asimd",
+    "ASIMDHP": "asimdhp",
+    "ASIMDDP": "asimddp",
+    "ASIMDFHM": "asimdfhm",
+    "SVE": "sve",
+}
 _AVX512 = {"AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL"}
 
 
@@ -195,8 +214,10 @@ def test_the_extremes_separate_the_three_references():
     activations (127 and -128) and with uint8 ones (bytes 255 and 0, zero point 77)."""
     for matmul, top, bottom in ((extremes_matmul(), 127, -128), (unsigned_extremes_matmul(), 255, 0)):
         q, zero, wq = matmul.activations(), int(matmul.x_zero), matmul.wq
-        exact, avx2, neon = (kernel_sum(KERNELS[f], q, wq, zero, matmul.x_zero.dtype.type)
-                             for f in ("x86-vnni", "x86-avx2", "arm64-neon"))  # fmt: skip
+        exact, avx2, neon = (
+            kernel_sum(KERNELS[f], q, wq, zero, matmul.x_zero.dtype.type)
+            for f in ("x86-vnni", "x86-avx2", "arm64-neon")
+        )
         assert (q[0] == top).all() and (q[1] == bottom).all() and (wq[:, 0] == 127).all() and (wq[:, 1] == -128).all()
         assert exact[0, 0] == 64 * (top - zero) * 127 != avx2[0, 0] and neon[0, 0] == exact[0, 0]
         assert exact[1, 1] == 64 * (bottom - zero) * -128 == avx2[1, 1] and neon[1, 1] != exact[1, 1]
@@ -266,8 +287,9 @@ def test_speed_note_only_where_int8_measured_no_faster():
     assert int8_speed_note(KERNELS["x86-vnni"]) is None and int8_speed_note(KERNELS["arm64-dot"]) is None
 
 
-def test_export_and_latency_clis_say_int8_is_no_faster_on_an_avx2_cpu(bundled_packages, cached_onnx, tmp_path,
-                                                                     monkeypatch, capsys):  # fmt: skip
+def test_export_and_latency_clis_say_int8_is_no_faster_on_an_avx2_cpu(
+    bundled_packages, cached_onnx, tmp_path, monkeypatch, capsys
+):
     import runtime.int8_cpu
     from benchmarks.cli import main as bench
     from export.cli import main as export
@@ -277,8 +299,27 @@ def test_export_and_latency_clis_say_int8_is_no_faster_on_an_avx2_cpu(bundled_pa
     assert export([*argv, "--out", str(tmp_path / "pk")]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if "no faster than fp32" in line]
     assert len(notes) == 1 and notes[0].startswith("swinpose-export: this CPU has x86 with AVX2 and no VNNI")
-    assert bench(["latency", "--package", str(tmp_path / "pk"), "--backends", "onnxruntime", "--precisions", "int8",
-                  "--batch", "1", "--iters", "2", "--warmup", "1", "--quiet"]) == 0  # fmt: skip
+    assert (
+        bench(
+            [
+                "latency",
+                "--package",
+                str(tmp_path / "pk"),
+                "--backends",
+                "onnxruntime",
+                "--precisions",
+                "int8",
+                "--batch",
+                "1",
+                "--iters",
+                "2",
+                "--warmup",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert sum("no faster than fp32" in line for line in capsys.readouterr().out.splitlines()) == 1
     monkeypatch.setattr(runtime.int8_cpu, "int8_kernel", lambda: KERNELS["x86-vnni"])
     assert export([*argv, "--out", str(tmp_path / "pk2")]) == 0

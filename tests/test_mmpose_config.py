@@ -47,7 +47,13 @@ def test_mmposes_published_configs_read_as_written(path):
     assert (s.layout, s.input_size, s.heatmap_size) == (layout, size, (size[0] // 4, size[1] // 4))
     assert (s.backbone["embed_dims"], s.backbone["window_size"], s.neck) == (embed, window, fpn)
     assert (s.sigma, s.color_order, s.box_padding, s.flip_test, s.shift_heatmap, s.num_keypoints) == (
-        2.0, "RGB", 1.25, True, True, 17)  # fmt: skip
+        2.0,
+        "RGB",
+        1.25,
+        True,
+        True,
+        17,
+    )
     scale = 255.0 if layout == "1.x" else 1.0  # 1.x normalises 0..255 pixels, 0.x 0..1 tensors
     assert s.pixel_scale == scale and s.mean == pytest.approx((0.485 * scale, 0.456 * scale, 0.406 * scale), 1e-4)
 
@@ -59,15 +65,19 @@ def test_a_0x_configs_dataset_info_from_its_base_is_cocos_keypoints():
     ours, coco = KeypointSpec.from_dict(s.keypoints), KeypointSpec.coco()
     assert (ours.names, ours.flip_pairs, sorted(ours.skeleton)) == (coco.names, coco.flip_pairs, sorted(coco.skeleton))
     assert ours.oks_sigmas == pytest.approx(coco.oks_sigmas, abs=1e-12)  # MMPose writes .026, we .26 / 10
-    assert read_mmpose_config(V0 / "swin_b_p4_w7_fpn_coco_256x192.py")["data"]["val"]["dataset_info"]["dataset_name"] \
-        == "coco"  # fmt: skip
+    assert (
+        read_mmpose_config(V0 / "swin_b_p4_w7_fpn_coco_256x192.py")["data"]["val"]["dataset_info"]["dataset_name"]
+        == "coco"
+    )
 
 
 def test_a_config_is_read_and_never_run(tmp_path):
     marker = tmp_path / "ran"
     text = (GOLDEN / "swin_t_256x192.config.py").read_text()
-    evil = (f"import os\nos.system('touch {marker}')\nx = __import__('os').system('touch {marker}')\n"
-            f"y = open('{marker}', 'w')\nz = [f'{{x}}', {{**x}}, lambda: 1]\n")  # fmt: skip
+    evil = (
+        f"import os\nos.system('touch {marker}')\nx = __import__('os').system('touch {marker}')\n"
+        f"y = open('{marker}', 'w')\nz = [f'{{x}}', {{**x}}, lambda: 1]\n"
+    )
     cfg = tmp_path / "evil.py"
     cfg.write_text(evil + text)
     s = load_mmpose_settings(cfg)
@@ -109,9 +119,13 @@ def _edited(tmp_path: Path, name: str, *subs: tuple[str, str]) -> Path:
 
 
 def test_the_configs_settings_reach_the_package(tmp_path):
-    cfg = _edited(tmp_path, "swin_t_256x192", (r"shift_heatmap=True", "shift_heatmap=False"),
-                  (r"bgr_to_rgb=True", "bgr_to_rgb=False"),
-                  (r"dict\(type='GetBBoxCenterScale'\)", "dict(type='GetBBoxCenterScale', padding=1.5)"))  # fmt: skip
+    cfg = _edited(
+        tmp_path,
+        "swin_t_256x192",
+        (r"shift_heatmap=True", "shift_heatmap=False"),
+        (r"bgr_to_rgb=True", "bgr_to_rgb=False"),
+        (r"dict\(type='GetBBoxCenterScale'\)", "dict(type='GetBBoxCenterScale', padding=1.5)"),
+    )
     _, _, meta = read_pose_file(GOLDEN / "swin_t_256x192.0x.pth", mmpose_config=cfg)
     spec = json.loads(meta["swinpose_inference"])
     assert spec["codec"]["flip_shift"] is False and spec["codec"]["convention"] == "msra"
@@ -180,8 +194,9 @@ def test_a_config_of_another_model_or_size_is_refused(tmp_path):
         wider = _edited(tmp_path, "swin_b_256x192", (r"window_size=7", "window_size=12"))
         read_pose_file(GOLDEN / "swin_b_256x192.0x.pth", mmpose_config=wider)
     with pytest.raises(CheckpointError, match="--input-size says 384x288, and the config .* says 256x192; drop"):
-        read_pose_file(GOLDEN / "swin_t_256x192.0x.pth", input_size=(384, 288),
-                       mmpose_config=GOLDEN / "swin_t_256x192.config.py")  # fmt: skip
+        read_pose_file(
+            GOLDEN / "swin_t_256x192.0x.pth", input_size=(384, 288), mmpose_config=GOLDEN / "swin_t_256x192.config.py"
+        )
     with pytest.raises(CheckpointError, match="no FPN neck in the file, a neck in the config"):
         read_pose_file(GOLDEN / "swin_b_256x192.0x.pth", mmpose_config=GOLDEN / "swin_b_fpn_256x192.config.py")
     with pytest.raises(CheckpointError, match="is a swinpose model file; --mmpose-config .* applies only to MMPose"):
@@ -191,12 +206,35 @@ def test_a_config_of_another_model_or_size_is_refused(tmp_path):
 def test_swinpose_export_takes_mmpose_config(tmp_path, capsys):
     out = tmp_path / "pk"
     cfg = _edited(tmp_path, "swin_t_256x192", (r"shift_heatmap=True", "shift_heatmap=False"))
-    rc = export_main(["--weights", str(GOLDEN / "swin_t_256x192.0x.pth"), "--mmpose-config", str(cfg), "--onnx-only",
-                      "--out", str(out), "--parity-crops", "2", "--batch", "1,1,2", "--quiet"])  # fmt: skip
+    rc = export_main(
+        [
+            "--weights",
+            str(GOLDEN / "swin_t_256x192.0x.pth"),
+            "--mmpose-config",
+            str(cfg),
+            "--onnx-only",
+            "--out",
+            str(out),
+            "--parity-crops",
+            "2",
+            "--batch",
+            "1,1,2",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     meta = json.loads((out / "model.json").read_text())
     assert meta["codec"]["flip_shift"] is False and meta["input"]["shape"][-2:] == [256, 192]
-    rc = export_main(["--weights", str(GOLDEN / "swin_t_256x192.0x.pth"), "--mmpose-config", str(tmp_path / "x.py"),
-                      "--out", str(tmp_path / "pk2"), "--quiet"])  # fmt: skip
+    rc = export_main(
+        [
+            "--weights",
+            str(GOLDEN / "swin_t_256x192.0x.pth"),
+            "--mmpose-config",
+            str(tmp_path / "x.py"),
+            "--out",
+            str(tmp_path / "pk2"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "MMPose config" in err and "does not exist" in err

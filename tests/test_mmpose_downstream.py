@@ -36,8 +36,20 @@ def packages(tmp_path_factory) -> Path:
     """fp32, fp16 and int8 packages of the imported model side by side, as swinpose-bench reads them."""
     root = tmp_path_factory.mktemp("mmpose_downstream")
     for precision in ("fp32", "fp16", "int8"):
-        args = ["--weights", str(WEIGHTS), "--mmpose-config", str(CONFIG), "--out", str(root / precision),
-                "--onnx-only", "--quiet", "--batch", "1,4,8", "--parity-crops", "8"]  # fmt: skip
+        args = [
+            "--weights",
+            str(WEIGHTS),
+            "--mmpose-config",
+            str(CONFIG),
+            "--out",
+            str(root / precision),
+            "--onnx-only",
+            "--quiet",
+            "--batch",
+            "1,4,8",
+            "--parity-crops",
+            "8",
+        ]
         if precision != "fp32":
             args += [f"--{precision}", "--calib-data", str(BOXES), "--calib-size", "8"]
         assert export_main(args) == 0, precision  # the parity gate passed
@@ -74,12 +86,42 @@ def test_infer_and_eval_agree_on_the_imported_model(packages, tmp_path, capsys):
     gt["annotations"] = [a for a in gt["annotations"] if a["num_keypoints"] > 0]
     labelled = tmp_path / "labelled.json"
     labelled.write_text(json.dumps(gt))
-    assert infer_main(["--package", str(packages / "fp32"), str(PHOTOS), "--boxes", str(labelled), "--out", str(out),
-                       "--flip-test"]) == 0  # fmt: skip
+    assert (
+        infer_main(
+            [
+                "--package",
+                str(packages / "fp32"),
+                str(PHOTOS),
+                "--boxes",
+                str(labelled),
+                "--out",
+                str(out),
+                "--flip-test",
+            ]
+        )
+        == 0
+    )
     inferred = json.loads((out / "results.json").read_text())
     res = tmp_path / "eval.json"
-    assert eval_main(["--weights", str(WEIGHTS), "--mmpose-config", str(CONFIG), "--ann", str(labelled), "--images",
-                      str(PHOTOS), "--device", "cpu", "--out", str(res)]) == 0  # fmt: skip
+    assert (
+        eval_main(
+            [
+                "--weights",
+                str(WEIGHTS),
+                "--mmpose-config",
+                str(CONFIG),
+                "--ann",
+                str(labelled),
+                "--images",
+                str(PHOTOS),
+                "--device",
+                "cpu",
+                "--out",
+                str(res),
+            ]
+        )
+        == 0
+    )
     assert "AP" in capsys.readouterr().out
     evaluated = json.loads(res.read_text())
     assert len(inferred) == len(evaluated) == len(gt["annotations"])
@@ -119,9 +161,14 @@ def test_real_tensorrt_rtx_builds_the_imported_models_fp16_and_int8_graphs(packa
 
     for precision in ("fp16", "int8"):
         spec = read_package(packages / precision)
-        info = build_engine(spec.onnx_path, read_package(packages / "fp32").onnx_path, tmp_path / f"{precision}.engine",
-                            spec.input_name, (3, *spec.input_size),
-                            EngineOptions(precision, (1, 4, 8), workspace_gb=1.0, compute_capabilities=("sm86",)),
-                            trt=trt)  # fmt: skip
+        info = build_engine(
+            spec.onnx_path,
+            read_package(packages / "fp32").onnx_path,
+            tmp_path / f"{precision}.engine",
+            spec.input_name,
+            (3, *spec.input_size),
+            EngineOptions(precision, (1, 4, 8), workspace_gb=1.0, compute_capabilities=("sm86",)),
+            trt=trt,
+        )
         assert info["flavor"] == "rtx" and info["mode"] == "typed"
         assert info["io"][spec.output_name]["shape"][1:] == [17, 64, 48]

@@ -54,8 +54,12 @@ def test_imported_models_give_mmpose_heatmaps(name, layout):
     else:
         model = swinpose.load_model(path, input_size=size if neck == "fpn" else None)
     cfg = model.cfg
-    assert (cfg.backbone.embed_dim, cfg.backbone.window_size, cfg.neck, cfg.deconv_layers) == (embed, window, neck,
-                                                                                                  deconvs)  # fmt: skip
+    assert (cfg.backbone.embed_dim, cfg.backbone.window_size, cfg.neck, cfg.deconv_layers) == (
+        embed,
+        window,
+        neck,
+        deconvs,
+    )
     assert cfg.backbone.depths == (2, 2, 2, 2) and cfg.num_keypoints == 17 and not cfg.backbone.window_clip
     want = np.load(GOLDEN / f"{name}.heatmaps.npy")
     got = _heatmaps(model, size)
@@ -85,8 +89,9 @@ def test_the_metadata_says_where_the_model_came_from_and_what_was_left_out():
 
 
 def test_the_input_size_must_be_given_and_named_models_must_fit():
-    with pytest.raises(CheckpointError, match="do not record their input size: pass --mmpose-config .* --input-size "
-                       "256x192"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError, match="do not record their input size: pass --mmpose-config .* --input-size 256x192"
+    ):
         swinpose.load_model(GOLDEN / "swin_t_256x192.0x.pth")
     with pytest.raises(CheckpointError, match="not mmpose_swin_t_256x192 .*embed 96"):
         swinpose.load_model(GOLDEN / "swin_t_256x192.1x.pth", model="mmpose_swin_t_256x192")
@@ -97,8 +102,10 @@ def test_the_named_mmpose_configs_build_the_published_architectures():
     203.4 M at 256×192)."""
     names = [n for n in swinpose.list_models() if n.startswith("mmpose_")]
     assert len(names) == 6
-    counts = {n: sum(p.numel() for p in swinpose.create_model(n).parameters()) / 1e6
-              for n in ("mmpose_swin_t_256x192", "mmpose_swin_b_256x192")}  # fmt: skip
+    counts = {
+        n: sum(p.numel() for p in swinpose.create_model(n).parameters()) / 1e6
+        for n in ("mmpose_swin_t_256x192", "mmpose_swin_b_256x192")
+    }
     assert round(counts["mmpose_swin_t_256x192"], 1) == 32.8 and round(counts["mmpose_swin_b_256x192"], 1) == 93.0
 
 
@@ -133,8 +140,16 @@ def mmpose_packages(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, layout in (("swin_t_256x192", "1x"), ("swin_b_fpn_256x192", "0x")):
         out[name] = root / name
-        args = ["--weights", str(GOLDEN / f"{name}.{layout}.pth"), "--input-size", "256x192", "--out", str(out[name]),
-                "--onnx-only", "--quiet"]  # fmt: skip
+        args = [
+            "--weights",
+            str(GOLDEN / f"{name}.{layout}.pth"),
+            "--input-size",
+            "256x192",
+            "--out",
+            str(out[name]),
+            "--onnx-only",
+            "--quiet",
+        ]
         assert main(args) == 0
     return out
 

@@ -21,9 +21,17 @@ PRE = inference_for_codec(CODEC).preprocess
 
 
 def _parity(median: float | None, crops: int = 32) -> Parity:
-    return Parity(max_abs=0.01, mean_abs=0.001, max_kpt_px=median, mean_kpt_px=median, max_kpt_px_all=3.0,
-                  mean_kpt_px_all=0.5, confident_keypoints=0 if median is None else 100, crops=crops,
-                  median_kpt_px=median)  # fmt: skip
+    return Parity(
+        max_abs=0.01,
+        mean_abs=0.001,
+        max_kpt_px=median,
+        mean_kpt_px=median,
+        max_kpt_px_all=3.0,
+        mean_kpt_px_all=0.5,
+        confident_keypoints=0 if median is None else 100,
+        crops=crops,
+        median_kpt_px=median,
+    )
 
 
 def test_the_limits_are_a_fraction_of_the_heatmap_stride():
@@ -61,8 +69,10 @@ def test_delta_ap_is_judged_only_from_enough_labelled_crops(caplog):
     assert f"--parity-crops {MIN_AP_CROPS} or more gates on it" in caplog.text
     large = parity_gate("int8", _parity(0.5, crops=MIN_AP_CROPS), CODEC, aps)
     assert large.record["passed"] is False and "delta_ap_judged" not in large.record
-    assert large.misses == [f"AP 79.00 against PyTorch's 80.00 on the {MIN_AP_CROPS} labelled parity crops (|ΔAP| "
-                            f"1.00 > {AP_THRESHOLDS['int8']})"]  # fmt: skip
+    assert large.misses == [
+        f"AP 79.00 against PyTorch's 80.00 on the {MIN_AP_CROPS} labelled parity crops (|ΔAP| "
+        f"1.00 > {AP_THRESHOLDS['int8']})"
+    ]
     assert parity_gate("int8", _parity(0.5, crops=MIN_AP_CROPS), CODEC, (80.0, 79.6)).record["passed"] is True
 
 

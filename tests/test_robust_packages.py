@@ -42,8 +42,22 @@ def _export(graph: Path, out: Path, batch: str, fault: str | None = None, no_exc
         env[FAULT_ENV] = fault
     if no_exchange:
         env[NO_EXCHANGE_ENV] = "1"
-    cmd = [sys.executable, "-c", DRIVER, str(graph), "--weights", "bundled", "--onnx-only", "--quiet", "--out",
-           str(out), "--batch", batch, "--parity-crops", "2"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        DRIVER,
+        str(graph),
+        "--weights",
+        "bundled",
+        "--onnx-only",
+        "--quiet",
+        "--out",
+        str(out),
+        "--batch",
+        batch,
+        "--parity-crops",
+        "2",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode in (0, -9), done.stderr[-2000:]
     return done.returncode
@@ -77,8 +91,9 @@ def old_package(tmp_path_factory, graph) -> Path:
 
 
 @pytest.mark.parametrize("step, no_exchange, left", KILLS, ids=[f"{s}{'-fallback' if n else ''}" for s, n, _ in KILLS])
-def test_a_killed_re_export_leaves_the_old_or_the_new_package_whole(graph, old_package, tmp_path, step, no_exchange,
-                                                                    left):  # fmt: skip
+def test_a_killed_re_export_leaves_the_old_or_the_new_package_whole(
+    graph, old_package, tmp_path, step, no_exchange, left
+):
     out = tmp_path / "pk"
     shutil.copytree(old_package, out)
     rc = _export(graph, out, "1,1,2", fault=step, no_exchange=no_exchange)

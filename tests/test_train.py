@@ -31,9 +31,18 @@ def synthetic(tmp_path_factory):
 
 def _cfg(**kw) -> TrainConfig:
     base = dict(
-        model="swinpose_nano_128x96", batch_size=8, lr=2e-3, warmup_iters=0, epochs=8, workers=0,
-        eval_every=100, save_every=2, augmentation=STILL, flip_test=False, sigma=1.5,
-    )  # fmt: skip
+        model="swinpose_nano_128x96",
+        batch_size=8,
+        lr=2e-3,
+        warmup_iters=0,
+        epochs=8,
+        workers=0,
+        eval_every=100,
+        save_every=2,
+        augmentation=STILL,
+        flip_test=False,
+        sigma=1.5,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -122,10 +131,24 @@ def test_torchrun_two_process_ddp_on_cpu(synthetic, tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({**_cfg(epochs=1, batch_size=4).to_dict(), "augmentation": STILL.to_dict()}))
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
-        "-m", "swinpose.cli.train", "--config", str(config), "--data", str(synthetic), "--out", str(tmp_path / "run"),
-        "--device", "cpu",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29531",
+        "-m",
+        "swinpose.cli.train",
+        "--config",
+        str(config),
+        "--data",
+        str(synthetic),
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -174,8 +197,9 @@ def test_training_preprocessing_travels_to_the_package_and_the_engine(synthetic,
     mean, std = (100.0, 110.0, 120.0), (50.0, 60.0, 70.0)
     cfg = _cfg(epochs=1, box_padding=1.5, mean=mean, std=std, color_order="BGR")
     train(cfg, synthetic, tmp_path / "run", device="cpu", max_iters=1, progress=False)
-    package = export_package(tmp_path / "run" / "last.pth", tmp_path / "pk",
-                             ExportOptions(engine=False, parity_crops=4, progress=False)).spec  # fmt: skip
+    package = export_package(
+        tmp_path / "run" / "last.pth", tmp_path / "pk", ExportOptions(engine=False, parity_crops=4, progress=False)
+    ).spec
     pre = package.preprocess
     assert (pre.box_padding, pre.mean, pre.std, pre.color_order) == (1.5, mean, std, "BGR")
     assert package.codec.sigma == 1.5
@@ -191,8 +215,9 @@ def test_training_preprocessing_travels_to_the_package_and_the_engine(synthetic,
     expected = ((crop - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
     np.testing.assert_allclose(inputs[0], expected, rtol=1e-6, atol=1e-6)
     # the defaults give another crop: the padding really moved it
-    default = export_package("bundled", tmp_path / "bundled", ExportOptions(engine=False, parity_crops=4,
-                                                                           progress=False)).spec  # fmt: skip
+    default = export_package(
+        "bundled", tmp_path / "bundled", ExportOptions(engine=False, parity_crops=4, progress=False)
+    ).spec
     assert default.preprocess.box_padding == 1.25 and default.preprocess.mean != mean
 
 

@@ -92,8 +92,14 @@ def test_flip_heatmaps_is_an_involution_and_swaps_sides():
 
 
 def _preprocess(**changes) -> Preprocess:
-    fields = dict(input_size=(8, 6), color_order="RGB", mean=(10.0, 20.0, 30.0), std=(2.0, 4.0, 5.0),
-                  pixel_scale=255.0, box_padding=1.25)  # fmt: skip
+    fields = dict(
+        input_size=(8, 6),
+        color_order="RGB",
+        mean=(10.0, 20.0, 30.0),
+        std=(2.0, 4.0, 5.0),
+        pixel_scale=255.0,
+        box_padding=1.25,
+    )
     return Preprocess(**{**fields, **changes})
 
 

@@ -29,10 +29,15 @@ DATA = Path(__file__).parent / "data" / "coco-val2017-sample"
 GT = json.loads((DATA / "test_coco.json").read_text())
 IMAGES = {im["id"]: DATA / im["file_name"] for im in GT["images"]}
 BOXES = {
-    i: np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                 for a in GT["annotations"] if a["image_id"] == i])
+    i: np.array(
+        [
+            [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+            for a in GT["annotations"]
+            if a["image_id"] == i
+        ]
+    )
     for i in IMAGES
-}  # fmt: skip
+}
 #: keypoints come back as float32 (Triton's tensors); image pixels up to 640 round to 3e-5 px, and the server runs
 #: the same ONNX Runtime graph on the same crops, so 1e-4 px is the float32 rounding bound with room
 TOLERANCE_PX = 1e-4
@@ -46,15 +51,21 @@ def test_configs_parse_as_tritons_and_match_the_package(bundled_packages, tmp_pa
     add_fake_engine(package, "11.4", FakeCudart())
     spec = read_package(package)
     gpu, cpu = 1, 2  # ModelInstanceGroup.Kind: KIND_GPU, KIND_CPU
-    for network, platform, kind in (("tensorrt", "tensorrt_plan", gpu), ("onnxruntime", "onnxruntime_onnx", cpu),
-                                    ("python", "", cpu)):  # fmt: skip
+    for network, platform, kind in (
+        ("tensorrt", "tensorrt_plan", gpu),
+        ("onnxruntime", "onnxruntime_onnx", cpu),
+        ("python", "", cpu),
+    ):
         repo = write_repository(package, tmp_path / network, ServingOptions(network=network))
         net = parse_config((repo / NET / "config.pbtxt").read_text())
         assert net.platform == platform and (net.backend == "python") == (network == "python")
         assert [(t.name, list(t.dims)) for t in (*net.input, *net.output)] == [
-            (spec.input_name, [3, *spec.input_size]), (spec.output_name, [17, *spec.codec.heatmap_size])]  # fmt: skip
+            (spec.input_name, [3, *spec.input_size]),
+            (spec.output_name, [17, *spec.codec.heatmap_size]),
+        ]
         assert net.max_batch_size == spec.batch.max and list(net.dynamic_batching.preferred_batch_size) == sorted(
-            {spec.batch.opt, spec.batch.max})  # fmt: skip
+            {spec.batch.opt, spec.batch.max}
+        )
         assert net.instance_group[0].kind == kind
         model_file = {"tensorrt": "model.plan", "onnxruntime": "model.onnx", "python": "model.onnx"}[network]
         assert (repo / NET / "1" / model_file).is_file()
@@ -78,8 +89,12 @@ def test_an_interrupted_repository_write_leaves_the_old_repository(bundled_packa
             "import sys; from runtime.triton.repository import write_repository; from runtime.triton.config "
             "import ServingOptions; write_repository(sys.argv[1], sys.argv[2], ServingOptions(max_queue_delay_us=7))"
         )
-        done = subprocess.run([sys.executable, "-c", code, str(bundled_packages["fp32"]), str(repo)],
-                              env={**os.environ, FAULT_ENV: step}, capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(bundled_packages["fp32"]), str(repo)],
+            env={**os.environ, FAULT_ENV: step},
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == -9, done.stderr
         assert (repo / NET / "config.pbtxt").read_text() == before and (repo / PIPELINE / "1" / "model.json").is_file()
     write_repository(bundled_packages["fp32"], repo, ServingOptions(max_queue_delay_us=7))
@@ -95,8 +110,11 @@ def server(bundled_packages, tmp_path_factory):
         find_tritonserver()
     except Exception as e:  # noqa: BLE001 - the reason is the skip message
         pytest.skip(f"no tritonserver can run here: {e}")
-    repo = write_repository(bundled_packages["fp32"], tmp_path_factory.mktemp("triton") / "repo",
-                            ServingOptions(max_image_bytes=2_000_000, threads=1))  # fmt: skip
+    repo = write_repository(
+        bundled_packages["fp32"],
+        tmp_path_factory.mktemp("triton") / "repo",
+        ServingOptions(max_image_bytes=2_000_000, threads=1),
+    )
     ports = [free_port() for _ in range(3)]
     srv = TritonServer(repo, "127.0.0.1", *ports)
     try:
@@ -190,8 +208,14 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(server):
         "over the size limit": [tensor("IMAGE_BYTES", np.zeros(2_000_001, np.uint8), "UINT8"), boxes],
         "empty box list": with_boxes(np.zeros((0, 4))),
     }
-    messages = {"boxes N×3": "N×4", "NaN box": "NaN", "zero-area box": "no area", "garbage bytes": "not an image",
-                "over the size limit": "over this server's limit", "empty box list": "BOXES is empty"}  # fmt: skip
+    messages = {
+        "boxes N×3": "N×4",
+        "NaN box": "NaN",
+        "zero-area box": "no area",
+        "garbage bytes": "not an image",
+        "over the size limit": "over this server's limit",
+        "empty box list": "BOXES is empty",
+    }
     with _client(server) as client:
         for name, inputs in cases.items():
             with pytest.raises(tc.InferenceServerException) as e:

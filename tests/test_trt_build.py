@@ -39,8 +39,9 @@ def cudart(monkeypatch):
 
 @pytest.fixture(scope="module")
 def calib(synthetic_root):
-    return load_calibration_set(synthetic_root / "annotations" / "person_keypoints_train.json", BUNDLED_PRE, 20,
-                                progress=False)  # fmt: skip
+    return load_calibration_set(
+        synthetic_root / "annotations" / "person_keypoints_train.json", BUNDLED_PRE, 20, progress=False
+    )
 
 
 def _build(packages, trt, tmp_path, precision, calib=None, **options):
@@ -97,8 +98,11 @@ def test_legacy_int8_calibrator_feeds_live_buffers_and_reuses_its_cache(
     trt = make_fake_tensorrt("10.3", cudart)
     info, _ = _build(bundled_packages, trt, tmp_path, "int8", calib, calib_method=method)
     rec = trt.record
-    assert rec.calibrator == info["calibrator"] == {"minmax": "IInt8MinMaxCalibrator",
-                                                    "entropy": "IInt8EntropyCalibrator2"}[method]  # fmt: skip
+    assert (
+        rec.calibrator
+        == info["calibrator"]
+        == {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}[method]
+    )
     expected = list(calib.batches(4, drop_last=True))  # opt batch 4: 20 crops → 5 full batches
     assert len(rec.calibration_batches) == len(expected) == 5
     for got, want in zip(rec.calibration_batches, expected):
@@ -191,8 +195,13 @@ def test_export_package_with_tensorrt_writes_engine_and_calibration_cache(
     assert spec.engine["source_onnx"] == "model.fp32.onnx"
     assert spec.batch.to_dict() == {"min": 1, "opt": 2, "max": 8}
     assert len(trt.record.calibration_batches) == 24 // 2  # the same 24 calibration crops as the int8 graph
-    assert sorted(result.files) == ["calibration.json", "calibration.trt.cache", "model.engine", "model.json",
-                                    "model.onnx"]  # fmt: skip
+    assert sorted(result.files) == [
+        "calibration.json",
+        "calibration.trt.cache",
+        "model.engine",
+        "model.json",
+        "model.onnx",
+    ]
     assert sorted(p.name for p in (tmp_path / "pk").iterdir()) == sorted(result.files)  # no fp32 ONNX, no staging
     assert result.engine_skipped is None and "engine skipped" not in result.summary()
 

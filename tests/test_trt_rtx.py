@@ -25,8 +25,15 @@ CHW = (3, 128, 96)
 
 def _build(packages, precision, tmp_path, **options):
     options = {"batch": (1, 8, 32), "workspace_gb": 1.0, "compute_capabilities": ("sm86",), **options}
-    return build_engine(packages[precision] / "model.onnx", packages["fp32"] / "model.onnx", tmp_path / "model.engine",
-                        "input", CHW, EngineOptions(precision, **options), trt=trt)  # fmt: skip
+    return build_engine(
+        packages[precision] / "model.onnx",
+        packages["fp32"] / "model.onnx",
+        tmp_path / "model.engine",
+        "input",
+        CHW,
+        EngineOptions(precision, **options),
+        trt=trt,
+    )
 
 
 def test_the_rtx_module_is_found_by_its_features():
@@ -70,11 +77,14 @@ def test_rtx_builds_for_several_architectures_in_one_engine(bundled_packages, tm
 
 def test_a_graph_the_parser_rejects_names_the_node(tmp_path, bundled_packages):
     bad = helper.make_model(
-        helper.make_graph([helper.make_node("Foo", ["input"], ["heatmaps"], name="my_custom", domain="com.example")],
-                          "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [-1, *CHW])],
-                          [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [-1, 17, 32, 24])]),
+        helper.make_graph(
+            [helper.make_node("Foo", ["input"], ["heatmaps"], name="my_custom", domain="com.example")],
+            "g",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [-1, *CHW])],
+            [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [-1, 17, 32, 24])],
+        ),
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)],
-    )  # fmt: skip
+    )
     onnx.save(bad, tmp_path / "bad.onnx")
     options = EngineOptions("fp32", (1, 1, 1), 1.0, compute_capabilities=("sm86",))
     with pytest.raises(EngineBuildError, match=r"cannot parse bad.onnx: node 'my_custom' \(Foo\).*Plugin not found"):
@@ -91,9 +101,27 @@ def test_one_command_writes_a_swint_int8_package_with_an_rtx_engine(tmp_path, sy
     from export.cli import main
 
     calib = synthetic_root / "annotations" / "person_keypoints_train.json"
-    argv = ["--weights", "random", "--model", "swinpose_t_256x192", "--int8", "--calib-data", str(calib),
-            "--calib-size", "8", "--parity-crops", "4", "--engine", "--trt-flavor", "rtx", "--compute-capability",
-            "sm86,sm89", "--out", str(tmp_path / "pk"), "--quiet"]  # fmt: skip
+    argv = [
+        "--weights",
+        "random",
+        "--model",
+        "swinpose_t_256x192",
+        "--int8",
+        "--calib-data",
+        str(calib),
+        "--calib-size",
+        "8",
+        "--parity-crops",
+        "4",
+        "--engine",
+        "--trt-flavor",
+        "rtx",
+        "--compute-capability",
+        "sm86,sm89",
+        "--out",
+        str(tmp_path / "pk"),
+        "--quiet",
+    ]
     assert main(argv) == 0
     spec = read_package(tmp_path / "pk")
     engine = spec.engine

@@ -120,8 +120,9 @@ def test_an_engine_is_run_by_the_module_of_its_flavour(trt_package, monkeypatch)
     """model.json's engine.flavor picks the module; a runtime without it refuses the engine with what runs it."""
     package, runtime_trt = trt_package
     asked = []
-    monkeypatch.setattr(runtime.backends.tensorrt, "_import_tensorrt",
-                        lambda flavor="standard": asked.append(flavor) or runtime_trt)  # fmt: skip
+    monkeypatch.setattr(
+        runtime.backends.tensorrt, "_import_tensorrt", lambda flavor="standard": asked.append(flavor) or runtime_trt
+    )
     PoseEngine(package, device="cuda:0").close()
     meta = json.loads((package / "model.json").read_text())
     meta["engine"] = {**(meta["engine"] or {}), "flavor": "rtx"}

@@ -89,8 +89,9 @@ def letterbox(image: np.ndarray, imgsz: int) -> np.ndarray:
     return LetterBox((imgsz, imgsz), auto=False, stride=32)(image=image)
 
 
-def reference_boxes(onnx_path: Path, image: np.ndarray, imgsz: int, conf: float, iou: float, max_det: int,
-                    end2end: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def reference_boxes(
+    onnx_path: Path, image: np.ndarray, imgsz: int, conf: float, iou: float, max_det: int, end2end: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Ultralytics' person boxes (N×4 xyxy image pixels) and scores for ``image``: its LetterBox, the file on ONNX
     Runtime, its ``non_max_suppression`` (person column, ``multi_label``) and ``scale_boxes``."""
     ultralytics()
@@ -103,7 +104,8 @@ def reference_boxes(onnx_path: Path, image: np.ndarray, imgsz: int, conf: float,
     x = np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1)[None], np.float32) / 255
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     y = session.run(None, {session.get_inputs()[0].name: x})[0]
-    (pred,) = non_max_suppression(torch.from_numpy(y), conf, iou, classes=[0], multi_label=True, max_det=max_det,
-                                  end2end=end2end)  # fmt: skip
+    (pred,) = non_max_suppression(
+        torch.from_numpy(y), conf, iou, classes=[0], multi_label=True, max_det=max_det, end2end=end2end
+    )
     boxes = ops.scale_boxes(padded.shape[:2], pred[:, :4].clone(), image.shape)
     return boxes.numpy().astype(np.float64), pred[:, 4].numpy().astype(np.float64)

@@ -38,8 +38,13 @@ ENV_VAR = "SWINPOSE_ARM64_SYSROOT"
 #: the interpreter and the C++ runtime library, with their dependencies
 PYTHON_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6")
 #: what runtime/cpp builds against (as on the x86 host: libopencv-dev, nlohmann-json3-dev), with their dependencies
-CPP_PACKAGES = ("libopencv-core-dev", "libopencv-imgproc-dev", "libopencv-imgcodecs-dev", "libopencv-dnn-dev",
-                "nlohmann-json3-dev")  # fmt: skip
+CPP_PACKAGES = (
+    "libopencv-core-dev",
+    "libopencv-imgproc-dev",
+    "libopencv-imgcodecs-dev",
+    "libopencv-dnn-dev",
+    "nlohmann-json3-dev",
+)
 #: OpenCV's CMake package (in libopencv-dev) checks that every module's library exists: those packages come without
 #: their own dependencies (video I/O, GUI, VTK: about 200 more), which nothing here links or loads
 CMAKE_PACKAGE = "libopencv-dev"
@@ -178,8 +183,15 @@ def prepare(folder: str | Path = DEFAULT_FOLDER, quiet: bool = False, force: boo
         _progress("1/5 apt-get update (arm64 package lists)", quiet)
         apt("update", what="apt-get update for arm64")
         _progress("2/5 downloading Python 3.11 and OpenCV's C++ libraries for arm64", quiet)
-        apt("install", "-y", "-d", "--no-install-recommends", *PYTHON_PACKAGES, *CPP_PACKAGES,
-            what="downloading arm64 packages")  # fmt: skip
+        apt(
+            "install",
+            "-y",
+            "-d",
+            "--no-install-recommends",
+            *PYTHON_PACKAGES,
+            *CPP_PACKAGES,
+            what="downloading arm64 packages",
+        )
         closure = set(apt.resolve([*PYTHON_PACKAGES, *CPP_PACKAGES]))
         bare = sorted(p for p in apt.resolve([CMAKE_PACKAGE]) if p.startswith("libopencv") and p not in closure)
         (work / "bare").mkdir()
@@ -195,10 +207,27 @@ def prepare(folder: str | Path = DEFAULT_FOLDER, quiet: bool = False, force: boo
             (root / link).symlink_to(target)
         _progress(f"4/5 aarch64 wheels: {', '.join(f'{n}=={v}' for n, v in wheels.items())}", quiet)
         platforms = [x for p in WHEEL_PLATFORMS for x in ("--platform", p)]
-        _run([sys.executable, "-m", "pip", "install", "-q", "--no-warn-conflicts", "--disable-pip-version-check",
-              "--target", str(staging / "site"), "--only-binary=:all:", "--python-version", "3.11",
-              "--implementation", "cp", *platforms, *(f"{n}=={v}" for n, v in wheels.items())],
-             "installing aarch64 wheels")  # fmt: skip
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-warn-conflicts",
+                "--disable-pip-version-check",
+                "--target",
+                str(staging / "site"),
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                *platforms,
+                *(f"{n}=={v}" for n, v in wheels.items()),
+            ],
+            "installing aarch64 wheels",
+        )
         manifest = {"format": FORMAT, "wheels": wheels, "debian": sorted(d.name for d in debs)}
         shutil.rmtree(work)
         write_json_atomic(staging / "manifest.json", manifest)

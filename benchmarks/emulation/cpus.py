@@ -59,16 +59,36 @@ class EmulatedCpu:
         return "\n".join(entries) + "\n"
 
 
-def _x86(name: str, qemu_cpu: str, description: str, kernel: str, extra: str, model: int, model_name: str,
-         ) -> EmulatedCpu:  # fmt: skip
+def _x86(
+    name: str,
+    qemu_cpu: str,
+    description: str,
+    kernel: str,
+    extra: str,
+    model: int,
+    model_name: str,
+) -> EmulatedCpu:
     identity = (("vendor_id", "GenuineIntel"), ("cpu family", "6"), ("model", str(model)), ("model name", model_name))
     return EmulatedCpu(name, "x86_64", qemu_cpu, description, kernel, tuple(f"{_X86_BASE} {extra}".split()), identity)
 
 
-def _arm64(name: str, qemu_cpu: str, description: str, kernel: str, features: str, part: str, variant: str,
-           ) -> EmulatedCpu:  # fmt: skip
-    identity = (("BogoMIPS", "50.00"), ("CPU implementer", "0x41"), ("CPU architecture", "8"), ("CPU variant", variant),
-                ("CPU part", part), ("CPU revision", "1"))  # fmt: skip
+def _arm64(
+    name: str,
+    qemu_cpu: str,
+    description: str,
+    kernel: str,
+    features: str,
+    part: str,
+    variant: str,
+) -> EmulatedCpu:
+    identity = (
+        ("BogoMIPS", "50.00"),
+        ("CPU implementer", "0x41"),
+        ("CPU architecture", "8"),
+        ("CPU variant", variant),
+        ("CPU part", part),
+        ("CPU revision", "1"),
+    )
     return EmulatedCpu(name, "aarch64", qemu_cpu, description, kernel, tuple(features.split()), identity)
 
 
@@ -86,7 +106,7 @@ CPUS = {
             "fsgsbase bmi1 avx2 smep bmi2 erms",
             60,
             "Intel Core Processor (Haswell, no TSX)",
-        ),  # fmt: skip
+        ),
         # SSE4.2 without AVX: ONNX Runtime's portable int8 kernels, which widen to 16 bits before multiplying
         _x86(
             "nehalem",
@@ -96,7 +116,7 @@ CPUS = {
             "pni ssse3 cx16 sse4_1 sse4_2 popcnt lahf_lm",
             26,
             "Intel Core i7 9xx (Nehalem Class Core i7)",
-        ),  # fmt: skip
+        ),
         # ARMv8.0, no dot product: Jetson Nano and TX2
         _arm64(
             "cortex-a57",
@@ -106,7 +126,7 @@ CPUS = {
             "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
             "0xd07",
             "0x1",
-        ),  # fmt: skip
+        ),
         # ARMv8.2 with dot products: the nearest QEMU 7.2 model to Jetson Orin's Cortex-A78AE
         _arm64(
             "neoverse-n1",
@@ -116,7 +136,7 @@ CPUS = {
             "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs",
             "0xd0c",
             "0x3",
-        ),  # fmt: skip
+        ),
     )
 }
 

@@ -23,8 +23,16 @@ from pathlib import Path
 from benchmarks.emulation.cpus import EmulatedCpu
 from runtime.errors import BackendError
 
-__all__ = ["REPO", "EmulatorUnavailable", "IllegalInstruction", "qemu_binary", "cpu_root", "emulated_command",
-           "python_env", "run_emulated"]  # fmt: skip
+__all__ = [
+    "REPO",
+    "EmulatorUnavailable",
+    "IllegalInstruction",
+    "qemu_binary",
+    "cpu_root",
+    "emulated_command",
+    "python_env",
+    "run_emulated",
+]
 
 #: the checkout whose packages the emulated process imports
 REPO = Path(__file__).resolve().parents[2]

@@ -49,8 +49,13 @@ class PoseJob:
     threads: int = 1
 
 
-def run_jobs(cpu: EmulatedCpu | str, graphs: Sequence[GraphJob] = (), poses: Sequence[PoseJob] = (),
-             sysroot: Arm64Sysroot | None = None, timeout: float = 1800) -> dict[str, np.ndarray]:  # fmt: skip
+def run_jobs(
+    cpu: EmulatedCpu | str,
+    graphs: Sequence[GraphJob] = (),
+    poses: Sequence[PoseJob] = (),
+    sysroot: Arm64Sysroot | None = None,
+    timeout: float = 1800,
+) -> dict[str, np.ndarray]:
     """Run ``graphs`` and ``poses`` in one process on the emulated ``cpu`` (an arm64 one needs ``sysroot``, an
     :class:`~benchmarks.emulation.arm64.Arm64Sysroot`; None finds the prepared one) and return its results (see
     :mod:`benchmarks.emulation.worker`); a failed run is a :class:`~runtime.errors.BackendError`."""
@@ -60,16 +65,30 @@ def run_jobs(cpu: EmulatedCpu | str, graphs: Sequence[GraphJob] = (), poses: Seq
         job: dict = {"graphs": [], "poses": []}
         for i, g in enumerate(graphs):
             np.savez(tmp / f"feeds{i}.npz", **g.feeds)
-            job["graphs"].append({"name": g.name, "path": str(g.path), "feeds": str(tmp / f"feeds{i}.npz"),
-                                  "threads": g.threads, "batch": g.batch})  # fmt: skip
+            job["graphs"].append(
+                {
+                    "name": g.name,
+                    "path": str(g.path),
+                    "feeds": str(tmp / f"feeds{i}.npz"),
+                    "threads": g.threads,
+                    "batch": g.batch,
+                }
+            )
         for i, p in enumerate(poses):
             inputs = None
             if p.inputs is not None:
                 inputs = str(tmp / f"inputs{i}.npz")
                 np.savez(inputs, inputs=np.ascontiguousarray(p.inputs, np.float32))
-            job["poses"].append({"name": p.name, "package": str(p.package), "images": [str(f) for f in p.images],
-                                 "boxes": [np.asarray(b, np.float64).tolist() for b in p.boxes], "inputs": inputs,
-                                 "threads": p.threads})  # fmt: skip
+            job["poses"].append(
+                {
+                    "name": p.name,
+                    "package": str(p.package),
+                    "images": [str(f) for f in p.images],
+                    "boxes": [np.asarray(b, np.float64).tolist() for b in p.boxes],
+                    "inputs": inputs,
+                    "threads": p.threads,
+                }
+            )
         (tmp / "job.json").write_text(json.dumps(job))
         if cpu.arch == "aarch64":
             if sysroot is None:
@@ -86,8 +105,14 @@ def run_jobs(cpu: EmulatedCpu | str, graphs: Sequence[GraphJob] = (), poses: Seq
             return {k: out[k] for k in out.files}
 
 
-def emulated_outputs(graph: str | Path, inputs: np.ndarray, cpu: EmulatedCpu | str = "haswell", threads: int = 2,
-                     batch: int = 32, timeout: float = 3600) -> np.ndarray:  # fmt: skip
+def emulated_outputs(
+    graph: str | Path,
+    inputs: np.ndarray,
+    cpu: EmulatedCpu | str = "haswell",
+    threads: int = 2,
+    batch: int = 32,
+    timeout: float = 3600,
+) -> np.ndarray:
     """The first output of a one-input ``graph`` on N×… float32 ``inputs``, run on the emulated ``cpu``."""
     import onnx
 

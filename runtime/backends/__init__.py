@@ -65,8 +65,9 @@ class BackendEntry:
 
 BACKENDS = {
     "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend", cpu_threads=True),
-    "tensorrt": BackendEntry("engine", ".engine", "runtime.backends.tensorrt:TrtBackend", cpu_threads=False,
-                             flavors=TENSORRT_FLAVORS),  # fmt: skip
+    "tensorrt": BackendEntry(
+        "engine", ".engine", "runtime.backends.tensorrt:TrtBackend", cpu_threads=False, flavors=TENSORRT_FLAVORS
+    ),
 }
 
 

@@ -30,8 +30,10 @@ def _import_tensorrt(flavor: str = "standard") -> Any:
     """The module that runs engines of ``flavor`` (:data:`runtime.backends.TENSORRT_FLAVORS`); an engine of the
     other flavour is refused by naming what runs it."""
     if flavor not in TENSORRT_FLAVORS:
-        raise BackendError(f"model.json names the TensorRT flavour {flavor!r}, which this swinpose does not know "
-                           f"({', '.join(TENSORRT_FLAVORS)}); upgrade swinpose or re-export the engine")  # fmt: skip
+        raise BackendError(
+            f"model.json names the TensorRT flavour {flavor!r}, which this swinpose does not know "
+            f"({', '.join(TENSORRT_FLAVORS)}); upgrade swinpose or re-export the engine"
+        )
     module = TENSORRT_FLAVORS[flavor].module
     try:
         return importlib.import_module(module)

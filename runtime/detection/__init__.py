@@ -14,6 +14,23 @@ from runtime.detection.letterbox import PRESETS, Geometry, Letterbox, letterbox_
 from runtime.detection.nms import nms
 from runtime.detection.package import DETECTOR_JSON, DetectorSpec, is_detector_package, read_detector_package
 
-__all__ = ["Detector", "Detections", "LAYOUTS", "DetLayout", "detector_layout", "guess_layout", "PRESETS",
-           "Letterbox", "Geometry", "letterbox_preset", "nms", "DETECTOR_JSON", "DetectorSpec", "is_detector_package",
-           "read_detector_package", "DEFAULT_SCORE_THR", "DEFAULT_IOU_THR", "DEFAULT_TOP_K"]  # fmt: skip
+__all__ = [
+    "Detector",
+    "Detections",
+    "LAYOUTS",
+    "DetLayout",
+    "detector_layout",
+    "guess_layout",
+    "PRESETS",
+    "Letterbox",
+    "Geometry",
+    "letterbox_preset",
+    "nms",
+    "DETECTOR_JSON",
+    "DetectorSpec",
+    "is_detector_package",
+    "read_detector_package",
+    "DEFAULT_SCORE_THR",
+    "DEFAULT_IOU_THR",
+    "DEFAULT_TOP_K",
+]

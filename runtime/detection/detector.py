@@ -53,8 +53,10 @@ def _input_size(shape: tuple[int, ...], metadata: dict[str, str], given: tuple[i
         if min(size) <= 0:
             raise ConfigError(f"the detector input size must be positive (H, W), got {given}")
         if fixed is not None and fixed != size:
-            raise ConfigError(f"the detector's input is fixed at {fixed[0]}x{fixed[1]}, not {size[0]}x{size[1]}; "
-                              "drop --det-input-size or re-export it at that size")  # fmt: skip
+            raise ConfigError(
+                f"the detector's input is fixed at {fixed[0]}x{fixed[1]}, not {size[0]}x{size[1]}; "
+                "drop --det-input-size or re-export it at that size"
+            )
         return size
     if fixed is not None:
         return fixed
@@ -64,8 +66,10 @@ def _input_size(shape: tuple[int, ...], metadata: dict[str, str], given: tuple[i
             return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
         except (ValueError, SyntaxError, TypeError, IndexError) as e:
             raise ConfigError(f"the detector's 'imgsz' metadata is not a size: {metadata['imgsz']!r}") from e
-    raise InputShapeError(f"the detector's input is dynamic ({shape}) and the file does not say its size; pass "
-                          "input_size=(H, W) (--det-input-size HxW), the size it was trained at")  # fmt: skip
+    raise InputShapeError(
+        f"the detector's input is dynamic ({shape}) and the file does not say its size; pass "
+        "input_size=(H, W) (--det-input-size HxW), the size it was trained at"
+    )
 
 
 def _person_class(names: dict[int, str] | None, given: int | None) -> int:
@@ -79,8 +83,10 @@ def _person_class(names: dict[int, str] | None, given: int | None) -> int:
         return 0  # COCO's person, the class every detector family here numbers first
     people = [i for i, n in names.items() if n.strip().lower() == "person"]
     if not people:
-        raise ConfigError(f"the detector has no class named 'person' (its classes: {_listed(names)}); pass the "
-                          "class index of people with --person-class")  # fmt: skip
+        raise ConfigError(
+            f"the detector has no class named 'person' (its classes: {_listed(names)}); pass the "
+            "class index of people with --person-class"
+        )
     return people[0]
 
 
@@ -104,10 +110,19 @@ class Detector:
         backend, device, threads: as for :class:`runtime.PoseEngine` (``"auto"``: the file's own backend).
     """
 
-    def __init__(self, model: str | Path, layout: str | None = None, person_class: int | None = None,
-                 input_size: tuple[int, int] | None = None, score_thr: float = DEFAULT_SCORE_THR,
-                 iou_thr: float = DEFAULT_IOU_THR, top_k: int = DEFAULT_TOP_K, backend: str = "auto",
-                 device: str = "cpu", threads: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: str | Path,
+        layout: str | None = None,
+        person_class: int | None = None,
+        input_size: tuple[int, int] | None = None,
+        score_thr: float = DEFAULT_SCORE_THR,
+        iou_thr: float = DEFAULT_IOU_THR,
+        top_k: int = DEFAULT_TOP_K,
+        backend: str = "auto",
+        device: str = "cpu",
+        threads: int = 0,
+    ) -> None:
         for name, value in (("score_thr", score_thr), ("iou_thr", iou_thr)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
@@ -123,16 +138,19 @@ class Detector:
             person_class = spec.person_class if person_class is None else person_class
             input_size = spec.input_size if input_size is None else input_size
         elif not path.is_file():
-            raise InputError(f"no detector file at {path}; pass a detector file (.onnx, .engine) or a detector "
-                             "package folder (swinpose-export --detector FILE --out DIR)")  # fmt: skip
+            raise InputError(
+                f"no detector file at {path}; pass a detector file (.onnx, .engine) or a detector "
+                "package folder (swinpose-export --detector FILE --out DIR)"
+            )
         self.path = path
         self.score_thr, self.iou_thr, self.top_k = float(score_thr), float(iou_thr), int(top_k)
         flavor = None if self.package is None else (self.package.engine or {}).get("flavor", "standard")
         self.backend = _open(backend, path, device, threads, flavor)
         try:
             if len(self.backend.inputs) != 1:
-                raise InputShapeError(f"a detector takes one image input, {path.name} has "
-                                      f"{[s.name for s in self.backend.inputs]}")  # fmt: skip
+                raise InputShapeError(
+                    f"a detector takes one image input, {path.name} has {[s.name for s in self.backend.inputs]}"
+                )
             spec = self.backend.inputs[0]
             self.input_name, self.input_dtype = spec.name, np.dtype(spec.dtype)
             self.input_size = _input_size(spec.shape, self.backend.metadata, input_size)
@@ -150,8 +168,10 @@ class Detector:
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Geometry]:
         """An h×w×3 BGR uint8 image → (1×3×H×W network input in the file's dtype, its :class:`Geometry`)."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise InputError(f"the detector takes an h×w×3 uint8 BGR image (cv2.imread), got "
-                             f"{getattr(image, 'dtype', type(image).__name__)}")  # fmt: skip
+            raise InputError(
+                f"the detector takes an h×w×3 uint8 BGR image (cv2.imread), got "
+                f"{getattr(image, 'dtype', type(image).__name__)}"
+            )
         inputs, geometry = self.letterbox(image, self.input_size)
         return inputs.astype(self.input_dtype, copy=False), geometry
 
@@ -186,8 +206,11 @@ class Detector:
 
 
 #: ops that only TensorRT runs, and the way out for each
-_TRT_ONLY = {"EfficientNMS_TRT": "TensorRT's EfficientNMS plugin", "BatchedNMSDynamic_TRT": "TensorRT's BatchedNMS "
-             "plugin", "BatchedNMS_TRT": "TensorRT's BatchedNMS plugin"}  # fmt: skip
+_TRT_ONLY = {
+    "EfficientNMS_TRT": "TensorRT's EfficientNMS plugin",
+    "BatchedNMSDynamic_TRT": "TensorRT's BatchedNMS plugin",
+    "BatchedNMS_TRT": "TensorRT's BatchedNMS plugin",
+}
 
 
 def _package_file(spec: DetectorSpec, backend: str, device: str) -> Path:
@@ -197,8 +220,10 @@ def _package_file(spec: DetectorSpec, backend: str, device: str) -> Path:
         return spec.engine_path if on_gpu else spec.onnx_path
     path = spec.engine_path if backend_entry(backend).file_key == "engine" else spec.onnx_path
     if path is None:
-        raise PackageError(f"{spec.folder / DETECTOR_JSON} lists no engine for the {backend} backend; re-export it "
-                           "with swinpose-export --detector FILE --engine, or pick another backend")  # fmt: skip
+        raise PackageError(
+            f"{spec.folder / DETECTOR_JSON} lists no engine for the {backend} backend; re-export it "
+            "with swinpose-export --detector FILE --engine, or pick another backend"
+        )
     return path
 
 

@@ -40,8 +40,16 @@ import numpy as np
 from runtime.backends.base import TensorSpec
 from runtime.errors import ConfigError
 
-__all__ = ["DetLayout", "Candidates", "LAYOUTS", "STRIDES", "detector_layout", "guess_layout", "class_names",
-           "grid_cells"]  # fmt: skip
+__all__ = [
+    "DetLayout",
+    "Candidates",
+    "LAYOUTS",
+    "STRIDES",
+    "detector_layout",
+    "guess_layout",
+    "class_names",
+    "grid_cells",
+]
 
 #: the output strides of YOLOX and YOLOv5 heads
 STRIDES = (8, 16, 32)
@@ -117,8 +125,10 @@ def _yolox(outputs, specs, person, thr, input_size) -> Candidates:
     p, score = _objectness(outputs, specs, person)
     h, w = input_size
     if len(p) != grid_cells(input_size):
-        raise ConfigError(f"a raw YOLOX output for a {h}x{w} input has {grid_cells(input_size)} rows, this one "
-                          f"{len(p)}: pass the size it was exported for, or another --det-format")  # fmt: skip
+        raise ConfigError(
+            f"a raw YOLOX output for a {h}x{w} input has {grid_cells(input_size)} rows, this one "
+            f"{len(p)}: pass the size it was exported for, or another --det-format"
+        )
     keep = np.flatnonzero(score > thr)
     grids, strides = [], []
     for s in STRIDES:  # YOLOX's demo_postprocess: x varies fastest within each stride's grid
@@ -174,7 +184,7 @@ LAYOUTS = {
         DetLayout("ultralytics", "Ultralytics YOLOv8/11/26 default export", "ultralytics", False, _ultralytics),
         DetLayout(
             "ultralytics-e2e", "Ultralytics nms=True, YOLOv10/26 end-to-end", "ultralytics", True, _ultralytics_e2e
-        ),  # fmt: skip
+        ),
         DetLayout("yolov5", "YOLOv5 (objectness, anchors)", "ultralytics", False, _yolov5),
         DetLayout("yolox", "YOLOX official export (raw grid outputs)", "yolox", False, _yolox),
         DetLayout("mmdeploy-yolox", "MMDeploy end2end YOLOX (rtmlib)", "yolox", True, _mmdeploy),
@@ -212,12 +222,17 @@ def class_names(metadata: dict[str, str]) -> dict[int, str] | None:
 
 
 def _ambiguous(what: str, candidates: Sequence[str]) -> ConfigError:
-    return ConfigError(f"the detector's layout is ambiguous ({what}): it could be {', '.join(candidates)}; pass "
-                       f"--det-format (the layouts are: {_choices()})")  # fmt: skip
+    return ConfigError(
+        f"the detector's layout is ambiguous ({what}): it could be {', '.join(candidates)}; pass "
+        f"--det-format (the layouts are: {_choices()})"
+    )
 
 
-def guess_layout(outputs: Sequence[TensorSpec], metadata: dict[str, str], input_size: tuple[int, int] | None,
-                 ) -> DetLayout:  # fmt: skip
+def guess_layout(
+    outputs: Sequence[TensorSpec],
+    metadata: dict[str, str],
+    input_size: tuple[int, int] | None,
+) -> DetLayout:
     """The layout of a detector with these ``outputs`` (dynamic axes -1), ``metadata`` (the ONNX file's
     ``metadata_props``) and (H, W) ``input_size`` (None when unknown); :class:`ConfigError` naming the layouts and
     ``--det-format`` when the outputs fit none, or more than one."""
@@ -225,12 +240,16 @@ def guess_layout(outputs: Sequence[TensorSpec], metadata: dict[str, str], input_
     if {"num_dets", "det_boxes", "det_scores", "det_classes"} <= names:
         return LAYOUTS["efficientnms"]
     if {"dets", "labels"} <= names:
-        raise _ambiguous("MMDeploy's dets + labels: the graph does not say whether it normalises as YOLOX or "
-                         "RTMDet", ["mmdeploy-yolox", "mmdeploy-rtmdet"])  # fmt: skip
+        raise _ambiguous(
+            "MMDeploy's dets + labels: the graph does not say whether it normalises as YOLOX or RTMDet",
+            ["mmdeploy-yolox", "mmdeploy-rtmdet"],
+        )
     shapes = [s.shape for s in outputs]
     if len(outputs) != 1 or len(shapes[0]) != 3:
-        raise ConfigError(f"no known detector layout has the outputs {[(s.name, s.shape) for s in outputs]}; pass "
-                          f"--det-format (the layouts are: {_choices()})")  # fmt: skip
+        raise ConfigError(
+            f"no known detector layout has the outputs {[(s.name, s.shape) for s in outputs]}; pass "
+            f"--det-format (the layouts are: {_choices()})"
+        )
     _, rows, cols = shapes[0]
     ultralytics = metadata.get("author", "").startswith("Ultralytics") or "stride" in metadata
     if cols == 6 and (ultralytics or rows != 6):
@@ -240,8 +259,9 @@ def guess_layout(outputs: Sequence[TensorSpec], metadata: dict[str, str], input_
     if rows > 0 and cols > 0 and rows < cols:  # channels first: [1, 4 + nc, A]
         return LAYOUTS["ultralytics"]
     if input_size is None or rows <= 0:
-        raise _ambiguous("one [1, A, 5+nc] output whose A cannot be checked against the input size",
-                         ["yolov5", "yolox"])  # fmt: skip
+        raise _ambiguous(
+            "one [1, A, 5+nc] output whose A cannot be checked against the input size", ["yolov5", "yolox"]
+        )
     cells = grid_cells(input_size)
     if rows == cells:
         return LAYOUTS["yolox"]

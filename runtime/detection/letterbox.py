@@ -136,9 +136,15 @@ class Letterbox:
         return normalize_batch(canvas[None], self.mean, self.std, self.color_order == "RGB"), geometry
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "placement": self.placement, "rounding": self.rounding,
-                "color_order": self.color_order, "mean": list(self.mean), "std": list(self.std),
-                "pad_value": int(self.pad_value)}  # fmt: skip
+        return {
+            "name": self.name,
+            "placement": self.placement,
+            "rounding": self.rounding,
+            "color_order": self.color_order,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "pad_value": int(self.pad_value),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Letterbox:

@@ -26,8 +26,13 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, classes: np.ndarray | None = None,
-        max_keep: int | None = None) -> np.ndarray:  # fmt: skip
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_thr: float,
+    classes: np.ndarray | None = None,
+    max_keep: int | None = None,
+) -> np.ndarray:
     """Indices of the kept boxes, highest score first (at most ``max_keep``). With ``classes`` (N,), boxes of
     different classes never suppress each other (each class's boxes are moved by their class × the coordinate
     span, torchvision's offset trick)."""

@@ -33,15 +33,32 @@ from runtime.errors import ConfigError, PackageError
 from runtime.files import atomic_path
 from runtime.package import PACKAGE_JSON, strict_json, verify_file
 
-__all__ = ["DETECTOR_JSON", "DETECTOR_FORMAT_VERSION", "DETECTOR_KIND", "DetectorSpec", "is_detector_package",
-           "read_detector_package"]  # fmt: skip
+__all__ = [
+    "DETECTOR_JSON",
+    "DETECTOR_FORMAT_VERSION",
+    "DETECTOR_KIND",
+    "DetectorSpec",
+    "is_detector_package",
+    "read_detector_package",
+]
 
 DETECTOR_JSON = "detector.json"
 DETECTOR_FORMAT_VERSION = 1
 DETECTOR_KIND = "swinpose-detector"
 _REEXPORT = "re-export it with swinpose-export --detector FILE --out DIR"
-_FIELDS = ("format_version", "kind", "layout", "person_class", "class_names", "input", "files", "onnx", "engine",
-           "tools", "created")  # fmt: skip
+_FIELDS = (
+    "format_version",
+    "kind",
+    "layout",
+    "person_class",
+    "class_names",
+    "input",
+    "files",
+    "onnx",
+    "engine",
+    "tools",
+    "created",
+)
 
 
 def _file_name(value: Any, field: str, optional: bool) -> str | None:
@@ -86,8 +103,11 @@ class DetectorSpec:
             if klass not in self.class_names:
                 raise ConfigError(f"person_class {klass} is not one of the class_names")
         size = self.input_size
-        if (not isinstance(size, (tuple, list)) or len(size) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):  # fmt: skip
+        if (
+            not isinstance(size, (tuple, list))
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
             raise ConfigError(f"input.size must be [H, W], two positive integers, got {size!r}")
         object.__setattr__(self, "input_size", (int(size[0]), int(size[1])))
         if not isinstance(self.input_name, str) or not self.input_name:
@@ -111,19 +131,27 @@ class DetectorSpec:
         if not isinstance(data, dict):
             raise PackageError(f"{source} must hold a JSON object; {_REEXPORT}")
         if data.get("kind") != DETECTOR_KIND:
-            raise PackageError(f"{source} is not a swinpose detector package (kind {data.get('kind')!r}, not "
-                               f"{DETECTOR_KIND!r}); {_REEXPORT}")  # fmt: skip
+            raise PackageError(
+                f"{source} is not a swinpose detector package (kind {data.get('kind')!r}, not "
+                f"{DETECTOR_KIND!r}); {_REEXPORT}"
+            )
         version = data.get("format_version")
         if isinstance(version, int) and not isinstance(version, bool) and version > DETECTOR_FORMAT_VERSION:
-            raise PackageError(f"{source} has format version {version}, newer than this swinpose reads "
-                               f"({DETECTOR_FORMAT_VERSION}); upgrade swinpose: pip install -U swinpose")  # fmt: skip
+            raise PackageError(
+                f"{source} has format version {version}, newer than this swinpose reads "
+                f"({DETECTOR_FORMAT_VERSION}); upgrade swinpose: pip install -U swinpose"
+            )
         if version != DETECTOR_FORMAT_VERSION:
-            raise PackageError(f"{source}: format version {version!r} is not one this swinpose reads "
-                               f"({DETECTOR_FORMAT_VERSION}); {_REEXPORT}")  # fmt: skip
+            raise PackageError(
+                f"{source}: format version {version!r} is not one this swinpose reads "
+                f"({DETECTOR_FORMAT_VERSION}); {_REEXPORT}"
+            )
         unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
-            raise PackageError(f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
-                               "(pip install -U swinpose) or re-export it")  # fmt: skip
+            raise PackageError(
+                f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
+                "(pip install -U swinpose) or re-export it"
+            )
         missing = sorted(set(_FIELDS) - {"class_names", "engine", "created"} - set(data))
         if missing:
             raise PackageError(f"{source}: {missing} missing; {_REEXPORT}")
@@ -135,11 +163,21 @@ class DetectorSpec:
                 if not isinstance(names, dict) or not all(isinstance(k, str) and k.isdigit() for k in names):
                     raise ConfigError("class_names must map class indices (as JSON keys) to names")
                 names = {int(k): v for k, v in names.items()}
-            return cls(folder=Path(folder), layout=data["layout"], person_class=data["person_class"],
-                       input_name=inp.get("name"), input_dtype=inp.get("dtype"), input_size=inp.get("size"),
-                       onnx_file=files.get("onnx"), engine_file=files.get("engine"), onnx=data["onnx"],
-                       engine=data.get("engine"), tools=data["tools"], class_names=names,
-                       created=data.get("created"))  # fmt: skip
+            return cls(
+                folder=Path(folder),
+                layout=data["layout"],
+                person_class=data["person_class"],
+                input_name=inp.get("name"),
+                input_dtype=inp.get("dtype"),
+                input_size=inp.get("size"),
+                onnx_file=files.get("onnx"),
+                engine_file=files.get("engine"),
+                onnx=data["onnx"],
+                engine=data.get("engine"),
+                tools=data["tools"],
+                class_names=names,
+                created=data.get("created"),
+            )
         except ConfigError as e:
             raise PackageError(f"{source}: {e}; {_REEXPORT}") from e
 
@@ -196,12 +234,15 @@ def read_detector_package(folder: str | Path) -> DetectorSpec:
     path = Path(folder)
     if path.is_dir():
         if not (path / DETECTOR_JSON).is_file() and (path / PACKAGE_JSON).is_file():
-            raise PackageError(f"{path} is a pose model package ({PACKAGE_JSON}), not a detector package: pass it as "
-                               f"--package, and a detector file or package as --detector ({_REEXPORT})")  # fmt: skip
+            raise PackageError(
+                f"{path} is a pose model package ({PACKAGE_JSON}), not a detector package: pass it as "
+                f"--package, and a detector file or package as --detector ({_REEXPORT})"
+            )
         path = path / DETECTOR_JSON
     if not path.is_file():
-        raise PackageError(f"{path} does not exist; make a detector package with: swinpose-export --detector FILE "
-                           "--out DIR")  # fmt: skip
+        raise PackageError(
+            f"{path} does not exist; make a detector package with: swinpose-export --detector FILE --out DIR"
+        )
     try:
         data = strict_json(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:

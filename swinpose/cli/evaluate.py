@@ -26,8 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", help="model .safetensors / training .pth, MMPose .pth, or 'bundled'")
-    what.add_argument("--results", type=Path, help="score this COCO keypoint-results JSON (e.g. swinpose-infer's "
-                      "results.json) against --ann; no model needed")  # fmt: skip
+    what.add_argument(
+        "--results",
+        type=Path,
+        help="score this COCO keypoint-results JSON (e.g. swinpose-infer's "
+        "results.json) against --ann; no model needed",
+    )
     add_model_arguments(p)
     p.add_argument("--data", type=Path, help="COCO-layout root (annotations/person_keypoints_{split}.json)")
     p.add_argument("--split", default="val")
@@ -35,18 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=Path, help="the image folder of --ann")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--detections", type=Path, help="COCO results JSON of person boxes (default: GT boxes)")
-    boxes.add_argument("--detector", help="find the people with this detector (a detector package, an .onnx file "
-                       "in a layout swinpose reads, swinpose detector weights, or 'bundled') and print its person "
-                       "bbox AP beside the keypoint AP with its boxes and with ground-truth boxes")  # fmt: skip
+    boxes.add_argument(
+        "--detector",
+        help="find the people with this detector (a detector package, an .onnx file "
+        "in a layout swinpose reads, swinpose detector weights, or 'bundled') and print its person "
+        "bbox AP beside the keypoint AP with its boxes and with ground-truth boxes",
+    )
     p.add_argument("--det-format", help="--detector's output layout, where the file does not tell")
-    p.add_argument("--det-score-thr", type=unit_interval, default=0.0, help="drop detector boxes scoring below "
-                   "this (with --detector, 0 means the evaluation floor of 0.1)")  # fmt: skip
+    p.add_argument(
+        "--det-score-thr",
+        type=unit_interval,
+        default=0.0,
+        help="drop detector boxes scoring below this (with --detector, 0 means the evaluation floor of 0.1)",
+    )
     p.add_argument("--nms-thr", type=unit_interval, default=OKS_NMS_THR, help="OKS-NMS threshold for detector boxes")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--sigma", type=positive_float, help="codec sigma (default: the one the model was trained with)")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--package", type=Path, help="with --results: the package whose keypoints' OKS sigmas to score "
-                   "with (default COCO's 17)")  # fmt: skip
+    p.add_argument(
+        "--package",
+        type=Path,
+        help="with --results: the package whose keypoints' OKS sigmas to score with (default COCO's 17)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--out", type=Path, help="write the COCO-format results JSON here")
     return p
@@ -88,14 +102,22 @@ def _run(args: argparse.Namespace) -> int:
         ann, images = args.ann, args.images
     else:
         ann, images = find_split(args.data, args.split)
-    pose = dict(weights=resolve_weights(args.weights), ann_file=ann, image_dir=images, flip_test=not args.no_flip,
-                sigma=args.sigma, batch_size=args.batch_size, device=args.device, model_name=args.model,
-                input_size=args.input_size, mmpose_config=args.mmpose_config)  # fmt: skip
+    pose = dict(
+        weights=resolve_weights(args.weights),
+        ann_file=ann,
+        image_dir=images,
+        flip_test=not args.no_flip,
+        sigma=args.sigma,
+        batch_size=args.batch_size,
+        device=args.device,
+        model_name=args.model,
+        input_size=args.input_size,
+        mmpose_config=args.mmpose_config,
+    )
     flip = "off" if args.no_flip else "on"
     if args.detector is not None:
         return _with_detector(args, pose, flip)
-    run = evaluate_weights(**pose, detections=args.detections, det_score_thr=args.det_score_thr,
-                           nms_thr=args.nms_thr)
+    run = evaluate_weights(**pose, detections=args.detections, det_score_thr=args.det_score_thr, nms_thr=args.nms_thr)
     if args.out:
         write_json_atomic(args.out, run.results)
     boxes = f"detector boxes from {args.detections.name}" if args.detections else "ground-truth boxes"
@@ -124,13 +146,17 @@ def _with_detector(args: argparse.Namespace, pose: dict, flip: str) -> int:
     name, ann = Path(args.weights).name, Path(pose["ann_file"]).name
     print(f"person boxes of {args.detector} on {ann} ({len(run.boxes)} boxes above {floor:g}, pycocotools bbox):")
     print(format_table(run.box_stats))
-    print(f"{name}, keypoints with the detector's boxes ({run.detected.num_instances}; rescored, OKS-NMS "
-          f"{args.nms_thr}), flip test {flip}:")  # fmt: skip
+    print(
+        f"{name}, keypoints with the detector's boxes ({run.detected.num_instances}; rescored, OKS-NMS "
+        f"{args.nms_thr}), flip test {flip}:"
+    )
     print(format_table(run.detected.stats))
     print(f"{name}, keypoints with ground-truth boxes ({run.ground_truth.num_instances}), flip test {flip}:")
     print(format_table(run.ground_truth.stats))
-    print(f"bbox AP {run.box_stats['AP']:.4f} (AP50 {run.box_stats['AP50']:.4f}) | keypoint AP, detected boxes "
-          f"{run.detected.stats['AP']:.4f} | keypoint AP, ground-truth boxes {run.ground_truth.stats['AP']:.4f}")
+    print(
+        f"bbox AP {run.box_stats['AP']:.4f} (AP50 {run.box_stats['AP50']:.4f}) | keypoint AP, detected boxes "
+        f"{run.detected.stats['AP']:.4f} | keypoint AP, ground-truth boxes {run.ground_truth.stats['AP']:.4f}"
+    )
     if args.out:
         print(f"results: {args.out} ({len(run.detected.results)} people)")
     return 0

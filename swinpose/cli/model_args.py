@@ -19,7 +19,16 @@ def parse_input_size(text: str) -> tuple[int, int]:
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--input-size`` and ``--mmpose-config`` (see :func:`swinpose.models.pose_io.read_pose_file`)."""
     p.add_argument("--model", help="registered model name; required for a bare state dict, checked otherwise")
-    p.add_argument("--input-size", type=parse_input_size, metavar="HxW",
-                   help="input size of an MMPose checkpoint (its file does not record it), e.g. 256x192")  # fmt: skip
-    p.add_argument("--mmpose-config", type=Path, metavar="CFG.py", help="the MMPose config an MMPose checkpoint was "
-                   "trained with: input size, pre-processing and flip settings (read, never run)")  # fmt: skip
+    p.add_argument(
+        "--input-size",
+        type=parse_input_size,
+        metavar="HxW",
+        help="input size of an MMPose checkpoint (its file does not record it), e.g. 256x192",
+    )
+    p.add_argument(
+        "--mmpose-config",
+        type=Path,
+        metavar="CFG.py",
+        help="the MMPose config an MMPose checkpoint was "
+        "trained with: input size, pre-processing and flip settings (read, never run)",
+    )

@@ -52,9 +52,14 @@ def _run(args: argparse.Namespace) -> int:
         meta[INFERENCE_META_KEY] = str(ckpt[INFERENCE_META_KEY])
     hardware = args.hardware or ("CUDA" if torch.cuda.is_available() else "CPU")
     training = dict(
-        seed=train_cfg["seed"], epochs=ckpt["epoch"] + 1, iterations=ckpt["iteration"], seconds=seconds,
-        command=args.command, config=train_cfg, device=hardware,
-    )  # fmt: skip
+        seed=train_cfg["seed"],
+        epochs=ckpt["epoch"] + 1,
+        iterations=ckpt["iteration"],
+        seconds=seconds,
+        command=args.command,
+        config=train_cfg,
+        device=hardware,
+    )
     ann, images = find_split(args.data, "val")
     val = json.loads(ann.read_text())
     with tempfile.TemporaryDirectory() as tmp:  # evaluate exactly the weights that ship (float16 if --half)

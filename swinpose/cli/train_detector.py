@@ -28,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
-    p.add_argument("--pose", default="bundled", help="pose weights whose keypoint AP with the detector's boxes is "
-                   "recorded beside the box AP (default bundled)")  # fmt: skip
+    p.add_argument(
+        "--pose",
+        default="bundled",
+        help="pose weights whose keypoint AP with the detector's boxes is recorded beside the box AP (default bundled)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -42,27 +45,36 @@ def _run(args: argparse.Namespace) -> int:
     from swinpose.evaluation import EVAL_BOX_SCORE_THR, evaluate_with_detector, format_table
     from swinpose.models.pose_io import resolve_weights
 
-    cfg = DetectorTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                              threads=args.threads)  # fmt: skip
+    cfg = DetectorTrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads
+    )
     weights = train_detector(args.data, args.out, cfg, progress=not args.quiet)
     ann, images = find_split(args.data, "val")
     with tempfile.TemporaryDirectory(prefix="swinpose-detector-") as tmp:
         with open_detector(weights, Path(tmp), score_thr=EVAL_BOX_SCORE_THR) as detector:
-            run = evaluate_with_detector(resolve_weights(args.pose), ann, images, detector,
-                                         progress=not args.quiet)  # fmt: skip
+            run = evaluate_with_detector(resolve_weights(args.pose), ann, images, detector, progress=not args.quiet)
     val = json.loads(ann.read_text())
-    evaluation = {"split": "val", "seed": int(val.get("info", {}).get("seed", 0)), "val_images": len(val["images"]),
-                  "people": run.ground_truth.num_instances, "box_score_floor": EVAL_BOX_SCORE_THR,
-                  "boxes": len(run.boxes), "pose_weights": Path(resolve_weights(args.pose)).name,
-                  "bbox": run.box_stats, "keypoints_detected": run.detected.stats,
-                  "keypoints_gt": run.ground_truth.stats}  # fmt: skip
+    evaluation = {
+        "split": "val",
+        "seed": int(val.get("info", {}).get("seed", 0)),
+        "val_images": len(val["images"]),
+        "people": run.ground_truth.num_instances,
+        "box_score_floor": EVAL_BOX_SCORE_THR,
+        "boxes": len(run.boxes),
+        "pose_weights": Path(resolve_weights(args.pose)).name,
+        "bbox": run.box_stats,
+        "keypoints_detected": run.detected.stats,
+        "keypoints_gt": run.ground_truth.stats,
+    }
     model, model_cfg, record = load_detector(weights)  # float16 as stored: re-saving it changes no weight
     save_detector(model, model_cfg, weights, {**record, "evaluation": evaluation})
     (args.out / "eval_val.json").write_text(json.dumps(evaluation, indent=2))
     print(f"person boxes, {args.data} val (pycocotools bbox):")
     print(format_table(run.box_stats))
-    print(f"keypoints of {args.pose} with these boxes / with ground-truth boxes: AP {run.detected.stats['AP']:.4f} / "
-          f"{run.ground_truth.stats['AP']:.4f}")  # fmt: skip
+    print(
+        f"keypoints of {args.pose} with these boxes / with ground-truth boxes: AP {run.detected.stats['AP']:.4f} / "
+        f"{run.ground_truth.stats['AP']:.4f}"
+    )
     print(f"weights: {weights}")
     return 0
 

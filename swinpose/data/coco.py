@@ -150,8 +150,11 @@ def load_coco_instances(
             instances.append(CocoInstance(image_id, files[image_id], bbox, kps, 1.0, ann_id))
         logger.info(
             "%s: %d person instances; skipped %d crowd and %d without keypoints or box",
-            ann_file.name, len(instances), crowd, empty,
-        )  # fmt: skip
+            ann_file.name,
+            len(instances),
+            crowd,
+            empty,
+        )
     else:
         dets = _read_json(Path(detections))
         if not isinstance(dets, list):
@@ -178,9 +181,12 @@ def load_coco_instances(
             kps = np.zeros((num_keypoints, 3))
             instances.append(CocoInstance(image_id, files[image_id], bbox, kps, float(score)))
         logger.info(
-            "%s: %d person boxes; skipped %d below score %.2f or empty", Path(detections).name, len(instances), low,
+            "%s: %d person boxes; skipped %d below score %.2f or empty",
+            Path(detections).name,
+            len(instances),
+            low,
             det_score_thr,
-        )  # fmt: skip
+        )
     return instances, data
 
 
@@ -225,8 +231,10 @@ class CocoKeypoints:
         k = instances[0].keypoints.shape[0] if instances else self.keypoints.num_keypoints
         if k != self.keypoints.num_keypoints:
             want = self.keypoints.num_keypoints
-            raise DataError(f"the annotations have {k} keypoints per person but the model's keypoint set has {want}; "
-                            f"load them with num_keypoints={want}")  # fmt: skip
+            raise DataError(
+                f"the annotations have {k} keypoints per person but the model's keypoint set has {want}; "
+                f"load them with num_keypoints={want}"
+            )
         self.flip_perm = self.keypoints.flip_perm()
 
     def set_epoch(self, epoch: int) -> None:

@@ -128,8 +128,13 @@ def _pose(rng: np.random.Generator, root: np.ndarray, height: float, roll: float
     head_right = np.array([-head_up[1], head_up[0]])
     face_hidden = np.zeros(_K, bool)
     # face points sit on a sphere: azimuth 0 faces the camera, the person's left (+) is on the image right
-    for idx, azimuth, rise, radius in ((0, 0, -0.15, 1.1), (1, 32, 0.2, 0.95), (2, -32, 0.2, 0.95),
-                                       (3, 95, 0.05, 1.0), (4, -95, 0.05, 1.0)):  # fmt: skip
+    for idx, azimuth, rise, radius in (
+        (0, 0, -0.15, 1.1),
+        (1, 32, 0.2, 0.95),
+        (2, -32, 0.2, 0.95),
+        (3, 95, 0.05, 1.0),
+        (4, -95, 0.05, 1.0),
+    ):
         a = np.deg2rad(yaw + azimuth)
         kp[idx] = head + head_r * (radius * np.sin(a) * head_right + rise * head_up)
         face_hidden[idx] = np.cos(a) < (0.15 if idx < 3 else -0.3)
@@ -164,9 +169,17 @@ def _draw_figure(p: _Painter, rng: np.random.Generator, kp: np.ndarray, g: dict,
     p.disc(head, r, skin, pid)
     hair = _colour(rng, 0, 90)
     cv2.ellipse(
-        p.image, p._p(head), (int(r * 16), int(r * 16 * 0.7)), float(np.degrees(np.arctan2(up[1], up[0]))), -90, 90,
-        hair, -1, cv2.LINE_AA, p.shift,
-    )  # fmt: skip
+        p.image,
+        p._p(head),
+        (int(r * 16), int(r * 16 * 0.7)),
+        float(np.degrees(np.arctan2(up[1], up[0]))),
+        -90,
+        90,
+        hair,
+        -1,
+        cv2.LINE_AA,
+        p.shift,
+    )
     for idx in (3, 4):
         if not g["face_hidden"][idx]:
             p.disc(kp[idx], 0.28 * r, tuple(int(v * 0.85) for v in skin), pid)
@@ -264,9 +277,12 @@ def write_dataset(
     root = Path(root)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     category = dict(
-        id=1, name="person", supercategory="person", keypoints=list(COCO_KEYPOINTS),
+        id=1,
+        name="person",
+        supercategory="person",
+        keypoints=list(COCO_KEYPOINTS),
         skeleton=[[a + 1, b + 1] for a, b in COCO_SKELETON],
-    )  # fmt: skip
+    )
     written = {}
     for split, count in (("train", num_train), ("val", num_val)):
         if count <= 0:
@@ -298,7 +314,7 @@ def write_dataset(
                         num_keypoints=int((kps[:, 2] > 0).sum()),
                         bbox=[round(v, 2) for v in person["bbox"]],
                         area=float(person["area"]),
-                    )  # fmt: skip
+                    )
                 )
         info = dict(description=f"swinpose synthetic figures, seed {seed}, split {split}", version="1", seed=seed)
         ann_file = root / "annotations" / f"person_keypoints_{split}.json"

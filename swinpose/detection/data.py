@@ -55,8 +55,10 @@ class PersonBoxes(torch.utils.data.Dataset):
             image = np.ascontiguousarray(image[:, ::-1])
             boxes = np.stack([image.shape[1] - boxes[:, 2], boxes[:, 1], image.shape[1] - boxes[:, 0], boxes[:, 3]], 1)
         x, geometry = self.letterbox(image, self.input_size)
-        target = {"boxes": torch.from_numpy(geometry.to_network(boxes)).float(),
-                  "labels": torch.zeros(len(boxes), dtype=torch.int64)}  # fmt: skip
+        target = {
+            "boxes": torch.from_numpy(geometry.to_network(boxes)).float(),
+            "labels": torch.zeros(len(boxes), dtype=torch.int64),
+        }
         return torch.from_numpy(x[0]), target
 
 

@@ -72,11 +72,19 @@ def build_detector(cfg: DetectorConfig) -> nn.Module:
     head = FCOSHead(cfg.fpn_channels, 1, num_classes=1, num_convs=cfg.head_convs)
     h, w = cfg.input_size
     return FCOS(
-        backbone, num_classes=1, min_size=min(h, w), max_size=max(h, w),
-        image_mean=[m / 255 for m in defaults.IMAGENET_MEAN], image_std=[s / 255 for s in defaults.IMAGENET_STD],
-        anchor_generator=anchors, head=head, center_sampling_radius=cfg.center_sampling_radius,
-        score_thresh=0.05, nms_thresh=0.6, detections_per_img=100,
-    )  # fmt: skip
+        backbone,
+        num_classes=1,
+        min_size=min(h, w),
+        max_size=max(h, w),
+        image_mean=[m / 255 for m in defaults.IMAGENET_MEAN],
+        image_std=[s / 255 for s in defaults.IMAGENET_STD],
+        anchor_generator=anchors,
+        head=head,
+        center_sampling_radius=cfg.center_sampling_radius,
+        score_thresh=0.05,
+        nms_thresh=0.6,
+        detections_per_img=100,
+    )
 
 
 class DetectorGraph(nn.Module):

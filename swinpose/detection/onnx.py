@@ -37,11 +37,18 @@ def detector_onnx(model: nn.Module, cfg: DetectorConfig, out: Path) -> Path:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), torch.no_grad():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, (example,), dynamo=True, opset_version=OPSET,
-                                        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])  # fmt: skip
+            program = torch.onnx.export(
+                graph,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+            )
     except Exception as e:  # the exporter raises many types
-        raise ExportError(f"torch.onnx.export failed for the detector {cfg.name} ({type(e).__name__}: "
-                          f"{str(e)[:500]})") from e  # fmt: skip
+        raise ExportError(
+            f"torch.onnx.export failed for the detector {cfg.name} ({type(e).__name__}: {str(e)[:500]})"
+        ) from e
     logger.debug("torch.onnx.export: %s", chatter.getvalue().strip())
     proto = program.model_proto
     for key, value in (("names", "{0: 'person'}"), ("imgsz", str([h, w])), ("swinpose_detector", cfg.name)):

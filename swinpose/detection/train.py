@@ -53,8 +53,13 @@ def _lr_factor(it: int, total: int, warmup: int) -> float:
     return warm * 0.5 * (1 + math.cos(math.pi * min(it / max(total, 1), 1.0)))
 
 
-def train_detector(data: Path, out: Path, cfg: DetectorTrainConfig | None = None,
-                   model_cfg: DetectorConfig | None = None, progress: bool = True) -> Path:  # fmt: skip
+def train_detector(
+    data: Path,
+    out: Path,
+    cfg: DetectorTrainConfig | None = None,
+    model_cfg: DetectorConfig | None = None,
+    progress: bool = True,
+) -> Path:
     """Train on ``data``'s train split (COCO layout, :func:`swinpose.data.coco.find_split`); write
     ``out/last.pth`` after every epoch (a second call with the same ``out`` resumes from it) and
     ``out/detector.safetensors`` at the end. Returns the weights' path."""
@@ -65,8 +70,14 @@ def train_detector(data: Path, out: Path, cfg: DetectorTrainConfig | None = None
     torch.set_num_threads(cfg.threads)
     ann, images = find_split(data, "train")
     dataset = PersonBoxes(ann, images, model_cfg.input_size, flip=cfg.flip)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
-                                         generator=torch.Generator().manual_seed(cfg.seed), drop_last=True)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        drop_last=True,
+    )
     model = build_detector(model_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,14 +113,26 @@ def train_detector(data: Path, out: Path, cfg: DetectorTrainConfig | None = None
             optimizer.step()
             bar.set_postfix({k.split("_")[-1][:5]: f"{float(v):.3f}" for k, v in losses.items()})
         elapsed += time.perf_counter() - t0
-        state = {"epoch": epoch + 1, "elapsed_s": elapsed, "config": dataclasses.asdict(cfg),
-                 "model_config": model_cfg.to_json(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "rng": torch.get_rng_state(), "loader_rng": loader.generator.get_state()}  # fmt: skip
+        state = {
+            "epoch": epoch + 1,
+            "elapsed_s": elapsed,
+            "config": dataclasses.asdict(cfg),
+            "model_config": model_cfg.to_json(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "loader_rng": loader.generator.get_state(),
+        }
         with atomic_path(last) as tmp:
             torch.save(state, tmp)
         logger.info("epoch %d/%d: loss %.4f, %.1f min so far", epoch + 1, cfg.epochs, float(loss), elapsed / 60)
-    record = {"config": dataclasses.asdict(cfg), "iterations": total, "train_images": len(dataset),
-              "training_minutes": round(elapsed / 60, 1), "threads": cfg.threads}  # fmt: skip
+    record = {
+        "config": dataclasses.asdict(cfg),
+        "iterations": total,
+        "train_images": len(dataset),
+        "training_minutes": round(elapsed / 60, 1),
+        "threads": cfg.threads,
+    }
     weights = save_detector(model.eval(), model_cfg, out / "detector.safetensors", record)
     (out / "record.json").write_text(json.dumps(record, indent=2))
     return weights

@@ -81,14 +81,17 @@ class PoseModelConfig:
 
     def __post_init__(self) -> None:
         if self.neck not in NECKS or self.head not in HEADS:
-            raise ConfigError(f"neck {self.neck!r} / head {self.head!r}: choose a neck of {NECKS} and a head of "
-                              f"{HEADS}")  # fmt: skip
+            raise ConfigError(
+                f"neck {self.neck!r} / head {self.head!r}: choose a neck of {NECKS} and a head of {HEADS}"
+            )
         if self.head == "deconv":
             level = 32 if self.neck == "none" else 4  # the neck's output stride
             if self.deconv_layers < 0 or level != 4 * 2**self.deconv_layers:
-                raise ConfigError(f"the {self.neck} neck gives stride-{level} features, so the deconv head needs "
-                                  f"{(level // 4).bit_length() - 1} deconv_layers to reach the heatmaps' stride 4, "
-                                  f"not {self.deconv_layers}")  # fmt: skip
+                raise ConfigError(
+                    f"the {self.neck} neck gives stride-{level} features, so the deconv head needs "
+                    f"{(level // 4).bit_length() - 1} deconv_layers to reach the heatmaps' stride 4, "
+                    f"not {self.deconv_layers}"
+                )
         if self.head == "conv" and self.neck == "none":
             raise ConfigError("the conv head keeps the stride: after neck none use head deconv with 3 deconv_layers")
 

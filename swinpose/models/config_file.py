@@ -34,8 +34,14 @@ logger = logging.getLogger(__name__)
 _MAX_ITEMS = 100_000
 _BASE_REF = re.compile(r"\{\{\s*_base_\.([A-Za-z_][\w.]*)\s*\}\}")
 _BASE_CALL = "__swinpose_base_ref__"
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}  # fmt: skip
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
 
 
 @dataclass(frozen=True)
@@ -170,8 +176,10 @@ def parse_mmpose_config(
     try:
         tree = ast.parse(text, filename=source)
     except SyntaxError as e:
-        raise ConfigError(f"MMPose config {source} is not Python (line {e.lineno}: {e.msg}); pass an MMPose .py "
-                          "config (a .json/.yml model index is not one)") from e  # fmt: skip
+        raise ConfigError(
+            f"MMPose config {source} is not Python (line {e.lineno}: {e.msg}); pass an MMPose .py "
+            "config (a .json/.yml model index is not one)"
+        ) from e
     except (ValueError, RecursionError, MemoryError) as e:  # null bytes; nesting deeper than Python parses
         raise ConfigError(f"MMPose config {source} cannot be parsed ({type(e).__name__}); it is not a config") from e
     try:
@@ -184,8 +192,9 @@ def _assignments(tree: ast.Module, source: str, folder: Path | None, _seen: tupl
     """The module's plain-data assignments, merged onto its bases (see :func:`parse_mmpose_config`)."""
     name = Path(source).name
     names = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1]
-    base_node = next((n.value for n in names if isinstance(n.targets[0], ast.Name) and n.targets[0].id == "_base_"),
-                     None)  # fmt: skip
+    base_node = next(
+        (n.value for n in names if isinstance(n.targets[0], ast.Name) and n.targets[0].id == "_base_"), None
+    )
     bases: dict[str, Any] = {}
     if base_node is not None:
         listed = _evaluate(base_node, {}, {}, name)

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 #: MMPose's defaults where a config leaves them out: bbox_xyxy2cs's padding and MSRAHeatmap's sigma
 MMPOSE_BOX_PADDING, MMPOSE_SIGMA = 1.25, 2.0
 
+
 @dataclass(frozen=True)
 class MMPoseSettings:
     """What an MMPose config says about a Swin top-down model's inference. Sizes are (H, W), ours; MMPose
@@ -57,10 +58,12 @@ class MMPoseSettings:
 
     def describe(self) -> str:
         h, w = self.input_size
-        return (f"{h}×{w} input, {self.color_order}, mean {list(self.mean)} std {list(self.std)} "
-                f"(0..{self.pixel_scale:g} scale), box padding {self.box_padding:g}, "
-                f"flip test {'on' if self.flip_test else 'off'}"
-                f"{' with heatmap shift' if self.shift_heatmap else ''}")  # fmt: skip
+        return (
+            f"{h}×{w} input, {self.color_order}, mean {list(self.mean)} std {list(self.std)} "
+            f"(0..{self.pixel_scale:g} scale), box padding {self.box_padding:g}, "
+            f"flip test {'on' if self.flip_test else 'off'}"
+            f"{' with heatmap shift' if self.shift_heatmap else ''}"
+        )
 
 
 def _get(d: Any, dotted: str, default: Any = None) -> Any:
@@ -91,8 +94,7 @@ class _Reader:
             raise self.fail(f"it sets no {dotted}", f"pass {flag}")
         if isinstance(value, Unresolved):
             raise self.fail(f"{dotted} is {value.why}", f"write it as a plain value, or pass {flag}")
-        if not (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(type(v) is int and v > 0 for v in value)):  # fmt: skip
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(type(v) is int and v > 0 for v in value)):
             raise self.fail(f"{dotted} is {value!r}, not (width, height) in pixels", f"fix it, or pass {flag}")
         return int(value[1]), int(value[0])  # MMPose's (W, H) → our (H, W)
 
@@ -120,8 +122,14 @@ class _Reader:
 def _pipeline_step(cfg: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any] | None:
     """The first step whose type is one of ``kinds`` in the pipeline MMPose tests with (1.x's test_dataloader, 0.x's
     data.test), else in the val pipeline."""
-    keys = ("test_dataloader.dataset.pipeline", "data.test.pipeline", "test_pipeline",
-            "val_dataloader.dataset.pipeline", "data.val.pipeline", "val_pipeline")  # fmt: skip
+    keys = (
+        "test_dataloader.dataset.pipeline",
+        "data.test.pipeline",
+        "test_pipeline",
+        "val_dataloader.dataset.pipeline",
+        "data.val.pipeline",
+        "val_pipeline",
+    )
     for key in keys:
         steps = _get(cfg, key)
         if isinstance(steps, list):
@@ -133,9 +141,11 @@ def _pipeline_step(cfg: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any
 
 def _refuse(r: _Reader, condition: bool, what: str) -> None:
     if condition:
-        raise r.fail(f"{what}, which swinpose's decoding does not reproduce",
-                     "deploy a config with MSRAHeatmap decoding and no UDP (as MMPose's Swin configs are), or open an "
-                     "issue with the config")  # fmt: skip
+        raise r.fail(
+            f"{what}, which swinpose's decoding does not reproduce",
+            "deploy a config with MSRAHeatmap decoding and no UDP (as MMPose's Swin configs are), or open an "
+            "issue with the config",
+        )
 
 
 def mmpose_settings(cfg: dict[str, Any], source: str) -> MMPoseSettings:
@@ -148,8 +158,11 @@ def mmpose_settings(cfg: dict[str, Any], source: str) -> MMPoseSettings:
     if not isinstance(backbone, dict) or backbone.get("type") != "SwinTransformer":
         kind = backbone.get("type") if isinstance(backbone, dict) else backbone
         raise r.fail(f"its backbone is {kind!r}, not SwinTransformer", "swinpose deploys MMPose's Swin pose models")
-    bb = {k: backbone[k] for k in ("embed_dims", "depths", "num_heads", "window_size")
-          if k in backbone and not isinstance(backbone[k], Unresolved)}  # fmt: skip
+    bb = {
+        k: backbone[k]
+        for k in ("embed_dims", "depths", "num_heads", "window_size")
+        if k in backbone and not isinstance(backbone[k], Unresolved)
+    }
     if "head" in model:
         return _settings_1x(r, model, bb)
     if "keypoint_head" in model:
@@ -162,8 +175,10 @@ def _settings_1x(r: _Reader, model: dict[str, Any], bb: dict[str, Any]) -> MMPos
     codec = _get(head, "decoder")
     codec = codec if isinstance(codec, dict) else r.value("codec")
     if not isinstance(codec, dict):
-        raise r.fail("it has no codec (model.head.decoder or codec = dict(type='MSRAHeatmap', ...))",
-                     "pass --input-size, or the config the checkpoint was trained with")  # fmt: skip
+        raise r.fail(
+            "it has no codec (model.head.decoder or codec = dict(type='MSRAHeatmap', ...))",
+            "pass --input-size, or the config the checkpoint was trained with",
+        )
     _refuse(r, codec.get("type") != "MSRAHeatmap", f"its codec is {codec.get('type')!r}, not MSRAHeatmap")
     _refuse(r, bool(codec.get("unbiased")), "its MSRAHeatmap codec decodes with DARK (unbiased=True)")
     test_cfg = r.value("test_cfg", {}, model) or {}
@@ -173,8 +188,11 @@ def _settings_1x(r: _Reader, model: dict[str, Any], bb: dict[str, Any]) -> MMPos
     box = _pipeline_step(r.cfg, ("GetBBoxCenterScale",)) or {}
     pre = r.value("data_preprocessor", {}, model) or {}
     if pre.get("mean") is None or pre.get("std") is None:
-        raise r.fail("model.data_preprocessor sets no mean and std", "add MMPose's mean=[123.675, 116.28, 103.53], "
-                     "std=[58.395, 57.12, 57.375], bgr_to_rgb=True if that is how the model was trained")  # fmt: skip
+        raise r.fail(
+            "model.data_preprocessor sets no mean and std",
+            "add MMPose's mean=[123.675, 116.28, 103.53], "
+            "std=[58.395, 57.12, 57.375], bgr_to_rgb=True if that is how the model was trained",
+        )
     out_channels = head.get("out_channels")
     return MMPoseSettings(
         source=r.source,
@@ -199,11 +217,17 @@ def _settings_0x(r: _Reader, model: dict[str, Any], bb: dict[str, Any]) -> MMPos
     head = model["keypoint_head"]
     data_cfg = r.value("data_cfg", {}) or {}
     test_cfg = r.value("test_cfg", {}, model) or {}
-    _refuse(r, test_cfg.get("target_type", "GaussianHeatmap") != "GaussianHeatmap",
-            f"its target_type is {test_cfg.get('target_type')!r}")  # fmt: skip
+    _refuse(
+        r,
+        test_cfg.get("target_type", "GaussianHeatmap") != "GaussianHeatmap",
+        f"its target_type is {test_cfg.get('target_type')!r}",
+    )
     _refuse(r, bool(test_cfg.get("use_udp")), "its test_cfg uses UDP (use_udp=True)")
-    _refuse(r, test_cfg.get("post_process", "default") != "default",
-            f"its post_process is {test_cfg.get('post_process')!r} (swinpose reproduces 'default')")  # fmt: skip
+    _refuse(
+        r,
+        test_cfg.get("post_process", "default") != "default",
+        f"its post_process is {test_cfg.get('post_process')!r} (swinpose reproduces 'default')",
+    )
     affine = _pipeline_step(r.cfg, ("TopDownAffine",)) or {}
     _refuse(r, bool(affine.get("use_udp")), "its TopDownAffine uses UDP (use_udp=True)")
     norm = _pipeline_step(r.cfg, ("NormalizeTensor",))
@@ -211,8 +235,15 @@ def _settings_0x(r: _Reader, model: dict[str, Any], bb: dict[str, Any]) -> MMPos
         raise r.fail("its test pipeline has no NormalizeTensor", "pass the config the checkpoint was trained with")
     box = _pipeline_step(r.cfg, ("TopDownGetBboxCenterScale",)) or {}
     load = _pipeline_step(r.cfg, ("LoadImageFromFile",)) or {}
-    target = next((s for k in ("train_pipeline",) for s in (_get(r.cfg, k) or [])
-                   if isinstance(s, dict) and s.get("type") == "TopDownGenerateTarget"), {})  # fmt: skip
+    target = next(
+        (
+            s
+            for k in ("train_pipeline",)
+            for s in (_get(r.cfg, k) or [])
+            if isinstance(s, dict) and s.get("type") == "TopDownGenerateTarget"
+        ),
+        {},
+    )
     out_channels = head.get("out_channels")
     return MMPoseSettings(
         source=r.source,
@@ -242,8 +273,9 @@ def _dataset_keypoints(info: Any) -> dict[str, Any] | None:
         order = sorted(kinfo)
         names = [str(kinfo[i]["name"]) for i in order]
         index = {n: i for i, n in enumerate(names)}
-        pairs = sorted({tuple(sorted((index[n], index[kinfo[i]["swap"]]))) for i, n in zip(order, names)
-                        if kinfo[i].get("swap")})  # fmt: skip
+        pairs = sorted(
+            {tuple(sorted((index[n], index[kinfo[i]["swap"]]))) for i, n in zip(order, names) if kinfo[i].get("swap")}
+        )
         links = info.get("skeleton_info", {})
         skeleton = [[index[links[j]["link"][0]], index[links[j]["link"][1]]] for j in sorted(links)]
         sigmas = [float(s) for s in info.get("sigmas", [])]

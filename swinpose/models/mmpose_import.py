@@ -52,8 +52,10 @@ def numpy_safe_globals() -> list[Any]:
     core = (getattr(np, "_core", None) or np.core).multiarray  # numpy 2 moved numpy.core to numpy._core
     allow: list[Any] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
     for name in ("_reconstruct", "scalar"):
-        allow += [(getattr(core, name), f"numpy.core.multiarray.{name}"),
-                  (getattr(core, name), f"numpy._core.multiarray.{name}")]  # fmt: skip
+        allow += [
+            (getattr(core, name), f"numpy.core.multiarray.{name}"),
+            (getattr(core, name), f"numpy._core.multiarray.{name}"),
+        ]
     allow += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType") and isinstance(getattr(dtypes, n), type)]
     return allow
 
@@ -88,23 +90,45 @@ def mmpose_config(sd: dict[str, Tensor], input_size: tuple[int, int], name: str,
     except KeyError as e:
         raise CheckpointError(f"{source} is not an MMPose Swin top-down model: it lacks {e}") from e
     if len(stages) != 4 or len(windows) != 1:
-        raise CheckpointError(f"{source}: {len(stages)} Swin stages with windows {sorted(windows)}; expected 4 stages "
-                              "of one window size")  # fmt: skip
+        raise CheckpointError(
+            f"{source}: {len(stages)} Swin stages with windows {sorted(windows)}; expected 4 stages of one window size"
+        )
     fpn = "neck.lateral_convs.0.conv.weight" in sd
     if final.shape[2:] != (1, 1):
-        raise CheckpointError(f"{source}: its final conv is {tuple(final.shape[2:])}, not 1×1; this head is not "
-                              "MMPose's HeatmapHead")  # fmt: skip
-    backbone = BackboneConfig(img_size=tuple(input_size), embed_dim=embed, depths=tuple(depths),
-                              num_heads=tuple(heads), window_size=windows.pop(), drop_path_rate=0.0,
-                              window_clip=False)  # fmt: skip
+        raise CheckpointError(
+            f"{source}: its final conv is {tuple(final.shape[2:])}, not 1×1; this head is not MMPose's HeatmapHead"
+        )
+    backbone = BackboneConfig(
+        img_size=tuple(input_size),
+        embed_dim=embed,
+        depths=tuple(depths),
+        num_heads=tuple(heads),
+        window_size=windows.pop(),
+        drop_path_rate=0.0,
+        window_clip=False,
+    )
     if fpn:
         neck_channels = sd["neck.lateral_convs.0.conv.weight"].shape[0]
-        return PoseModelConfig(name, backbone, neck_channels=neck_channels, num_keypoints=final.shape[0],
-                               neck="fpn", head="deconv", deconv_layers=len(deconvs),
-                               head_channels=neck_channels)  # fmt: skip
+        return PoseModelConfig(
+            name,
+            backbone,
+            neck_channels=neck_channels,
+            num_keypoints=final.shape[0],
+            neck="fpn",
+            head="deconv",
+            deconv_layers=len(deconvs),
+            head_channels=neck_channels,
+        )
     width = sd[f"{head}deconv_layers.0.weight"].shape[1] if deconvs else final.shape[1]
-    return PoseModelConfig(name, backbone, num_keypoints=final.shape[0], neck="none", head="deconv",
-                           deconv_layers=len(deconvs), head_channels=width)  # fmt: skip
+    return PoseModelConfig(
+        name,
+        backbone,
+        num_keypoints=final.shape[0],
+        neck="none",
+        head="deconv",
+        deconv_layers=len(deconvs),
+        head_channels=width,
+    )
 
 
 def mmpose_to_swinpose(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
@@ -164,8 +188,16 @@ def mmpose_inference(
     ``shift_heatmap``), with the checkpoint's keypoints (else the config's, else COCO's). ``settings`` (an MMPose
     config, :mod:`swinpose.models.mmpose_config`) replaces these defaults with what the config says."""
     if settings is not None:
-        pre = Preprocess(cfg.input_size, settings.color_order, settings.mean, settings.std, settings.pixel_scale,
-                         settings.box_padding, "fixed", "mmpose")  # fmt: skip
+        pre = Preprocess(
+            cfg.input_size,
+            settings.color_order,
+            settings.mean,
+            settings.std,
+            settings.pixel_scale,
+            settings.box_padding,
+            "fixed",
+            "mmpose",
+        )
         sigma, shift = settings.sigma, settings.shift_heatmap
         keypoints = keypoints or settings.keypoints
     else:
@@ -182,18 +214,28 @@ def mmpose_inference(
 def check_against_config(cfg: PoseModelConfig, settings: MMPoseSettings, source: str) -> None:
     """Refuse a checkpoint whose architecture (read from its tensors) is not the one its MMPose config describes."""
     b = cfg.backbone
-    ours = {"embed_dims": b.embed_dim, "depths": list(b.depths), "num_heads": list(b.num_heads),
-            "window_size": b.window_size}  # fmt: skip
+    ours = {
+        "embed_dims": b.embed_dim,
+        "depths": list(b.depths),
+        "num_heads": list(b.num_heads),
+        "window_size": b.window_size,
+    }
     theirs = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in settings.backbone.items()}
     diff = [f"{k} {ours[k]} in the file, {v} in the config" for k, v in theirs.items() if v != ours[k]]
     if settings.num_keypoints is not None and settings.num_keypoints != cfg.num_keypoints:
         diff.append(f"{cfg.num_keypoints} keypoints in the file, out_channels={settings.num_keypoints} in the config")
     if settings.neck != (cfg.neck == "fpn"):
-        diff.append(f"{'an' if cfg.neck == 'fpn' else 'no'} FPN neck in the file, {'a' if settings.neck else 'no'} "
-                    "neck in the config")  # fmt: skip
+        diff.append(
+            f"{'an' if cfg.neck == 'fpn' else 'no'} FPN neck in the file, {'a' if settings.neck else 'no'} "
+            "neck in the config"
+        )
     if settings.heatmap_size != cfg.heatmap_size:
-        diff.append(f"heatmaps of {cfg.heatmap_size[0]}×{cfg.heatmap_size[1]} from the network, "
-                    f"{settings.heatmap_size[0]}×{settings.heatmap_size[1]} in the config's codec")  # fmt: skip
+        diff.append(
+            f"heatmaps of {cfg.heatmap_size[0]}×{cfg.heatmap_size[1]} from the network, "
+            f"{settings.heatmap_size[0]}×{settings.heatmap_size[1]} in the config's codec"
+        )
     if diff:
-        raise CheckpointError(f"{source} is not the model its config {settings.source} describes: {'; '.join(diff)}; "
-                              "pass the config the checkpoint was trained with")  # fmt: skip
+        raise CheckpointError(
+            f"{source} is not the model its config {settings.source} describes: {'; '.join(diff)}; "
+            "pass the config the checkpoint was trained with"
+        )

@@ -108,29 +108,39 @@ def read_pose_file(
                 "foreign file: build the model with create_model(...) and load it with load_pretrained_backbone"
             )
         if settings is not None:
-            raise CheckpointError(f"{path} is a swinpose model file; --mmpose-config {mmpose_config} applies only to "
-                                  "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
+            raise CheckpointError(
+                f"{path} is a swinpose model file; --mmpose-config {mmpose_config} applies only to "
+                "MMPose Swin pose checkpoints (drop it)"
+            )
         try:
             cfg = json.loads(meta[_META_KEY])
         except ValueError as e:
-            raise CheckpointError(f"{path}: its '{_META_KEY}' metadata is not JSON ({e}); the file was damaged or "
-                                  "written by another tool: re-save it with save_pose_model") from e  # fmt: skip
+            raise CheckpointError(
+                f"{path}: its '{_META_KEY}' metadata is not JSON ({e}); the file was damaged or "
+                "written by another tool: re-save it with save_pose_model"
+            ) from e
         if not isinstance(cfg, dict):
-            raise CheckpointError(f"{path}: its '{_META_KEY}' metadata is {type(cfg).__name__}, not a model config "
-                                  "object; re-save it with save_pose_model")  # fmt: skip
+            raise CheckpointError(
+                f"{path}: its '{_META_KEY}' metadata is {type(cfg).__name__}, not a model config "
+                "object; re-save it with save_pose_model"
+            )
         return _check_name(path, sd, cfg, meta, model_name)
     # MMPose's metadata holds numpy arrays: plain data, allowed; nothing else is
     obj = load_weights_only(path, numpy_safe_globals(), kind="weights-only checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and is_mmpose_state_dict(obj["state_dict"]):
         return _mmpose_file(path, obj, model_name, input_size, settings)
     if settings is not None:
-        raise CheckpointError(f"{path} is not an MMPose checkpoint; --mmpose-config {mmpose_config} applies only to "
-                              "MMPose Swin pose checkpoints (drop it)")  # fmt: skip
+        raise CheckpointError(
+            f"{path} is not an MMPose checkpoint; --mmpose-config {mmpose_config} applies only to "
+            "MMPose Swin pose checkpoints (drop it)"
+        )
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("model_config"), dict):
         train = obj.get("train_config", {})
         if not isinstance(train, dict):
-            raise CheckpointError(f"{path}: its train_config is {type(train).__name__}, not the dict swinpose.train "
-                                  "writes; the file was edited or written by another tool")  # fmt: skip
+            raise CheckpointError(
+                f"{path}: its train_config is {type(train).__name__}, not the dict swinpose.train "
+                "writes; the file was edited or written by another tool"
+            )
         sigma = train.get("sigma")
         meta = {} if sigma is None else {"sigma": str(sigma)}
         if INFERENCE_META_KEY in obj:  # written by swinpose.train as a JSON string
@@ -183,14 +193,20 @@ def _mmpose_file(
     if model_name is not None:
         want = get_config(model_name, img_size=tuple(input_size))
         if cfg.replace(drop_path_rate=want.backbone.drop_path_rate) != want:
-            raise CheckpointError(f"{path} holds {_describe(cfg)}, not {model_name} ({_describe(want)}); drop --model "
-                                  "and pass --input-size")  # fmt: skip
+            raise CheckpointError(
+                f"{path} holds {_describe(cfg)}, not {model_name} ({_describe(want)}); drop --model "
+                "and pass --input-size"
+            )
     ours, unused = mmpose_to_swinpose(sd)
     layout = "0.x" if any(k.startswith("keypoint_head.") for k in sd) else "1.x"
     keypoints = mmpose_keypoints((obj.get("meta") or {}).get("dataset_meta"), cfg.num_keypoints)
     spec = mmpose_inference(cfg, layout, keypoints, settings)
-    meta = {SOURCE_META_KEY: "mmpose", "mmpose_layout": layout, "mmpose_unused": json.dumps(unused),
-            INFERENCE_META_KEY: json.dumps(spec.to_dict())}  # fmt: skip
+    meta = {
+        SOURCE_META_KEY: "mmpose",
+        "mmpose_layout": layout,
+        "mmpose_unused": json.dumps(unused),
+        INFERENCE_META_KEY: json.dumps(spec.to_dict()),
+    }
     if settings is not None:
         meta["mmpose_config"] = settings.source
         logger.info("%s: %s from %s", path.name, settings.describe(), settings.source)
@@ -292,8 +308,10 @@ def resolve_weights(value: str | Path, allow_random: bool = False) -> Path | Non
         return BUNDLED_WEIGHTS
     if str(value) == RANDOM:
         if not allow_random:
-            raise InputError("--weights random makes untrained weights, which only an export or a benchmark can use; "
-                             "pass a weights file or 'bundled'")  # fmt: skip
+            raise InputError(
+                "--weights random makes untrained weights, which only an export or a benchmark can use; "
+                "pass a weights file or 'bundled'"
+            )
         return None
     return Path(value)
 

@@ -57,8 +57,13 @@ for _size in ((256, 192), (128, 96)):
 # clips the window; the head is three 256-wide 4×4 deconvs on the last stage, or, for 0.x's Swin-B + FPN, a 1×1 conv
 # on the FPN's stride-4 level (swinpose.models.mmpose_import reads their checkpoints).
 # The windows are the configs' (tests/data/mmpose/configs): Swin-B 384×288 uses 12, Swin-L 384×288 keeps 7.
-_MMPOSE = [("t", (256, 192), 7), ("b", (256, 192), 7), ("b", (384, 288), 12), ("l", (256, 192), 7),
-           ("l", (384, 288), 7)]  # fmt: skip
+_MMPOSE = [
+    ("t", (256, 192), 7),
+    ("b", (256, 192), 7),
+    ("b", (384, 288), 12),
+    ("l", (256, 192), 7),
+    ("l", (384, 288), 7),
+]
 for _v, _size, _win in _MMPOSE:
     _register(
         PoseModelConfig(
@@ -68,7 +73,7 @@ for _v, _size, _win in _MMPOSE:
             head="deconv",
             deconv_layers=3,
             head_channels=256,
-        )  # fmt: skip
+        )
     )
 _register(
     PoseModelConfig(
@@ -79,7 +84,7 @@ _register(
         head="deconv",
         deconv_layers=0,
         head_channels=256,
-    )  # fmt: skip
+    )
 )
 
 

@@ -41,8 +41,16 @@ def main() -> None:
     image = cv2.resize(cv2.imread(str(PHOTO)), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)  # small fixture
     cv2.imwrite(str(args.out / "image.png"), image)
     ann = json.loads((PHOTO.parent / "test_coco.json").read_text())["annotations"]
-    boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                      for a in ann if a["image_id"] == 196141][:3]) * 0.5  # fmt: skip
+    boxes = (
+        np.array(
+            [
+                [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                for a in ann
+                if a["image_id"] == 196141
+            ][:3]
+        )
+        * 0.5
+    )
     boxes = np.concatenate([boxes, [[-15.0, 150.0, 60.25, 230.0]]])  # one box partly outside: clipped
     xyxy, _ = prepare_boxes(boxes, image.shape)
     crops, affines = spec.preprocess.crop(image, xyxy_to_xywh(xyxy))
