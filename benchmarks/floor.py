@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.schema import CEILINGS, MACHINE, MODEL, NUM, Schema
+from benchmarks.schema import CEILINGS, HEADER, MODEL, NUM, Schema
 from benchmarks.timing import measure
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,7 @@ FLOOR_SCHEMA_ID = "swinpose-bench/floor/1"
 #: what a floor report holds (:mod:`benchmarks.schema`)
 FLOOR_SCHEMA: Schema = (
     {
-        "schema": str,
-        "created": str,
-        "machine": MACHINE,
-        "versions": dict,
+        **HEADER,
         "ceilings": CEILINGS,
         "model": MODEL,
         "floors_ms": {"fp32": NUM, "fp16": NUM, "int8": NUM},

@@ -18,7 +18,7 @@ from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
 from benchmarks.frame import FRAME_PEOPLE, FRAME_TABLE, detector_tasks, frame_rows, pose_task
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
-from benchmarks.schema import CEILINGS, MACHINE, MODEL, NUM, OPT_NUM, SKIPPED, Schema
+from benchmarks.schema import CEILINGS, HEADER, MODEL, NUM, OPT_NUM, SKIPPED, Schema
 from benchmarks.timing import OneOpenAtATime, Stats, measure_interleaved, ratio_of_rounds
 from swinpose.models.config import PoseModelConfig
 
@@ -28,10 +28,7 @@ LATENCY_SCHEMA_ID = "swinpose-bench/latency/1"
 #: what a latency report holds (:mod:`benchmarks.schema`)
 LATENCY_SCHEMA: Schema = (
     {
-        "schema": str,
-        "created": str,
-        "machine": MACHINE,
-        "versions": dict,
+        **HEADER,
         "settings": dict,
         "model": MODEL,
         "ceilings": CEILINGS,

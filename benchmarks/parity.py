@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, open_combo
-from benchmarks.schema import MACHINE, NUM, OPT_NUM, SKIPPED, Schema
+from benchmarks.schema import HEADER, NUM, OPT_NUM, SKIPPED, Schema
 from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
 from runtime.errors import ConfigError, DataError
 from runtime.images import read_image
@@ -47,10 +47,7 @@ PARITY_SCHEMA_ID = "swinpose-bench/parity/1"
 #: what a parity report holds (:mod:`benchmarks.schema`)
 PARITY_SCHEMA: Schema = (
     {
-        "schema": str,
-        "created": str,
-        "machine": MACHINE,
-        "versions": dict,
+        **HEADER,
         "settings": dict,
         "data": {"instances": int, "image_count": int, "boxes": str},
         "reference": {"backend": str, "precision": str, "weights": str, "ap": NUM, "self_agreement_ap": NUM},

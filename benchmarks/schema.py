@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NUM", "OPT_NUM", "MACHINE", "CEILINGS", "MODEL", "SKIPPED", "Schema", "schema_problems"]
+__all__ = ["NUM", "OPT_NUM", "MACHINE", "CEILINGS", "MODEL", "SKIPPED", "HEADER", "Schema", "schema_problems"]
 
 #: (top-level entries, {row table: {status: row entries}})
 Schema = tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]
@@ -29,6 +29,8 @@ MACHINE = {
 CEILINGS = {"device": str, "gflops": {"fp32": NUM, "int8": NUM}, "bandwidth_gbs": NUM, "sources": dict}
 MODEL = {"name": str, "gflops": NUM, "gmacs": NUM, "params": int, "weight_mb": dict}
 SKIPPED = {"backend": str, "precision": str, "status": str, "reason": str}
+#: what every report opens with: its schema id, when and where it was made, and the libraries' versions
+HEADER = {"schema": str, "created": str, "machine": MACHINE, "versions": dict}
 
 
 def _check(obj: Any, schema: Any, where: str, problems: list[str]) -> None:

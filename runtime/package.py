@@ -40,6 +40,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -536,13 +537,19 @@ def read_package(folder: str | Path) -> PackageSpec:
         path = path / PACKAGE_JSON
     if not path.is_file():
         raise PackageError(f"{path} does not exist; make a model package with: swinpose-export --weights W --out DIR")
+    return load_spec(path, PackageSpec.from_dict, "re-export the package")
+
+
+def load_spec(path: Path, parse: Callable[[Any, Path, str], Any], fix: str) -> Any:
+    """The spec ``parse(data, folder, source)`` makes of the package JSON at ``path`` (a model.json or a
+    detector.json), whose ONNX file must be in its folder; ``fix`` ends each error."""
     try:
         data = strict_json(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-        raise PackageError(f"{path} is not valid JSON ({e}); re-export the package") from e
-    spec = PackageSpec.from_dict(data, path.parent, str(path))
+        raise PackageError(f"{path} is not valid JSON ({e}); {fix}") from e
+    spec = parse(data, path.parent, str(path))
     if not spec.onnx_path.is_file():
-        raise PackageError(f"{path} names {spec.onnx_path.name}, which is not in {path.parent}; re-export the package")
+        raise PackageError(f"{path} names {spec.onnx_path.name}, which is not in {path.parent}; {fix}")
     return spec
 
 

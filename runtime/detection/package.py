@@ -31,7 +31,7 @@ from typing import Any
 from runtime.detection.layouts import LAYOUTS
 from runtime.errors import ConfigError, PackageError
 from runtime.files import atomic_path
-from runtime.package import PACKAGE_JSON, strict_json, verify_file
+from runtime.package import PACKAGE_JSON, load_spec, verify_file
 
 __all__ = [
     "DETECTOR_JSON",
@@ -243,11 +243,4 @@ def read_detector_package(folder: str | Path) -> DetectorSpec:
         raise PackageError(
             f"{path} does not exist; make a detector package with: swinpose-export --detector FILE --out DIR"
         )
-    try:
-        data = strict_json(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-        raise PackageError(f"{path} is not valid JSON ({e}); {_REEXPORT}") from e
-    spec = DetectorSpec.from_dict(data, path.parent, str(path))
-    if not spec.onnx_path.is_file():
-        raise PackageError(f"{path} names {spec.onnx_file}, which is not in {path.parent}; {_REEXPORT}")
-    return spec
+    return load_spec(path, DetectorSpec.from_dict, _REEXPORT)
