@@ -9,12 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from threads import run_together
 
 from runtime import PoseEngine, read_package
 from runtime.errors import InputError, PackageError
@@ -169,22 +169,12 @@ def test_threads_sharing_one_engine_each_get_their_own_answer(package, io_bindin
     with PoseEngine(package, backend_options={"io_binding": io_binding}) as engine:
         want = [engine(im, BOXES).keypoints for im in images]
         got: dict[int, np.ndarray] = {}
-        errors: list[BaseException] = []
-        start = threading.Barrier(4)
 
         def work(t: int) -> None:
-            try:
-                start.wait()
-                for i in range(t, len(images), 4):
-                    got[i] = engine(images[i], BOXES).keypoints
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(e)
+            for i in range(t, len(images), 4):
+                got[i] = engine(images[i], BOXES).keypoints
 
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = run_together(work, 4)
     assert not errors
     wrong = [i for i in range(len(images)) if not np.array_equal(got[i], want[i])]
     assert wrong == []
