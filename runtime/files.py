@@ -24,9 +24,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "atomic_path", "write_json_atomic", "staging_folder", "replace_folder", "clean_leftovers",
-           "restore_set_aside", "fault_point", "check_output_folder", "check_output_file",
-           "check_replaceable_folder"]  # fmt: skip
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "atomic_path",
+    "write_json_atomic",
+    "staging_folder",
+    "replace_folder",
+    "clean_leftovers",
+    "restore_set_aside",
+    "fault_point",
+    "check_output_folder",
+    "check_output_file",
+    "check_replaceable_folder",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +99,10 @@ def check_replaceable_folder(out: str | Path, keep: Callable[[str], bool], flag:
         check_output_folder(out, flag)  # a file, or a read-only folder, is not replaced behind its owner's back
         other = sorted(p.name for p in out.iterdir() if not keep(p.name))
         if other:
-            raise InputError(f"{flag} {out} holds files that are not {what}'s ({', '.join(other[:5])}); it is "
-                             f"replaced whole: pass an empty or new folder, or {what} to replace")  # fmt: skip
+            raise InputError(
+                f"{flag} {out} holds files that are not {what}'s ({', '.join(other[:5])}); it is "
+                f"replaced whole: pass an empty or new folder, or {what} to replace"
+            )
     return out
 
 

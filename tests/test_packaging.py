@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 import subprocess
 import sys
 from importlib import metadata
@@ -20,6 +21,7 @@ SCRIPTS = {
     "swinpose-eval": "swinpose.cli.evaluate:main",
     "swinpose-synth": "swinpose.cli.synth:main",
     "swinpose-infer": "runtime.cli:main",
+    "swinpose-demo": "swinpose.cli.demo_all:main",
 }
 # package -> top-level modules it must never import (the arrows run runtime <- swinpose <- export)
 FORBIDDEN_IMPORTS = {
@@ -122,21 +124,48 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_readme_main_command_runs_the_demo_on_a_shipped_image():
     command = _readme_command("Run the main job")
-    image = re.search(r"--image (\S+)", command).group(1)
-    assert (ROOT / image).is_file()
-    assert "--bundled" in command and ".[train,export]" in command
+    assert "torchvision==0.28.0" in command and ".[train,export]" in command
+    assert command.rstrip().endswith("swinpose-demo --out demo_out") and len(command) < 250
+
+
+def test_demo_runs_the_nine_commands_of_the_pipeline():
+    from swinpose.cli.demo_all import demo_steps, shipped_inputs
+
+    image, photos, boxes = shipped_inputs()
+    assert image.is_file() and photos.is_dir() and boxes.is_file()
+    steps = [shlex.join(step).replace(f"{ROOT}/", "") for step in demo_steps(Path("demo_out"), *shipped_inputs())]
+    command = " && ".join(steps)
+    image_arg = "--image tests/data/coco-val2017-sample/000000196141.jpg"
+    assert steps[0] == f"python -m swinpose.cli.demo --model swinpose_t_256x192 {image_arg} --bundled --out demo_out"
     # then PoseEngine (through swinpose-infer) on shipped real photos and on the synthetic images, with GT boxes
     infers = re.findall(r"swinpose-infer --package (\S+) (\S+) --boxes (\S+)", command)
-    assert [(pkg, src) for pkg, src, _ in infers] == [("demo_out/package", "tests/data/coco-val2017-sample"),
-                                                     ("demo_out/package", "demo_out/synthetic/val")]  # fmt: skip
+    assert [(pkg, src) for pkg, src, _ in infers] == [
+        ("demo_out/package", "tests/data/coco-val2017-sample"),
+        ("demo_out/package", "demo_out/synthetic/val"),
+    ]
     assert (ROOT / infers[0][2]).is_file() and "swinpose-export --weights bundled --out demo_out/package" in command
     # then from pixels: the bundled detector packaged, the pipeline on the synthetic images, and the three APs
-    assert "torchvision==0.28.0" in command and "swinpose-export --detector bundled --out demo_out/detector" in command
+    assert "swinpose-export --detector bundled --out demo_out/detector" in command
     assert "swinpose-infer --package demo_out/package --detector demo_out/detector demo_out/synthetic/val" in command
     assert "swinpose-eval --weights bundled --data demo_out/synthetic --detector demo_out/detector" in command
     # and it ends with the latency and parity summary of swinpose-bench on that package
     benches = re.findall(r"swinpose-bench (\w+) --package demo_out/package", command)
     assert benches == ["latency", "parity"] and command.rstrip().endswith("--quiet")
+    assert steps[-2].endswith(
+        "--backends torch,onnxruntime --precisions fp32 --batch 1,8 --iters 20 --threads 2 --quiet"
+    )
+    assert steps[-1].endswith("--images demo_out/synthetic/val --precisions fp32 --quiet") and len(steps) == 9
+
+
+def test_demo_names_the_missing_shipped_photos(monkeypatch, tmp_path, capsys):
+    from swinpose.cli import demo_all
+
+    monkeypatch.setattr(demo_all, "SHIPPED", tmp_path / "absent")
+    monkeypatch.setattr(demo_all, "shipped_inputs", lambda: (tmp_path / "absent/a.jpg", tmp_path / "absent", None))
+    assert demo_all.main(["--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "swinpose-demo: error: the shipped COCO photos are not here" in err and "--image and --photos" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_prints_params_flops_and_output_shape(capsys):

@@ -26,9 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--package", type=Path, required=True, help="model package folder from swinpose-export")
     p.add_argument("--repository", type=Path, help="model repository folder (default: <package>.triton beside it)")
     p.add_argument("--rewrite", action="store_true", help="write the repository again even if it exists")
-    p.add_argument("--network", default="auto", choices=("auto", "tensorrt", "onnxruntime", "python"),
-                   help="the network model: auto = tensorrt_plan with an engine, else ONNX Runtime in the Python "
-                   "backend (runs on any tritonserver)")  # fmt: skip
+    p.add_argument(
+        "--network",
+        default="auto",
+        choices=("auto", "tensorrt", "onnxruntime", "python"),
+        help="the network model: auto = tensorrt_plan with an engine, else ONNX Runtime in the Python "
+        "backend (runs on any tritonserver)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--http-port", type=positive_int, default=8000)
     p.add_argument("--grpc-port", type=positive_int, default=8001)
@@ -51,8 +55,12 @@ def _run(args: argparse.Namespace) -> int:
     package = args.package.resolve()
     repository = args.repository or package.with_name(f"{package.name}.triton")
     if args.rewrite or not (repository / "swinpose" / "config.pbtxt").is_file():
-        options = ServingOptions(network=args.network, pipeline_instances=args.instances,
-                                 max_queue_delay_us=args.max_queue_delay_us, threads=args.threads)  # fmt: skip
+        options = ServingOptions(
+            network=args.network,
+            pipeline_instances=args.instances,
+            max_queue_delay_us=args.max_queue_delay_us,
+            threads=args.threads,
+        )
         write_repository(args.package, repository, options)
         print(f"{PROG}: wrote the model repository {repository}/")
     server = TritonServer(repository, args.host, args.http_port, args.grpc_port, args.metrics_port)
@@ -62,8 +70,10 @@ def _run(args: argparse.Namespace) -> int:
     server.start()
     try:
         host = "127.0.0.1" if args.host == "0.0.0.0" else args.host
-        print(f"{PROG}: READY. HTTP {host}:{args.http_port}, gRPC {host}:{args.grpc_port}, metrics "
-              f"http://{host}:{args.metrics_port}/metrics (log: {server.log_path})")  # fmt: skip
+        print(
+            f"{PROG}: READY. HTTP {host}:{args.http_port}, gRPC {host}:{args.grpc_port}, metrics "
+            f"http://{host}:{args.metrics_port}/metrics (log: {server.log_path})"
+        )
         print(
             f"  from runtime.triton.client import TritonPoseClient\n"
             f"  TritonPoseClient('{host}:{args.http_port}')('photo.jpg', [[x1, y1, x2, y2]]).keypoints"
@@ -71,8 +81,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{PROG}: Ctrl-C or SIGTERM stops it", flush=True)
         while not stop.wait(0.5):
             if server.process.poll() is not None:
-                print(f"{PROG}: error: tritonserver exited ({server.process.returncode}); its log ends:\n"
-                      f"{server.log_tail()}", file=sys.stderr)  # fmt: skip
+                print(
+                    f"{PROG}: error: tritonserver exited ({server.process.returncode}); its log ends:\n"
+                    f"{server.log_tail()}",
+                    file=sys.stderr,
+                )
                 return 1
     finally:
         server.stop()

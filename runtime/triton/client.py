@@ -17,8 +17,9 @@ __all__ = ["TritonPoseClient"]
 class TritonPoseClient:
     """``url`` ``host:port`` of the server's HTTP (``protocol="http"``) or gRPC endpoint."""
 
-    def __init__(self, url: str = "127.0.0.1:8000", protocol: str = "http", model: str = PIPELINE,
-                 timeout: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self, url: str = "127.0.0.1:8000", protocol: str = "http", model: str = PIPELINE, timeout: float = 60.0
+    ) -> None:
         if protocol not in ("http", "grpc"):
             raise BackendError(f"protocol must be http or grpc, got {protocol!r}")
         try:
@@ -56,13 +57,20 @@ class TritonPoseClient:
         except self.tc.InferenceServerException as e:
             raise BackendError(f"the Triton server refused the request: {e.message()}") from e
         scores = b[:, 4] if b.shape[1] == 5 else np.ones(len(b), np.float32)
-        return PoseResult(response.as_numpy("KEYPOINTS").astype(np.float64), response.as_numpy("SCORES"),
-                          b[:, :4].astype(np.float64), scores)  # fmt: skip
+        return PoseResult(
+            response.as_numpy("KEYPOINTS").astype(np.float64),
+            response.as_numpy("SCORES"),
+            b[:, :4].astype(np.float64),
+            scores,
+        )
 
     def statistics(self, model: str) -> dict:
         """The server's inference statistics of ``model`` (``execution_count``, ``inference_count``, ...)."""
-        stats = self.client.get_inference_statistics(model, as_json=True) if self.protocol == "grpc" else \
-            self.client.get_inference_statistics(model)  # fmt: skip
+        stats = (
+            self.client.get_inference_statistics(model, as_json=True)
+            if self.protocol == "grpc"
+            else self.client.get_inference_statistics(model)
+        )
         return stats["model_stats"][0]
 
     def close(self) -> None:

@@ -41,9 +41,11 @@ class ServingOptions:
         if network not in NETWORKS:
             raise ConfigError(f"network must be auto or one of {NETWORKS}, got {network!r}")
         if network == "tensorrt" and spec.engine_path is None:
-            raise ConfigError(f"{spec.folder} has no TensorRT engine for a tensorrt_plan model; export one with "
-                              "swinpose-export --engine, or serve the ONNX graph (--network python or "
-                              "onnxruntime)")  # fmt: skip
+            raise ConfigError(
+                f"{spec.folder} has no TensorRT engine for a tensorrt_plan model; export one with "
+                "swinpose-export --engine, or serve the ONNX graph (--network python or "
+                "onnxruntime)"
+            )
         kind = self.kind if self.kind != "auto" else ("gpu" if network == "tensorrt" else "cpu")
         if kind not in ("gpu", "cpu"):
             raise ConfigError(f"kind must be auto, gpu or cpu, got {self.kind!r}")
@@ -56,8 +58,17 @@ class ServingOptions:
         preferred = self.preferred_batch_sizes or tuple(sorted({b.opt, b.max}))
         if any(not 1 <= p <= b.max for p in preferred):
             raise ConfigError(f"preferred batch sizes {list(preferred)} must lie in 1..{b.max} (the package's batch)")
-        return ServingOptions(network, kind, self.network_instances, self.pipeline_instances, self.max_queue_delay_us,
-                              preferred, self.max_image_bytes, self.max_image_pixels, self.threads)  # fmt: skip
+        return ServingOptions(
+            network,
+            kind,
+            self.network_instances,
+            self.pipeline_instances,
+            self.max_queue_delay_us,
+            preferred,
+            self.max_image_bytes,
+            self.max_image_pixels,
+            self.threads,
+        )
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -79,9 +90,11 @@ def network_config(spec: PackageSpec, o: ServingOptions) -> str:
     for t in (spec.input, spec.output):
         if t.dtype not in _DTYPES:
             raise ConfigError(f"{spec.folder}: tensor {t.name} is {t.dtype}; the configs take {sorted(_DTYPES)}")
-    head = {"tensorrt": 'platform: "tensorrt_plan"\ndefault_model_filename: "model.plan"',
-            "onnxruntime": 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"',
-            "python": 'backend: "python"'}[o.network]  # fmt: skip
+    head = {
+        "tensorrt": 'platform: "tensorrt_plan"\ndefault_model_filename: "model.plan"',
+        "onnxruntime": 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"',
+        "python": 'backend: "python"',
+    }[o.network]
     lines = [
         f'name: "{NET}"',
         head,
@@ -102,18 +115,29 @@ def pipeline_config(spec: PackageSpec, o: ServingOptions) -> str:
     uint8), ``BOXES`` N×4 xyxy (or N×5 with scores) and an optional ``FLIP_TEST``; ``KEYPOINTS`` N×K×2 image pixels
     and ``SCORES`` N×K out. Not batched itself: each request is one image, and its crops batch in the network."""
     k = spec.num_keypoints
-    inputs = [_tensor("IMAGE_BYTES", "TYPE_UINT8", (-1,), True), _tensor("IMAGE", "TYPE_UINT8", (-1, -1, 3), True),
-              _tensor("BOXES", "TYPE_FP32", (-1, -1)), _tensor("FLIP_TEST", "TYPE_BOOL", (1,), True)]  # fmt: skip
+    inputs = [
+        _tensor("IMAGE_BYTES", "TYPE_UINT8", (-1,), True),
+        _tensor("IMAGE", "TYPE_UINT8", (-1, -1, 3), True),
+        _tensor("BOXES", "TYPE_FP32", (-1, -1)),
+        _tensor("FLIP_TEST", "TYPE_BOOL", (1,), True),
+    ]
     outputs = [_tensor("KEYPOINTS", "TYPE_FP32", (-1, k, 2)), _tensor("SCORES", "TYPE_FP32", (-1, k))]
-    return "\n".join([
-        f'name: "{PIPELINE}"',
-        'backend: "python"',
-        "max_batch_size: 0",
-        "input [\n" + ",\n".join(inputs) + "\n]",
-        "output [\n" + ",\n".join(outputs) + "\n]",
-        f"instance_group [ {{ count: {o.pipeline_instances} kind: KIND_CPU }} ]",
-        _parameters({"network": NET, "max_image_bytes": o.max_image_bytes, "max_image_pixels": o.max_image_pixels}),
-    ]) + "\n"  # fmt: skip
+    return (
+        "\n".join(
+            [
+                f'name: "{PIPELINE}"',
+                'backend: "python"',
+                "max_batch_size: 0",
+                "input [\n" + ",\n".join(inputs) + "\n]",
+                "output [\n" + ",\n".join(outputs) + "\n]",
+                f"instance_group [ {{ count: {o.pipeline_instances} kind: KIND_CPU }} ]",
+                _parameters(
+                    {"network": NET, "max_image_bytes": o.max_image_bytes, "max_image_pixels": o.max_image_pixels}
+                ),
+            ]
+        )
+        + "\n"
+    )
 
 
 def parse_config(text: str) -> Any:

@@ -59,8 +59,9 @@ class BLSBackend(Backend):
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         name, out = self.inputs[0].name, self.outputs[0].name
-        request = self.pb.InferenceRequest(model_name=self.model, requested_output_names=[out],
-                                           inputs=[to_tensor(self.pb, name, feeds[name])])  # fmt: skip
+        request = self.pb.InferenceRequest(
+            model_name=self.model, requested_output_names=[out], inputs=[to_tensor(self.pb, name, feeds[name])]
+        )
         response = request.exec()
         if response.has_error():
             raise BackendError(f"the network model {self.model}: {response.error().message()}")
@@ -86,8 +87,9 @@ class TritonPythonModel:
         network = params.get("network", "swinpose_net")
         self.max_bytes = int(params.get("max_image_bytes", 20_000_000))
         self.max_pixels = int(params.get("max_image_pixels", 40_000_000))
-        self.engines = {flip: PoseEngine(spec, backend=BLSBackend(pb, spec, network), flip_test=flip)
-                        for flip in (False, True)}  # fmt: skip
+        self.engines = {
+            flip: PoseEngine(spec, backend=BLSBackend(pb, spec, network), flip_test=flip) for flip in (False, True)
+        }
 
     def _input(self, request: Any, name: str) -> np.ndarray | None:
         tensor = self.pb.get_input_tensor_by_name(request, name)
@@ -96,18 +98,24 @@ class TritonPythonModel:
     def _image(self, request: Any) -> np.ndarray:
         encoded, decoded = self._input(request, "IMAGE_BYTES"), self._input(request, "IMAGE")
         if (encoded is None) == (decoded is None):
-            raise InputError("send the image as exactly one of IMAGE_BYTES (the encoded file, uint8) or IMAGE "
-                             "(decoded H×W×3 BGR uint8)")  # fmt: skip
+            raise InputError(
+                "send the image as exactly one of IMAGE_BYTES (the encoded file, uint8) or IMAGE "
+                "(decoded H×W×3 BGR uint8)"
+            )
         if encoded is not None:
             if encoded.size > self.max_bytes:
-                raise InputError(f"IMAGE_BYTES is {encoded.size} bytes, over this server's limit of {self.max_bytes}; "
-                                 "send a smaller image")  # fmt: skip
+                raise InputError(
+                    f"IMAGE_BYTES is {encoded.size} bytes, over this server's limit of {self.max_bytes}; "
+                    "send a smaller image"
+                )
             image = decode_image(encoded.tobytes(), "IMAGE_BYTES")
         else:
             image = decoded
         if image.shape[0] * image.shape[1] > self.max_pixels:
-            raise InputError(f"the image is {image.shape[1]}×{image.shape[0]}, over this server's limit of "
-                             f"{self.max_pixels} pixels; send a smaller image")  # fmt: skip
+            raise InputError(
+                f"the image is {image.shape[1]}×{image.shape[0]}, over this server's limit of "
+                f"{self.max_pixels} pixels; send a smaller image"
+            )
         return image
 
     def _respond(self, request: Any) -> Any:
@@ -119,8 +127,12 @@ class TritonPythonModel:
             raise InputError("BOXES is empty: send at least one person box (a frame without people needs no call)")
         flip = self._input(request, "FLIP_TEST")
         result = self.engines[bool(flip is not None and flip.ravel()[0])](image, boxes)
-        return self.pb.InferenceResponse([to_tensor(self.pb, "KEYPOINTS", result.keypoints.astype(np.float32)),
-                                          to_tensor(self.pb, "SCORES", result.scores.astype(np.float32))])  # fmt: skip
+        return self.pb.InferenceResponse(
+            [
+                to_tensor(self.pb, "KEYPOINTS", result.keypoints.astype(np.float32)),
+                to_tensor(self.pb, "SCORES", result.scores.astype(np.float32)),
+            ]
+        )
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []

@@ -48,8 +48,10 @@ def check_repository(folder: Path, spec: PackageSpec) -> None:
     want = [(spec.input.name, list(spec.input.shape[1:])), (spec.output.name, list(spec.output.shape[1:]))]
     have = [(t.name, list(t.dims)) for t in (*net.input, *net.output)]
     if have != want or net.max_batch_size != spec.batch.max:
-        raise ConfigError(f"{folder / NET}: its I/O {have} (max batch {net.max_batch_size}) is not the package's "
-                          f"{want} (max batch {spec.batch.max})")  # fmt: skip
+        raise ConfigError(
+            f"{folder / NET}: its I/O {have} (max batch {net.max_batch_size}) is not the package's "
+            f"{want} (max batch {spec.batch.max})"
+        )
     k = spec.num_keypoints
     outputs = {t.name: list(t.dims) for t in pipe.output}
     if outputs != {"KEYPOINTS": [-1, k, 2], "SCORES": [-1, k]}:

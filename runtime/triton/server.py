@@ -1,6 +1,11 @@
 """A local ``tritonserver`` on a model repository: the system's (``tritonserver`` on the PATH, or NGC's
 ``/opt/tritonserver``) or, where there is none, the one in the ``nvidia-pytriton`` wheel, whose Python backend
-needs its stub placed beside the backend library (done here, in a folder of links)."""
+needs its stub placed beside the backend library (done here, in a folder of links).
+
+Triton's Python stub runs the system Python 3.11 and ignores ``PYTHONPATH``, so the server is started with this
+environment's paths in ``SWINPOSE_PYTHONPATH`` (:func:`python_path`), which the repository's ``model.py`` files read
+(:data:`runtime.triton.repository.MODEL_PY`).
+"""
 
 from __future__ import annotations
 
@@ -32,9 +37,11 @@ def find_tritonserver() -> tuple[Path, Path | None]:
 
     found = importlib.util.find_spec("pytriton")  # located, not imported: the wheel is installed without its deps
     if found is None or not found.submodule_search_locations:
-        raise BackendError("no tritonserver here: install NVIDIA's (the NGC container has it at /opt/tritonserver), "
-                           "or the one in the nvidia-pytriton wheel: pip install --no-deps "
-                           "nvidia-pytriton==0.7.0")  # fmt: skip
+        raise BackendError(
+            "no tritonserver here: install NVIDIA's (the NGC container has it at /opt/tritonserver), "
+            "or the one in the nvidia-pytriton wheel: pip install --no-deps "
+            "nvidia-pytriton==0.7.0"
+        )
     root = Path(list(found.submodule_search_locations)[0]) / "tritonserver"
     binary = root / "bin" / "tritonserver"
     if not binary.is_file():
@@ -56,9 +63,11 @@ def _pytriton_backends(root: Path) -> Path:
     python = folder / "python"
     python.mkdir(parents=True, exist_ok=True)
     lib = root / "backends" / "python"
-    for name, target in (("libtriton_python.so", lib / "libtriton_python.so"),
-                         ("triton_python_backend_utils.py", lib / "triton_python_backend_utils.py"),
-                         ("triton_python_backend_stub", stub)):  # fmt: skip
+    for name, target in (
+        ("libtriton_python.so", lib / "libtriton_python.so"),
+        ("triton_python_backend_utils.py", lib / "triton_python_backend_utils.py"),
+        ("triton_python_backend_stub", stub),
+    ):
         link = python / name
         if not (link.is_symlink() and Path(os.readlink(link)) == target):
             tmp = python / f".{name}.{os.getpid()}"
@@ -87,8 +96,15 @@ class TritonServer:
     """``tritonserver`` on ``repository``, bound to ``host`` (127.0.0.1 unless told otherwise): :meth:`start`
     waits until it is READY; :meth:`stop` (or leaving the ``with`` block) stops it with SIGTERM, then SIGKILL."""
 
-    def __init__(self, repository: str | Path, host: str = "127.0.0.1", http_port: int = 8000,
-                 grpc_port: int = 8001, metrics_port: int = 8002, log: str | Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        repository: str | Path,
+        host: str = "127.0.0.1",
+        http_port: int = 8000,
+        grpc_port: int = 8001,
+        metrics_port: int = 8002,
+        log: str | Path | None = None,
+    ) -> None:
         self.repository, self.host = Path(repository), host
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="tritonserver-", suffix=".log")[1])
@@ -104,34 +120,48 @@ class TritonServer:
 
     def command(self) -> list[str]:
         binary, backends = find_tritonserver()
-        cmd = [str(binary), f"--model-repository={self.repository}", f"--http-address={self.host}",
-               f"--http-port={self.http_port}", f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}",
-               f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}", "--exit-on-error=true",
-               "--strict-readiness=true"]  # fmt: skip
+        cmd = [
+            str(binary),
+            f"--model-repository={self.repository}",
+            f"--http-address={self.host}",
+            f"--http-port={self.http_port}",
+            f"--grpc-address={self.host}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.host}",
+            f"--metrics-port={self.metrics_port}",
+            "--exit-on-error=true",
+            "--strict-readiness=true",
+        ]
         if backends is not None:
             cmd.append(f"--backend-directory={backends}")
         return cmd
 
     def start(self, timeout: float = 120.0) -> TritonServer:
         if not (self.repository / "swinpose" / "config.pbtxt").is_file():
-            raise BackendError(f"{self.repository} is not a swinpose model repository; write one with "
-                               "swinpose-export --triton DIR (or let swinpose-serve write it)")  # fmt: skip
+            raise BackendError(
+                f"{self.repository} is not a swinpose model repository; write one with "
+                "swinpose-export --triton DIR (or let swinpose-serve write it)"
+            )
         env = {**os.environ, "SWINPOSE_PYTHONPATH": python_path()}
         log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BackendError(f"tritonserver exited with code {self.process.returncode} before it was ready; "
-                                   f"its log ({self.log_path}) ends:\n{self.log_tail()}")  # fmt: skip
+                raise BackendError(
+                    f"tritonserver exited with code {self.process.returncode} before it was ready; "
+                    f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+                )
             if self.ready():
                 return self
             time.sleep(0.2)
         self.stop()
-        raise BackendError(f"tritonserver was not ready after {timeout:.0f} s; its log ({self.log_path}) ends:\n"
-                           f"{self.log_tail()}")  # fmt: skip
+        raise BackendError(
+            f"tritonserver was not ready after {timeout:.0f} s; its log ({self.log_path}) ends:\n{self.log_tail()}"
+        )
 
     def ready(self) -> bool:
         try:

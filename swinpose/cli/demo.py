@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from runtime.errors import InputError
-from runtime.exitcodes import run_guarded
+from runtime.exitcodes import positive_int, run_guarded
 from runtime.files import atomic_path
 from swinpose.defaults import inference_spec
 from swinpose.models import create_model, get_config, list_models, measure_complexity
@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="swinpose_t_256x192", help="a name from --list")
     p.add_argument("--fusion", choices=sorted(FUSIONS), default="sum", help="sum = method A, concat = method B")
     p.add_argument("--image", type=Path, help="image to run on (any format OpenCV reads)")
-    p.add_argument("--runs", type=int, default=5, help="timed forward passes (median is printed)")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads for torch")
+    p.add_argument("--runs", type=positive_int, default=5, help="timed forward passes (median is printed)")
+    p.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="CPU threads for torch")
     p.add_argument("--list", action="store_true", help="print params and compute of every named model and exit")
     p.add_argument("--bundled", action="store_true", help="run the bundled synthetic-data model: keypoints and AP")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for --bundled's data and image")
@@ -121,7 +121,7 @@ def _random_weights(args: argparse.Namespace) -> None:
     times = []
     with torch.inference_mode():
         heatmaps = model(x)  # warm-up
-        for _ in range(max(args.runs, 1)):
+        for _ in range(args.runs):
             start = time.perf_counter()
             heatmaps = model(x)
             times.append(time.perf_counter() - start)
