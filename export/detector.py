@@ -83,12 +83,13 @@ class DetectorExportResult:
 def _weights_onnx(source: Path, folder: Path) -> Path:
     """The ONNX of swinpose detector weights (``bundled`` or a ``swinpose-train-detector`` .safetensors), written
     into ``folder``; any other ``source`` as it is."""
-    if str(source) != "bundled" and source.suffix.lower() != ".safetensors":
-        return source
     from swinpose.detection.onnx import detector_onnx
     from swinpose.detection.weights import load_detector, resolve_detector
 
-    model, cfg, _ = load_detector(resolve_detector(source))
+    weights = resolve_detector(source)
+    if weights.suffix.lower() != ".safetensors":
+        return source
+    model, cfg, _ = load_detector(weights)
     logger.info("detector weights %s: %s, exported to ONNX", source, cfg.name)
     return detector_onnx(model, cfg, folder / f"{cfg.name}.onnx")
 
@@ -98,7 +99,9 @@ def _check_options(o: DetectorExportOptions, source: Path) -> None:
         raise InputError(f"a detector package's engine is fp32 or fp16, not {o.precision}; drop --int8")
     if o.trt_flavor not in ("auto", *TENSORRT_FLAVORS):
         raise InputError(f"--trt-flavor must be auto or one of {TENSORRT_FLAVORS}, got {o.trt_flavor!r}")
-    if str(source) == "bundled":
+    from swinpose.detection.weights import BUNDLED_DETECTOR, resolve_detector
+
+    if resolve_detector(source) == BUNDLED_DETECTOR:
         return
     if source.is_dir():
         raise InputError(f"{source} is a folder; --detector takes the detector's .onnx file")

@@ -66,10 +66,10 @@ def open_detector(value: str | Path, folder: Path, **options: Any):
     a ``.safetensors`` file) exported to ONNX in ``folder`` first, or a detector package or file as the runtime
     opens it. ``options`` go to the Detector (``layout``, ``score_thr`` ...)."""
     from runtime.detection import Detector
-    from swinpose.detection.weights import load_detector
+    from swinpose.detection.weights import load_detector, resolve_detector
 
-    path = Path(value)
-    if str(value) == "bundled" or path.suffix.lower() == ".safetensors":
-        model, cfg, _ = load_detector(value)
+    path = resolve_detector(value)
+    if path.suffix.lower() == ".safetensors":
+        model, cfg, _ = load_detector(path)
         path = detector_onnx(model, cfg, folder / "detector.onnx")
     return Detector(path, backend="onnxruntime", **options)

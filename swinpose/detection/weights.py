@@ -10,6 +10,7 @@ from torch import nn
 from runtime.errors import CheckpointError, MissingDependencyError
 from runtime.files import atomic_path
 from swinpose.detection.model import DetectorConfig, build_detector
+from swinpose.models.pose_io import BUNDLED
 
 __all__ = ["BUNDLED_DETECTOR", "load_detector", "resolve_detector", "save_detector"]
 
@@ -21,8 +22,9 @@ BUNDLED_DETECTOR = Path(__file__).resolve().parents[1] / "weights" / "swinpose_d
 
 
 def resolve_detector(value: str | Path) -> Path:
-    """``"bundled"`` → :data:`BUNDLED_DETECTOR`; anything else is a path."""
-    return BUNDLED_DETECTOR if str(value) == "bundled" else Path(value)
+    """``"bundled"`` (:data:`swinpose.models.pose_io.BUNDLED`) → :data:`BUNDLED_DETECTOR`; anything else is a path.
+    The one place a detector's special name is read."""
+    return BUNDLED_DETECTOR if str(value) == BUNDLED else Path(value)
 
 
 def save_detector(model: nn.Module, cfg: DetectorConfig, path: Path, record: dict | None = None) -> Path:
