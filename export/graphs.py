@@ -22,7 +22,14 @@ from export.int8_check import max_weight_pair, quantized_ops, saturating_ops
 from export.onnx_export import INPUT_NAME, export_onnx, ort_session
 from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.parity import Parity, check_fp32, compare_heatmaps
-from export.precision import INT8_OP_TYPES, int8_excluded_nodes, quantize_int8, to_fp16
+from export.precision import (
+    DEFAULT_INT8_WEIGHT_BITS,
+    INT8_KEEP_FP32,
+    INT8_OP_TYPES,
+    int8_excluded_nodes,
+    quantize_int8,
+    to_fp16,
+)
 from runtime.codec import HeatmapCodec
 from runtime.errors import ExportError, InputError
 from runtime.int8_cpu import KERNELS
@@ -111,8 +118,8 @@ def precision_graph(
     calib: CalibrationSet | None,
     ranges_file: Path,
     method: str = "minmax",
-    keep_fp32: tuple[str, ...] = (),
-    weight_bits: int = 8,
+    keep_fp32: tuple[str, ...] = INT8_KEEP_FP32,
+    weight_bits: int = DEFAULT_INT8_WEIGHT_BITS,
     progress: bool = True,
     cache_source: str | None = None,
 ) -> tuple[onnx.ModelProto, dict[str, Any] | None]:
