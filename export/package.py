@@ -51,7 +51,7 @@ from runtime.package import (
 )
 from swinpose.defaults import inference_from_meta, inference_spec
 from swinpose.models.pose import SwinPose
-from swinpose.models.pose_io import RANDOM_WEIGHTS_NAME, load_weights
+from swinpose.models.pose_io import RANDOM_WEIGHTS_NAME, load_weights, resolve_weights
 
 __all__ = ["ExportOptions", "ExportResult", "export_package", "parse_batch"]
 
@@ -184,7 +184,7 @@ def _load_model(weights: str | Path, o: ExportOptions) -> tuple[SwinPose, Infere
     model, meta, name = load_weights(weights, o.model, o.input_size, o.mmpose_config)
     if meta is None:
         return model, inference_spec(model.cfg), name
-    return model, inference_from_meta(meta, model.cfg, str(weights)), name
+    return model, inference_from_meta(meta, model.cfg, str(resolve_weights(weights))), name  # errors name the file
 
 
 @dataclass
