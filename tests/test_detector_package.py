@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,10 +19,11 @@ import pytest
 from detector_graphs import yolov5_detector
 from ultralytics_ref import export_yolo
 
+import runtime.detection.detector
 from export.cli import main as export_main
 from export.detector import DetectorExportOptions, export_detector
 from runtime.detection import DETECTOR_JSON, PRESETS, Detector, read_detector_package
-from runtime.errors import EngineBuildError, InputError, PackageError
+from runtime.errors import BackendError, EngineBuildError, InputError, PackageError
 from runtime.files import FAULT_ENV
 
 trt = pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT-RTX is in the dev extra: pip install -e '.[dev]'")
@@ -42,7 +44,7 @@ def files(tmp_path_factory):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_an_ultralytics_file_packages_with_an_rtx_engine(files, tmp_path, precision):
+def test_an_ultralytics_file_packages_with_an_rtx_engine(files, tmp_path, precision, monkeypatch):
     out = tmp_path / "det"
     result = export_detector(files["ultralytics"], out, DetectorExportOptions(precision=precision, **RTX))
     spec = read_detector_package(out)
@@ -60,6 +62,17 @@ def test_an_ultralytics_file_packages_with_an_rtx_engine(files, tmp_path, precis
     assert "detector package" in result.summary() and result.engine_skipped is None
     convs = spec.engine["layers"]["gemm_layers"]  # what TensorRT computes the convolutions in, from the parsed network
     assert set(convs) == {"float16" if precision == "fp16" else "float32"} and sum(convs.values()) >= 60
+    # the engine opens with the flavour that built it (TensorRT-RTX's module), not standard TensorRT's
+    seen = {}
+
+    def record(name, path, device, **options):
+        seen.update(name=name, file=Path(path).name, device=device, **options)
+        raise BackendError("recorded, not opened: no GPU here")
+
+    monkeypatch.setattr(runtime.detection.detector, "open_backend", record)
+    with pytest.raises(BackendError, match="recorded"):
+        Detector(out, backend="tensorrt", device="cuda:0")
+    assert (seen["name"], seen["file"], seen["flavor"]) == ("tensorrt", "detector.engine", "rtx")
 
 
 def test_the_package_gives_the_files_detections_and_checks_its_bytes(files, tmp_path):
