@@ -49,9 +49,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def run_graph(graph: onnx.ModelProto | Any, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
-    """N×K×h×w heatmaps of ONNX Runtime on N×3×H×W ``inputs`` (a graph or an open session), ``batch`` at a time."""
-    session = ort_session(graph) if isinstance(graph, onnx.ModelProto) else graph
+def run_graph(graph: onnx.ModelProto, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
+    """N×K×h×w heatmaps of ONNX Runtime on N×3×H×W ``inputs``, ``batch`` at a time."""
+    session = ort_session(graph)
     return np.concatenate(
         [session.run(None, {INPUT_NAME: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)]
     )

@@ -66,6 +66,7 @@ __all__ = [
     "PackageSpec",
     "read_package",
     "recover_package",
+    "engine_flavor",
     "file_record",
     "file_sha256",
     "strict_json",
@@ -397,8 +398,8 @@ class PackageSpec:
 
     @property
     def engine_flavor(self) -> str:
-        """The TensorRT flavour that built the engine (``standard`` for engines recorded before flavours)."""
-        return (self.engine or {}).get("flavor", "standard")
+        """The TensorRT flavour that built the engine (:func:`engine_flavor`)."""
+        return engine_flavor(self.engine)
 
     @property
     def int8_max_weight_pair(self) -> int | None:
@@ -509,6 +510,12 @@ def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
+def engine_flavor(engine: dict[str, Any] | None) -> str:
+    """The TensorRT flavour a package JSON's ``engine`` record names (model.json's or detector.json's):
+    ``standard`` for engines recorded before flavours, and where there is no engine."""
+    return (engine or {}).get("flavor", "standard")
+
+
 def recover_package(folder: str | Path) -> Path | None:
     """Recovery, as a step of its own: where an export was killed between the fallback's two renames (no atomic
     exchange on this platform), ``folder`` is missing and the old package is set aside beside it; put it back.
@@ -527,8 +534,8 @@ def read_package(folder: str | Path) -> PackageSpec:
     """Read and validate ``folder/model.json`` (``folder`` may also be the JSON file itself). It never writes: a
     package that an interrupted export set aside is an error naming :func:`recover_package`."""
     path = Path(folder)
-    if not path.exists() and path.suffix != ".json" and set_aside_folder(path) is not None:
-        aside = set_aside_folder(path)
+    aside = None if path.exists() or path.suffix == ".json" else set_aside_folder(path)
+    if aside is not None:
         raise PackageError(
             f"{path} is missing: an interrupted export set it aside as {aside.name}; "
             "runtime.package.recover_package(path) (or PoseEngine, or the next export) puts it back"

@@ -144,8 +144,9 @@ class Detector:
             )
         self.path = path
         self.score_thr, self.iou_thr, self.top_k = float(score_thr), float(iou_thr), int(top_k)
-        flavor = None if self.package is None else (self.package.engine or {}).get("flavor", "standard")
-        self.backend = _open(backend, path, device, threads, flavor)
+        self.backend = _open(
+            backend, path, device, threads, None if self.package is None else self.package.engine_flavor
+        )
         try:
             if len(self.backend.inputs) != 1:
                 raise InputShapeError(

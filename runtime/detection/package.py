@@ -31,7 +31,7 @@ from typing import Any
 from runtime.detection.layouts import LAYOUTS
 from runtime.errors import ConfigError, PackageError
 from runtime.files import atomic_path
-from runtime.package import PACKAGE_JSON, load_spec, verify_file
+from runtime.package import PACKAGE_JSON, engine_flavor, load_spec, verify_file
 
 __all__ = [
     "DETECTOR_JSON",
@@ -213,6 +213,11 @@ class DetectorSpec:
     @property
     def engine_path(self) -> Path | None:
         return None if self.engine_file is None else self.folder / self.engine_file
+
+    @property
+    def engine_flavor(self) -> str:
+        """The TensorRT flavour that built the engine (:func:`runtime.package.engine_flavor`)."""
+        return engine_flavor(self.engine)
 
     def verify(self, path: str | Path) -> None:
         """Refuse ``path`` (the package's ONNX or engine) unless its size and SHA-256 are what the export recorded."""
