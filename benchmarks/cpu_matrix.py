@@ -7,6 +7,8 @@ Per CPU, one emulated process runs
   uint8 activations);
 * every quantized op of the int8 package's graph, isolated and fed the same bytes, and of the same graph quantized
   with 8-bit weights, against :func:`benchmarks.int8_reference.exact_op_outputs`;
+* on x86 where OpenVINO is installed, both again through OpenVINO (results ``ov-NAME``), and an OpenVINO backend
+  opened in bf16 on the fp32 graph (``ov-bf16:error``: empty where it opened);
 * on arm64, PoseEngine on the fp32 and int8 packages over the COCO sample photos with their ground-truth boxes, from
   the files and from this host's crops.
 
@@ -21,6 +23,7 @@ Shape legend: N crops, K keypoints, H×W network input, h×w heatmaps.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import tempfile
@@ -31,7 +34,7 @@ import numpy as np
 import onnx
 
 from benchmarks._markdown import emit
-from benchmarks.emulation import CPUS, GraphJob, PoseJob, emulated_cpu, run_jobs
+from benchmarks.emulation import CPUS, GraphJob, OpenJob, PoseJob, emulated_cpu, run_jobs
 from benchmarks.int8_reference import agrees, exact_op_outputs
 from benchmarks.int8_saturation import EXTREMES, REFERENCES, UNSIGNED_ZERO_POINT, matmuls, measure, reference_of
 from export.calibration import synthetic_set
@@ -43,7 +46,17 @@ from runtime.errors import ConfigError, PackageError
 from runtime.images import read_image
 from runtime.int8_cpu import KERNELS, int8_kernel
 
-__all__ = ["PHOTOS", "OP_CROPS", "OpGraph", "HostPoses", "CpuMatrix", "coco_photos", "host_poses", "main"]
+__all__ = [
+    "PHOTOS",
+    "OP_CROPS",
+    "OpGraph",
+    "HostPoses",
+    "CpuMatrix",
+    "coco_photos",
+    "host_poses",
+    "openvino_installed",
+    "main",
+]
 
 PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "coco-val2017-sample"
 #: crops fed to the isolated quantized ops
@@ -66,9 +79,33 @@ class OpGraph:
         return {n: agrees(self.exact[n], outputs[n], step) for n, step in self.steps.items()}
 
 
+def on_grid(graph: onnx.GraphProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` with each one that enters a ``QuantizeLinear`` of ``graph`` moved onto that quantizer's grid: the
+    float32 value of its own 8-bit code, ``(q - zero) · scale``. The codes stay what ONNX's rounding makes them, but
+    no value sits near a rounding boundary any more, where runtimes that quantize through another formula (OpenVINO's
+    FakeQuantize, ``(x - low) / (high - low) · 255``) round some values to the neighbouring code: then every kernel
+    multiplies the same bytes, and only their sums are compared."""
+    from onnx import numpy_helper
+
+    from benchmarks.int8_reference import quantize
+
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    out = dict(feeds)
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] in feeds and node.input[1] in constants:
+            scale = constants[node.input[1]]
+            zero = constants[node.input[2]] if len(node.input) > 2 else np.zeros((), np.uint8)
+            if scale.size != 1:
+                continue  # per-channel activations: none in swinpose's graphs
+            q = quantize(feeds[node.input[0]], float(scale), int(zero), zero.dtype.type)
+            out[node.input[0]] = ((q - int(zero)) * np.float32(scale)).astype(np.float32)
+    return out
+
+
 def op_graph(model: onnx.ModelProto, preprocess, path: Path) -> OpGraph:
     """``model`` cut into its quantized ops, saved to ``path``, each op fed what it reads on :data:`OP_CROPS`
-    synthetic crops (made with ``preprocess``, run here through the whole graph)."""
+    synthetic crops (made with ``preprocess``, run here through the whole graph), moved onto its quantizer's grid
+    (:func:`on_grid`)."""
     forced, feeds, steps = isolate_quantized_ops(model)
     capture = onnx.ModelProto()
     capture.CopyFrom(model)
@@ -78,7 +115,11 @@ def op_graph(model: onnx.ModelProto, preprocess, path: Path) -> OpGraph:
     inputs = synthetic_set(OP_CROPS, preprocess).inputs()
     name = model.graph.input[0].name
     values = dict(zip(feeds.values(), ort_session(capture).run(list(feeds.values()), {name: inputs})))
-    forced_feeds = {name: inputs, **{new: values[old] for new, old in feeds.items()}}
+    forced_feeds = on_grid(forced.graph, {name: inputs, **{new: values[old] for new, old in feeds.items()}})
+    for graph_input in forced.graph.input:  # the cut's inputs get their shapes: OpenVINO needs a static rank
+        if graph_input.name in feeds:
+            shape = values[feeds[graph_input.name]].shape
+            graph_input.CopyFrom(onnx.helper.make_tensor_value_info(graph_input.name, onnx.TensorProto.FLOAT, shape))
     onnx.save(forced, path)
     return OpGraph(model, path, forced_feeds, steps, exact_op_outputs(model, forced, steps, forced_feeds))
 
@@ -169,9 +210,20 @@ class CpuMatrix:
                 self._pytorch = model(torch.from_numpy(self.host("fp32").inputs)).numpy()
         return self._pytorch
 
+    def _matmul_files(self) -> dict[str, Path]:
+        files = {}
+        for name, matmul in matmuls().items():
+            files[name] = self.folder / f"{name}.onnx"
+            files[name].write_bytes(matmul.model)
+        return files
+
     def here(self) -> dict[str, np.ndarray]:
-        """The graphs run by ONNX Runtime on this host, keyed as an emulated run's results."""
-        results = {"cpu:kernel": np.array(int8_kernel().name)}
+        """The graphs run by ONNX Runtime (and OpenVINO, where installed) on this host, keyed as an emulated run's
+        results."""
+        results = {
+            "cpu:kernel": np.array(int8_kernel().name),
+            "cpu:kernel:openvino": np.array(int8_kernel(runtime="openvino").name),
+        }
         for name, matmul in matmuls().items():
             results[f"{name}:y"] = ort_session(onnx.load_from_string(matmul.model)).run(None, {"x": matmul.x})[0]
         for bits in (7, 8):
@@ -179,6 +231,14 @@ class CpuMatrix:
             session = ort_session(onnx.load(str(graph.path)))
             names = [o.name for o in session.get_outputs()]
             results.update({f"ops{bits}:{n}": v for n, v in zip(names, session.run(names, graph.feeds))})
+        if openvino_installed():
+            from runtime.backends.openvino import OvBackend
+
+            runs = [(f"ov-{n}", p, {"x": matmuls()[n].x}) for n, p in self._matmul_files().items()]
+            runs += [(f"ov-ops{b}", self.ops(b).path, self.ops(b).feeds) for b in (7, 8)]
+            for key, path, feeds in runs:
+                with OvBackend(path, threads=1, cache=False) as backend:
+                    results.update({f"{key}:{n}": v for n, v in backend.infer(feeds).items()})
         return results
 
     def results(self, cpu: str) -> dict[str, np.ndarray]:
@@ -188,23 +248,30 @@ class CpuMatrix:
             return self._results.setdefault(cpu, self.here())
         if cpu in self._results:
             return self._results[cpu]
-        graphs = []
-        for name, matmul in matmuls().items():
-            path = self.folder / f"{name}.onnx"
-            path.write_bytes(matmul.model)
-            graphs.append(GraphJob(name, path, {"x": matmul.x}))
+        files = self._matmul_files()
+        graphs = [GraphJob(name, files[name], {"x": matmul.x}) for name, matmul in matmuls().items()]
         graphs += [GraphJob(f"ops{bits}", self.ops(bits).path, self.ops(bits).feeds) for bits in (7, 8)]
-        poses = []
+        poses, opens = [], []
         if emulated_cpu(cpu).arch == "aarch64":
             images, boxes = coco_photos()
             poses = [PoseJob(p, self.packages[p], images, boxes, self.host(p).inputs) for p in ("fp32", "int8")]
-        self._results[cpu] = run_jobs(cpu, graphs, poses, timeout=1200)
+        elif openvino_installed():  # the emulated x86 process imports this host's wheels
+            graphs += [GraphJob(f"ov-{g.name}", g.path, g.feeds, runtime="openvino") for g in graphs]
+            bf16 = {"precision": "bf16", "cache": False}
+            opens = [OpenJob("ov-bf16", "openvino", self.packages["fp32"] / "model.onnx", bf16)]
+        self._results[cpu] = run_jobs(cpu, graphs, poses, timeout=1200, opens=opens)
         return self._results[cpu]
 
-    def op_agreement(self, cpu: str, bits: int) -> dict[str, bool]:
-        """Per quantized op of the ``bits``-bit graph: whether ``cpu`` computed it exactly."""
-        run = self.results(cpu)
-        return self.ops(bits).agreement({n: run[f"ops{bits}:{n}"] for n in self.ops(bits).steps})
+    def op_agreement(self, cpu: str, bits: int, runtime: str = "onnxruntime") -> dict[str, bool]:
+        """Per quantized op of the ``bits``-bit graph: whether ``runtime`` (``"onnxruntime"`` or ``"openvino"``) on
+        ``cpu`` computed it exactly."""
+        run, prefix = self.results(cpu), "ov-" if runtime == "openvino" else ""
+        return self.ops(bits).agreement({n: run[f"{prefix}ops{bits}:{n}"] for n in self.ops(bits).steps})
+
+
+def openvino_installed() -> bool:
+    """Whether OpenVINO imports here (and so in an emulated x86 process, which runs this interpreter's wheels)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 def _row(matrix: CpuMatrix, cpu: str) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from runtime.backends import Backend, backend_entry, backend_of_file, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
-from runtime.int8_cpu import int8_kernel
+from runtime.int8_cpu import INT8_RUNTIMES, int8_kernel
 from runtime.package import PACKAGE_JSON, PackageSpec, read_package, recover_package
 from runtime.results import Predictions, to_coco_results
 from runtime.transforms import flip_test_heatmaps, xyxy_to_xywh
@@ -130,8 +130,9 @@ class PoseEngine:
             none.
         backend_options: more keyword arguments for the backend (see :func:`runtime.backends.open_backend`), e.g.
             ``{"io_binding": True}`` for onnxruntime or ``{"cuda_graph": True}`` for tensorrt.
-        allow_int8_saturation: run an int8 graph on ONNX Runtime's CPU kernels even where some of its int16 pair
-            sums can saturate (:mod:`runtime.int8_cpu`: 8-bit weights on AVX2 CPUs without VNNI), which costs AP.
+        allow_int8_saturation: run an int8 graph on ONNX Runtime's or OpenVINO's CPU kernels even where some of its
+            int16 pair sums can saturate (:mod:`runtime.int8_cpu`: 8-bit weights on x86 CPUs without VNNI), which
+            costs AP.
             By default the engine refuses it with :class:`SaturatingInt8Error` (a :class:`PackageError`).
     """
 
@@ -206,11 +207,11 @@ class PoseEngine:
             )
 
     def _check_int8_kernels(self) -> None:
-        """Refuse an int8 graph that ONNX Runtime's CPU kernels on this CPU may sum wrongly (int16 saturation)."""
+        """Refuse an int8 graph that the CPU runtime's kernels on this CPU may sum wrongly (int16 saturation)."""
         pair = self.spec.int8_max_weight_pair
-        if pair is None or self.backend.name != "onnxruntime" or self.backend.device != "cpu":
+        if pair is None or self.backend.name not in INT8_RUNTIMES or self.backend.device != "cpu":
             return
-        kernel = int8_kernel()
+        kernel = int8_kernel(runtime=self.backend.name)
         if kernel.saturates(pair):
             self.backend.close()
             raise SaturatingInt8Error(

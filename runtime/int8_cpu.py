@@ -1,4 +1,4 @@
-"""How ONNX Runtime's CPU kernels accumulate int8 products on this CPU, and whether an int8 graph can overflow there.
+"""How the CPU runtimes' int8 kernels add up int8 products on this CPU, and whether an int8 graph can overflow there.
 
 ONNX Runtime's MLAS picks its integer GEMM and convolution kernels by CPU family (``MlasPlatform``'s constructor in
 ``onnxruntime/core/mlas/lib/platform.cpp``). Every kernel multiplies the raw 8-bit bytes and corrects for the zero
@@ -39,6 +39,14 @@ of any channel, summed; ``model.json`` records it as ``calibration.max_weight_pa
   -32768 (an activation of -128, or uint8 0). The bound sees it: two weights of -128 make a pair of 256, and
   128 × 256 = 32768 > 32767. swinpose's export never writes -128 (its weights are symmetric).
 
+**OpenVINO** (its CPU plugin's oneDNN kernels) multiplies the same bytes the same way on x86, with one difference:
+where ONNX Runtime widens to int16 on x86 without AVX2+FMA (``other``), oneDNN still adds u8×s8 pairs in int16 with
+saturation (``PMADDUBSW``, SSSE3): the family ``x86-sse``. Its x86 dispatch is otherwise MLAS's (VNNI where AVX-512
+VNNI or AVX-VNNI is, saturating pairs without it). ``tests/test_int8_cpu.py`` checks both runtimes' arithmetic on
+this host and on emulated Haswell and Nehalem CPUs. OpenVINO on arm64 has not been run here (no emulated arm64
+OpenVINO yet); it is taken to have ONNX Runtime's arm64 families, whose bounds hold for any kernel that adds at most
+two int8 products in int16.
+
 ``export/README.md`` shows each family's arithmetic on one MatMul against exact integer references;
 ``tests/test_int8_cpu.py`` runs ONNX Runtime on emulated CPUs of each family and checks that the family this module
 names is the arithmetic the kernels perform.
@@ -55,7 +63,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["INT16_MAX", "Int8Kernel", "KERNELS", "cpu_features", "int8_kernel", "int8_speed_note"]
+from runtime.errors import ConfigError
+
+__all__ = ["INT16_MAX", "Int8Kernel", "KERNELS", "INT8_RUNTIMES", "cpu_features", "int8_kernel", "int8_speed_note"]
 
 INT16_MAX = 32767
 #: MLAS's AVX-512 "core" kernels (F, BW, DQ, VL): where present they replace the AVX2 and AVX-VNNI ones
@@ -111,6 +121,13 @@ KERNELS = {
         "wrap",
         None,
     ),
+    "x86-sse": Int8Kernel(
+        "x86-sse",
+        "x86 without AVX2+FMA under OpenVINO: u8×s8 pairs added in int16 with saturation (PMADDUBSW)",
+        "u8",
+        "saturate",
+        None,
+    ),
     "other": Int8Kernel(
         "other",
         "x86 without AVX2+FMA (or another architecture): operands widened to int16, pairs summed in int32",
@@ -139,15 +156,25 @@ def cpu_features() -> set[str]:
     return found
 
 
-def int8_kernel(features: Iterable[str] | None = None, machine: str | None = None) -> Int8Kernel:
-    """The int8 kernel family ONNX Runtime uses on this CPU (or on one with ``features`` and ``machine``), decided
-    as MLAS decides it: on x86, AVX2 *and* FMA select the AVX2 kernels; AVX-VNNI replaces them; AVX-512 core replaces
-    both, with VNNI only if it has AVX-512 VNNI. On arm64, dot products (or I8MM, which implies them)."""
+#: the runtimes whose CPU int8 kernels :func:`int8_kernel` knows (backend names of :mod:`runtime.backends`)
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def int8_kernel(
+    features: Iterable[str] | None = None, machine: str | None = None, runtime: str = "onnxruntime"
+) -> Int8Kernel:
+    """The int8 kernel family ``runtime`` (one of :data:`INT8_RUNTIMES`) uses on this CPU (or on one with
+    ``features`` and ``machine``). ONNX Runtime's is decided as MLAS decides it: on x86, AVX2 *and* FMA select the
+    AVX2 kernels; AVX-VNNI replaces them; AVX-512 core replaces both, with VNNI only if it has AVX-512 VNNI. On
+    arm64, dot products (or I8MM, which implies them). OpenVINO's differs only on x86 without AVX2+FMA, where it
+    saturates int16 pairs (``x86-sse``) instead of widening."""
+    if runtime not in INT8_RUNTIMES:
+        raise ConfigError(f"no int8 kernel rule for {runtime!r}; known: {INT8_RUNTIMES}")
     features = cpu_features() if features is None else set(features)
     machine = (machine or platform.machine()).lower()
     if machine in ("x86_64", "amd64", "i386", "i686", "x86"):
         if not {"AVX2", "FMA3"} <= features:
-            return KERNELS["other"]
+            return KERNELS["x86-sse" if runtime == "openvino" else "other"]
         if _AVX512_CORE <= features:
             return KERNELS["x86-vnni" if "AVX512VNNI" in features else "x86-avx2"]
         return KERNELS["x86-vnni" if "AVX_VNNI" in features else "x86-avx2"]

@@ -1,10 +1,11 @@
 """int8 that is right on every CPU family: the saturation proof on the graph, the kernels emulated, PoseEngine's rule.
 
 The proof (``test_no_pair_sum_of_the_int8_graph_can_leave_int16_on_any_cpu``) walks the exported graph and holds
-on any machine: it reads weights, not timings or one CPU's results. The kernel-family tests run ONNX Runtime on this
-host and on emulated CPUs of each family (tests/emulated.py: ``qemu-x86_64 -cpu Haswell`` for AVX2,
-``qemu-aarch64 -cpu cortex-a57`` for arm64 NEON, ``-cpu neoverse-n1`` for dot products, ``-cpu Nehalem`` for SSE)
-and compare every result with references computed in numpy on the host, so their verdict is the same on any host.
+on any machine: it reads weights, not timings or one CPU's results. The kernel-family tests run ONNX Runtime (and
+OpenVINO, on x86) on this host and on emulated CPUs of each family (tests/emulated.py: ``qemu-x86_64 -cpu Haswell``
+for AVX2, ``qemu-aarch64 -cpu cortex-a57`` for arm64 NEON, ``-cpu neoverse-n1`` for dot products, ``-cpu Nehalem``
+for SSE) and compare every result with references computed in numpy on the host, so their verdict is the same on any
+host.
 QEMU 7.2 emulates neither AVX-512 nor AVX-VNNI: those families are checked here only on hosts that have them
 (``test_onnx_runtime_sums_as_the_named_family[here]``), and otherwise by the decision table below, which mirrors MLAS's
 dispatch.
@@ -13,6 +14,7 @@ dispatch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -36,7 +38,7 @@ from benchmarks.int8_saturation import (
 from export.int8_check import max_weight_pair, quantized_ops, saturating_ops, weight_pair
 from export.precision import int8_excluded_nodes, quantize_int8
 from runtime import PoseEngine
-from runtime.errors import PackageError, SaturatingInt8Error
+from runtime.errors import ConfigError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import INT16_MAX, KERNELS, int8_kernel, int8_speed_note
 
 #: numpy's CPUID/HWCAP feature names and Linux's /proc/cpuinfo names for the same features
@@ -85,6 +87,24 @@ _AVX512 = {"AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL"}
 )
 def test_kernel_family_follows_the_cpu_features(features, machine, kernel):
     assert int8_kernel(features, machine).name == kernel
+
+
+@pytest.mark.parametrize(
+    ("features", "machine", "kernel"),
+    [
+        ({"AVX2", "FMA3"}, "x86_64", "x86-avx2"),
+        (_AVX512, "x86_64", "x86-avx2"),
+        (_AVX512 | {"AVX512VNNI"}, "x86_64", "x86-vnni"),
+        ({"AVX2", "FMA3", "AVX_VNNI"}, "x86_64", "x86-vnni"),
+        ({"SSE41", "SSE42"}, "x86_64", "x86-sse"),  # oneDNN saturates pairs here too (PMADDUBSW); MLAS widens
+        ({"ASIMD", "ASIMDDP"}, "aarch64", "arm64-dot"),
+        ({"ASIMD"}, "aarch64", "arm64-neon"),
+    ],
+)
+def test_openvino_kernel_family_follows_the_cpu_features(features, machine, kernel):
+    assert int8_kernel(features, machine, runtime="openvino").name == kernel
+    with pytest.raises(ConfigError, match="no int8 kernel rule for 'tensorrt'"):
+        int8_kernel(features, machine, runtime="tensorrt")
 
 
 def test_saturation_limits_are_the_int16_range():
@@ -209,6 +229,44 @@ def test_onnx_runtime_sums_as_the_named_family(emulated, cpu):
             assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
 
 
+#: the emulated CPUs that run this host's OpenVINO wheel (x86; arm64's sysroot has no OpenVINO)
+OPENVINO_CPUS = sorted(c for c, model in CPUS.items() if model.arch == "x86_64")
+
+
+def _openvino_results(emulated, cpu):
+    run = emulated.results(cpu)
+    if "ov-extremes:y" not in run:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs OpenVINO (the dev extra), but the CPU matrix ran no OpenVINO graph")
+        pytest.skip("OpenVINO is not installed: pip install 'swinpose[openvino]'")
+    return run
+
+
+@pytest.mark.parametrize("cpu", ["here", *OPENVINO_CPUS])
+def test_openvino_sums_as_the_named_family(emulated, cpu):
+    """As test_onnx_runtime_sums_as_the_named_family, for OpenVINO's CPU plugin and the family runtime.int8_cpu
+    names for it in that process (on Nehalem it saturates where ONNX Runtime is exact)."""
+    run = _openvino_results(emulated, cpu)
+    kernel = str(run["cpu:kernel:openvino"])
+    expected = reference_of(KERNELS[kernel])
+    for name in matmuls():
+        r = measure(name, run[f"ov-{name}:y"])
+        assert r[expected] <= r["fp32_error"], (cpu, kernel, name, r)
+        if name in EXTREMES:
+            others = [ref for ref in REFERENCES if ref != expected]
+            assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
+
+
+@pytest.mark.parametrize("cpu", OPENVINO_CPUS)
+def test_openvino_refuses_bf16_on_a_cpu_without_it(emulated, cpu):
+    """QEMU emulates no AVX-512, so no emulated CPU has bf16: OpenVINO there lists no BF16 and would run f32 under a
+    bf16 hint; the backend refuses to open instead, naming the CPU flags bf16 needs."""
+    run = _openvino_results(emulated, cpu)
+    assert "BF16" not in {str(c) for c in run["cpu:openvino"]} and "INT8" in {str(c) for c in run["cpu:openvino"]}
+    error = str(run["ov-bf16:error"])
+    assert error.startswith("UnsupportedPrecisionError: bf16 inference needs a CPU with avx512_bf16 or amx_bf16")
+
+
 def test_the_extremes_separate_the_three_references():
     """The references differ where the docstrings say: row 0 × column 0 saturates, row 1 × column 1 wraps, with int8
     activations (127 and -128) and with uint8 ones (bytes 255 and 0, zero point 77)."""
@@ -225,16 +283,21 @@ def test_the_extremes_separate_the_three_references():
 
 
 @pytest.mark.parametrize("weight_bits", [7, 8])
-@pytest.mark.parametrize("cpu", ["here", *sorted(CPUS)])
-def test_every_quantized_op_sums_exactly_where_the_rule_says(emulated, cpu, weight_bits):
+@pytest.mark.parametrize(
+    ("runtime", "cpu"),
+    [*(("onnxruntime", c) for c in ["here", *sorted(CPUS)]), *(("openvino", c) for c in ["here", *OPENVINO_CPUS])],
+)
+def test_every_quantized_op_sums_exactly_where_the_rule_says(emulated, runtime, cpu, weight_bits):
     """Each quantized MatMul/Conv of the bundled int8 graph, fed the same bytes, against its exact value computed in
-    numpy from its integer inputs (tests/emulated.py). With 7-bit weights every op is exact on every family; with
-    8-bit weights so it is where int8_cpu says the graph cannot saturate (VNNI, dot products, and NEON, since
-    symmetric weights never reach -128), and on AVX2 most ops are not: the check can fail."""
+    numpy from its integer inputs (tests/emulated.py), run by ONNX Runtime and by OpenVINO. With 7-bit weights
+    every op is exact on every family; with 8-bit weights so it is where int8_cpu says the graph cannot saturate
+    (VNNI, dot products, and NEON, since symmetric weights never reach -128), and on AVX2 (and OpenVINO's SSE) most
+    ops are not: the check can fail."""
     graph = emulated.ops(weight_bits)
-    kernel = KERNELS[str(emulated.results(cpu)["cpu:kernel"])]
+    run = _openvino_results(emulated, cpu) if runtime == "openvino" else emulated.results(cpu)
+    kernel = KERNELS[str(run["cpu:kernel:openvino" if runtime == "openvino" else "cpu:kernel"])]
     assert len(graph.steps) == len(quantized_ops(graph.model)) > 40
-    agree = emulated.op_agreement(cpu, weight_bits)
+    agree = emulated.op_agreement(cpu, weight_bits, runtime)
     if saturating_ops(graph.model, kernel):
         assert sum(not ok for ok in agree.values()) > len(agree) // 2, (cpu, kernel.name)
     else:
@@ -256,29 +319,47 @@ def _with_weight_pair(src, dst, pair):
 @pytest.mark.parametrize("pair", [254, None], ids=["8-bit", "exported-before-the-field"])
 def test_pose_engine_refuses_a_saturating_graph_on_an_avx2_cpu(bundled_packages, tmp_path, monkeypatch, pair):
     package = _with_weight_pair(bundled_packages["int8"], tmp_path / "pk", pair)
-    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-avx2"])
+    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda **_: KERNELS["x86-avx2"])
     with pytest.raises(SaturatingInt8Error, match="can saturate on this CPU.*7-bit weights.*allow_int8_saturation"):
         PoseEngine(package)
     PoseEngine(package, allow_int8_saturation=True).close()
-    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["arm64-neon"])  # 128 × 254 fits in int16
+    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda **_: KERNELS["arm64-neon"])  # 128 × 254 fits in int16
     PoseEngine(package).close()
-    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-vnni"])
+    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda **_: KERNELS["x86-vnni"])
     PoseEngine(package).close()
     assert issubclass(SaturatingInt8Error, PackageError)
+
+
+def test_pose_engine_asks_each_runtime_for_its_own_kernel_family(bundled_packages, tmp_path, monkeypatch):
+    """An 8-bit graph on a CPU without AVX2: OpenVINO saturates its pairs there (x86-sse) and is refused, ONNX
+    Runtime widens them (other) and runs it."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'swinpose[openvino]'")
+    package = _with_weight_pair(bundled_packages["int8"], tmp_path / "pk", 254)
+    asked = []
+
+    def kernel(runtime="onnxruntime"):
+        asked.append(runtime)
+        return int8_kernel({"SSE41", "SSE42"}, "x86_64", runtime)
+
+    monkeypatch.setattr(runtime.engine, "int8_kernel", kernel)
+    with pytest.raises(SaturatingInt8Error, match="can saturate on this CPU, which has x86 without AVX2"):
+        PoseEngine(package, backend="openvino")
+    PoseEngine(package, backend="onnxruntime").close()
+    assert asked == ["openvino", "onnxruntime"]
 
 
 def test_bench_shows_a_saturating_package_as_a_skipped_row(bundled_packages, tmp_path, monkeypatch):
     from benchmarks.runners import find_packages, open_combo
 
     package = _with_weight_pair(bundled_packages["int8"], tmp_path / "pk" / "int8", 254)
-    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda: KERNELS["x86-avx2"])
+    monkeypatch.setattr(runtime.engine, "int8_kernel", lambda **_: KERNELS["x86-avx2"])
     combo = open_combo("onnxruntime", "int8", find_packages(package), package)
     assert combo.engine is None and "can saturate on this CPU" in combo.skipped
 
 
 def test_pose_engine_runs_the_7bit_graph_on_every_kernel_family(bundled_packages, monkeypatch):
     for kernel in KERNELS.values():
-        monkeypatch.setattr(runtime.engine, "int8_kernel", lambda kernel=kernel: kernel)
+        monkeypatch.setattr(runtime.engine, "int8_kernel", lambda kernel=kernel, **_: kernel)
         PoseEngine(bundled_packages["int8"]).close()
 
 

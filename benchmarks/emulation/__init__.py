@@ -1,4 +1,4 @@
-"""Other CPUs on this one: ONNX Runtime's kernels and swinpose's runtime under QEMU's user-mode emulator.
+"""Other CPUs on this one: ONNX Runtime's and OpenVINO's kernels and swinpose's runtime under QEMU's user-mode emulator.
 
 * :mod:`~benchmarks.emulation.cpus`: the emulated models (AVX2 Haswell, SSE-only Nehalem, the Jetson Nano's
   Cortex-A57, Neoverse-N1 as Jetson Orin) and the ``/proc/cpuinfo`` each one's process is served;
@@ -11,6 +11,6 @@ Emulation is exact for the instructions and says nothing about speed: results, n
 """
 
 from benchmarks.emulation.cpus import CPUS, EmulatedCpu, emulated_cpu
-from benchmarks.emulation.session import GraphJob, PoseJob, emulated_outputs, run_jobs
+from benchmarks.emulation.session import GraphJob, OpenJob, PoseJob, emulated_outputs, run_jobs
 
-__all__ = ["CPUS", "EmulatedCpu", "emulated_cpu", "GraphJob", "PoseJob", "run_jobs", "emulated_outputs"]
+__all__ = ["CPUS", "EmulatedCpu", "emulated_cpu", "GraphJob", "PoseJob", "OpenJob", "run_jobs", "emulated_outputs"]

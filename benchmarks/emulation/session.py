@@ -9,7 +9,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,18 +21,20 @@ from benchmarks.emulation.qemu import REPO, cpu_root, emulated_command, python_e
 if TYPE_CHECKING:
     from benchmarks.emulation.arm64 import Arm64Sysroot
 
-__all__ = ["GraphJob", "PoseJob", "run_jobs", "emulated_outputs"]
+__all__ = ["GraphJob", "PoseJob", "OpenJob", "run_jobs", "emulated_outputs"]
 
 
 @dataclass(frozen=True)
 class GraphJob:
-    """Every output of the ONNX file ``path`` on ``feeds`` (with ``batch``, in runs of that many crops)."""
+    """Every output of the ONNX file ``path`` on ``feeds`` (with ``batch``, in runs of that many crops), run by
+    ``runtime``: ``"onnxruntime"`` (its CPU provider) or ``"openvino"`` (its CPU plugin, f32)."""
 
     name: str
     path: Path
     feeds: dict[str, np.ndarray]
     threads: int = 1
     batch: int = 0
+    runtime: str = "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -49,20 +51,32 @@ class PoseJob:
     threads: int = 1
 
 
+@dataclass(frozen=True)
+class OpenJob:
+    """Open ``backend`` (a :data:`runtime.backends.BACKENDS` name) on the file ``path`` with ``options``; results:
+    ``NAME:error`` (empty when it opened, else the error's type and message) and ``NAME:inputs``."""
+
+    name: str
+    backend: str
+    path: Path
+    options: dict = field(default_factory=dict)
+
+
 def run_jobs(
     cpu: EmulatedCpu | str,
     graphs: Sequence[GraphJob] = (),
     poses: Sequence[PoseJob] = (),
     sysroot: Arm64Sysroot | None = None,
     timeout: float = 1800,
+    opens: Sequence[OpenJob] = (),
 ) -> dict[str, np.ndarray]:
-    """Run ``graphs`` and ``poses`` in one process on the emulated ``cpu`` (an arm64 one needs ``sysroot``, an
-    :class:`~benchmarks.emulation.arm64.Arm64Sysroot`; None finds the prepared one) and return its results (see
-    :mod:`benchmarks.emulation.worker`); a failed run is a :class:`~runtime.errors.BackendError`."""
+    """Run ``graphs``, ``poses`` and ``opens`` in one process on the emulated ``cpu`` (an arm64 one needs
+    ``sysroot``, an :class:`~benchmarks.emulation.arm64.Arm64Sysroot`; None finds the prepared one) and return its
+    results (see :mod:`benchmarks.emulation.worker`); a failed run is a :class:`~runtime.errors.BackendError`."""
     cpu = emulated_cpu(cpu) if isinstance(cpu, str) else cpu
     with tempfile.TemporaryDirectory(prefix="swinpose-emulated-") as tmp:
         tmp = Path(tmp)
-        job: dict = {"graphs": [], "poses": []}
+        job: dict = {"graphs": [], "poses": [], "opens": [asdict(o) | {"path": str(o.path)} for o in opens]}
         for i, g in enumerate(graphs):
             np.savez(tmp / f"feeds{i}.npz", **g.feeds)
             job["graphs"].append(
@@ -72,6 +86,7 @@ def run_jobs(
                     "feeds": str(tmp / f"feeds{i}.npz"),
                     "threads": g.threads,
                     "batch": g.batch,
+                    "runtime": g.runtime,
                 }
             )
         for i, p in enumerate(poses):

@@ -6,14 +6,21 @@ package (OpenCV) are imported here, never torch or onnx, since the arm64 side ha
 
 ``job.json`` (written by :func:`benchmarks.emulation.session.run_jobs`) lists
 
-* ``graphs``: ``{"name", "path", "feeds" (an .npz), "threads", "batch"}``: every output of the graph on the feeds, by
-  ONNX Runtime's CPU provider (with ``batch``, in runs of that many along the first axis);
+* ``graphs``: ``{"name", "path", "feeds" (an .npz), "threads", "batch", "runtime"}``: every output of the graph on
+  the feeds, by ONNX Runtime's CPU provider or (``"runtime": "openvino"``) OpenVINO's CPU plugin at f32 (with
+  ``batch``, in runs of that many along the first axis);
 * ``poses``: ``{"name", "package", "images", "boxes" (per image, N×4 xyxy), "inputs" (an .npz of crops, or null),
   "threads"}``: :class:`runtime.PoseEngine` from the image files (crops, heatmaps, keypoints, scores) and, with
   ``inputs``, the heatmaps of those given crops.
 
+* ``opens``: ``{"name", "backend", "path", "options"}``: :func:`runtime.backends.open_backend` on the file, which
+  reports ``NAME:error`` (the error's type and message, empty when it opened) and ``NAME:inputs`` (its inputs'
+  names).
+
 ``results.npz`` holds ``GRAPH:OUTPUT`` and ``POSE:keypoints|scores|inputs|heatmaps|given_heatmaps`` arrays, and
-``cpu:*`` entries saying what the process saw: its machine, the int8 kernel family :mod:`runtime.int8_cpu` names,
+``cpu:*`` entries saying what the process saw: its machine, the int8 kernel family :mod:`runtime.int8_cpu` names
+(``cpu:kernel`` for ONNX Runtime, ``cpu:kernel:openvino``; and ``cpu:openvino`` OpenVINO's optimization capabilities,
+empty where it is not installed),
 numpy's CPU features, the ``/proc/cpuinfo`` it was served and whether torch got imported.
 """
 
@@ -39,17 +46,36 @@ def _session(path: str, threads: int):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def _openvino(path: str, threads: int):
+    # a bare compiled model, not runtime.backends.openvino: no model cache in a throwaway process
+    import openvino
+
+    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = openvino.Core().compile_model(path, "CPU", config)
+    names = [o.get_any_name() for o in compiled.outputs]
+
+    def run(names_: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = compiled.create_infer_request().infer(feeds)
+        by_name = {port.get_any_name(): value for port, value in out.items()}
+        return [np.array(by_name[n]) for n in names_]
+
+    return names, run
+
+
 def _graph(job: dict) -> dict[str, np.ndarray]:
-    session = _session(job["path"], job.get("threads", 1))
-    names = [o.name for o in session.get_outputs()]
+    if job.get("runtime", "onnxruntime") == "openvino":
+        names, run = _openvino(job["path"], job.get("threads", 1))
+    else:
+        session = _session(job["path"], job.get("threads", 1))
+        names, run = [o.name for o in session.get_outputs()], session.run
     with np.load(job["feeds"]) as f:
         feeds = {k: f[k] for k in f.files}
     batch = job.get("batch") or 0
     if not batch:
-        runs = [session.run(names, feeds)]
+        runs = [run(names, feeds)]
     else:
         n = len(next(iter(feeds.values())))
-        runs = [session.run(names, {k: v[i : i + batch] for k, v in feeds.items()}) for i in range(0, n, batch)]
+        runs = [run(names, {k: v[i : i + batch] for k, v in feeds.items()}) for i in range(0, n, batch)]
     return {f"{job['name']}:{name}": np.concatenate([r[j] for r in runs]) for j, name in enumerate(names)}
 
 
@@ -73,6 +99,14 @@ def _poses(job: dict) -> dict[str, np.ndarray]:
     return results
 
 
+def _openvino_capabilities() -> list[str]:
+    try:
+        import openvino
+    except ImportError:
+        return []
+    return list(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
 def _cpu() -> dict[str, np.ndarray]:
     from runtime.int8_cpu import cpu_features, int8_kernel
 
@@ -83,10 +117,25 @@ def _cpu() -> dict[str, np.ndarray]:
     return {
         "cpu:machine": np.array(platform.machine()),
         "cpu:kernel": np.array(int8_kernel().name),
+        "cpu:kernel:openvino": np.array(int8_kernel(runtime="openvino").name),
+        "cpu:openvino": np.array(_openvino_capabilities()),
         "cpu:features": np.array(sorted(cpu_features())),
         "cpu:cpuinfo": np.array(cpuinfo),
         "cpu:torch": np.array("torch" in sys.modules),
     }
+
+
+def _open(job: dict) -> dict[str, np.ndarray]:
+    from runtime.backends import open_backend
+    from runtime.errors import SwinPoseError
+
+    name, error, inputs = job["name"], "", []
+    try:
+        with open_backend(job["backend"], job["path"], **job.get("options", {})) as backend:
+            inputs = [s.name for s in backend.inputs]
+    except SwinPoseError as e:
+        error = f"{type(e).__name__}: {e}"
+    return {f"{name}:error": np.array(error), f"{name}:inputs": np.array(inputs)}
 
 
 def run_job(job: dict) -> dict[str, np.ndarray]:
@@ -94,6 +143,8 @@ def run_job(job: dict) -> dict[str, np.ndarray]:
     results = {}
     for graph in job.get("graphs", []):
         results.update(_graph(graph))
+    for opening in job.get("opens", []):
+        results.update(_open(opening))
     for poses in job.get("poses", []):
         results.update(_poses(poses))
     results.update(_cpu())  # last: after every import the jobs made

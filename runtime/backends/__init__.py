@@ -65,6 +65,7 @@ class BackendEntry:
 
 BACKENDS = {
     "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend", cpu_threads=True),
+    "openvino": BackendEntry("onnx", ".onnx", "runtime.backends.openvino:OvBackend", cpu_threads=True),
     "tensorrt": BackendEntry(
         "engine", ".engine", "runtime.backends.tensorrt:TrtBackend", cpu_threads=False, flavors=TENSORRT_FLAVORS
     ),
@@ -93,7 +94,8 @@ def open_backend(
 ) -> Backend:
     """Open backend ``name`` on the model file ``path``. ``threads`` goes to backends that take CPU threads (0: the
     library's default) and ``flavor`` to those with flavours (the one that built the file); ``options`` are that
-    backend's own keyword arguments (``io_binding`` for onnxruntime, ``cuda_graph`` for tensorrt)."""
+    backend's own keyword arguments (``io_binding`` for onnxruntime, ``hint``, ``precision`` and ``cache`` for
+    openvino, ``cuda_graph`` for tensorrt)."""
     entry = backend_entry(name)
     if entry.cpu_threads:
         options["threads"] = threads

@@ -1,0 +1,175 @@
+"""OpenVINO backend: a package's ``model.onnx`` (fp32 or int8 Q/DQ) compiled by OpenVINO's CPU plugin.
+
+Options (each checked when the backend opens, like the other backends'):
+
+* ``threads``: ``INFERENCE_NUM_THREADS`` (0: OpenVINO's default, every core);
+* ``hint``: ``PERFORMANCE_HINT``, ``"latency"`` (one stream: the fastest single call) or ``"throughput"`` (several
+  streams: calls from several threads run side by side);
+* ``precision``: ``INFERENCE_PRECISION_HINT``, ``"f32"`` (the default, always set: OpenVINO would otherwise pick
+  bf16 by itself on CPUs with AMX) or ``"bf16"``. bf16 needs a CPU with ``avx512_bf16`` or ``amx_bf16``; on any
+  other CPU OpenVINO quietly runs f32 instead, so this backend refuses to open (:class:`UnsupportedPrecisionError`)
+  rather than hand back f32 under a bf16 name. On an int8 graph the hint sets the precision of what is not
+  quantized;
+* ``cache``: keep the compiled model in OpenVINO's model cache (``CACHE_DIR``), so that the next backend on the
+  same file and options (in this process or another) loads it instead of compiling. The cache lives in
+  ``$SWINPOSE_CACHE_DIR/openvino``, else ``$XDG_CACHE_HOME/swinpose/openvino``, else
+  ``~/.cache/swinpose/openvino``. OpenVINO keys each entry by the model's bytes and the options that change the
+  compiled graph (the precision hint); threads and the performance hint apply when an entry loads. A damaged entry
+  is compiled again. ``compile_s`` says what opening took.
+
+**Threads may share it**: each call takes an idle infer request from a pool (creating one when every request is
+busy), so calls share no buffers and run side by side (``concurrent``), as ONNX Runtime's ``session.run`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.backends.base import Backend, TensorSpec
+from runtime.errors import BackendError, ConfigError, MissingDependencyError
+
+__all__ = [
+    "OvBackend",
+    "PERFORMANCE_HINTS",
+    "PRECISION_HINTS",
+    "BF16_CPU_FLAGS",
+    "UnsupportedPrecisionError",
+    "bf16_problem",
+    "cache_dir",
+    "openvino_core",
+]
+
+#: ``hint`` → OpenVINO's ``PERFORMANCE_HINT``
+PERFORMANCE_HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
+#: ``precision`` → OpenVINO's ``INFERENCE_PRECISION_HINT``
+PRECISION_HINTS = {"f32": "f32", "bf16": "bf16"}
+#: Linux's names (``/proc/cpuinfo``) of the CPU features with which OpenVINO's CPU plugin runs bf16
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+CACHE_ENV = "SWINPOSE_CACHE_DIR"
+
+
+class UnsupportedPrecisionError(BackendError, ConfigError):
+    """This CPU (as OpenVINO sees it) has no native path for the asked inference precision."""
+
+
+def openvino_core() -> Any:
+    """OpenVINO's ``Core``, or a :class:`MissingDependencyError` with the install command."""
+    try:
+        import openvino
+    except ImportError as e:
+        raise MissingDependencyError("openvino", "openvino", "the OpenVINO backend") from e
+    return openvino.Core()
+
+
+def cache_dir() -> Path:
+    """Where compiled models are kept (see the module docstring)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / "openvino"
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "swinpose" / "openvino"
+
+
+def bf16_problem(capabilities: list[str] | tuple[str, ...]) -> str | None:
+    """Why bf16 cannot run on a CPU whose OpenVINO ``OPTIMIZATION_CAPABILITIES`` are ``capabilities``, or None."""
+    if "BF16" in capabilities:
+        return None
+    return (
+        f"bf16 inference needs a CPU with {' or '.join(BF16_CPU_FLAGS)} (Intel Cooper Lake, Sapphire Rapids or "
+        f"later; AMD Zen 4 or later), and this one has neither (OpenVINO lists {sorted(capabilities)}); OpenVINO would "
+        "quietly run f32 instead. Use precision 'f32', or an int8 package for speed"
+    )
+
+
+class OvBackend(Backend):
+    """OpenVINO's CPU plugin on ``path`` (a ``.onnx`` file); see the module docstring for the options."""
+
+    name = "openvino"
+    concurrent = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cpu",
+        threads: int = 0,
+        hint: str = "latency",
+        precision: str = "f32",
+        cache: bool = True,
+    ) -> None:
+        super().__init__(path, device)
+        if device != "cpu":
+            raise BackendError(
+                f"the openvino backend runs on the CPU, not {device!r}: use device='cpu', or the onnxruntime or "
+                "tensorrt backend on a CUDA GPU"
+            )
+        if hint not in PERFORMANCE_HINTS:
+            raise ConfigError(f"openvino hint {hint!r} is not one of {sorted(PERFORMANCE_HINTS)}")
+        if precision not in PRECISION_HINTS:
+            raise ConfigError(
+                f"openvino precision {precision!r} is not one of {sorted(PRECISION_HINTS)} (fp16 and int8 are "
+                "package precisions: export them with swinpose-export)"
+            )
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise ConfigError(f"threads must be an integer ≥ 0 (0: OpenVINO's default), got {threads!r}")
+        core = openvino_core()
+        if precision == "bf16":
+            problem = bf16_problem(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+            if problem:
+                raise UnsupportedPrecisionError(problem)
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": PERFORMANCE_HINTS[hint],
+            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        if cache:
+            folder = cache_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            config["CACHE_DIR"] = str(folder)
+        self.hint, self.precision, self.cache = hint, precision, cache
+        start = time.perf_counter()
+        try:
+            self.compiled = core.compile_model(str(self.path), "CPU", config)
+        except Exception as e:  # OpenVINO raises RuntimeError for unreadable or unsupported models
+            why = " ".join(str(e).split())[:300]  # its messages span lines
+            raise BackendError(
+                f"OpenVINO cannot compile {path} ({type(e).__name__}: {why}); the file is truncated or not an ONNX "
+                "model: re-export the package with swinpose-export"
+            ) from e
+        self.compile_s = time.perf_counter() - start
+        ran = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        if precision == "bf16" and "bf16" not in ran and "bfloat16" not in ran:
+            raise UnsupportedPrecisionError(f"OpenVINO compiled {path} for {ran}, not bf16: {bf16_problem([])}")
+        self.inputs = [self._spec(p) for p in self.compiled.inputs]
+        self.outputs = [self._spec(p) for p in self.compiled.outputs]
+        self._idle: list[Any] = []
+        self._pool_lock = threading.Lock()
+
+    @staticmethod
+    def _spec(port: Any) -> TensorSpec:
+        shape = tuple(d.get_length() if d.is_static else -1 for d in port.get_partial_shape())
+        return TensorSpec(port.get_any_name(), shape, np.dtype(port.get_element_type().to_dtype()).name)
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._pool_lock:
+            compiled = self.compiled
+            if compiled is None:
+                raise BackendError("the openvino backend was closed by another thread; create a new engine")
+            request = self._idle.pop() if self._idle else compiled.create_infer_request()
+        try:
+            request.infer(feeds)
+            # the request's output tensors are its own buffers, which its next call overwrites
+            return {s.name: np.array(request.get_tensor(s.name).data, copy=True) for s in self.outputs}
+        finally:
+            with self._pool_lock:
+                self._idle.append(request)
+
+    def _free(self) -> None:
+        with self._pool_lock:
+            self._idle = []
+            self.compiled = None
