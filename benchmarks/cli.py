@@ -52,12 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument(
         "--backends",
         default="torch,onnxruntime,tensorrt",
-        help="any of torch, torch-compile, onnxruntime, tensorrt (default torch,onnxruntime,tensorrt)",
+        help="any of torch, torch-compile, onnxruntime, openvino, tensorrt (default torch,onnxruntime,tensorrt)",
     )
-    lat.add_argument("--precisions", default="fp32,fp16,int8")
+    lat.add_argument(
+        "--precisions",
+        default="fp32,fp16,int8",
+        help="any of fp32, fp16, bf16 (OpenVINO's bf16 hint on the fp32 package), int8, int8+bf16 (that hint on the "
+        "int8 package) (default fp32,fp16,int8)",
+    )
     lat.add_argument("--batch", default="1,8,32", help="batch sizes (default 1,8,32)")
     lat.add_argument("--warmup", type=nonnegative_int, default=5)
-    lat.add_argument("--iters", type=positive_int, default=30)
+    lat.add_argument("--iters", type=positive_int, default=30, help="timed calls per row, spread over --rounds")
+    lat.add_argument(
+        "--rounds", type=positive_int, default=5, help="interleaved rounds: each row runs once per round (default 5)"
+    )
     lat.add_argument("--people", type=positive_int, default=4, help="people in the end-to-end frame (default 4)")
     lat.add_argument("--flip-test", action="store_true", help="time the flip test too (two runs per crop)")
     lat.add_argument(
@@ -82,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--detections", type=Path, help="COCO detection results to use instead of GT boxes")
     par.add_argument("--det-score-thr", type=unit_interval, default=0.0)
     par.add_argument("--backends", default="onnxruntime,tensorrt")
-    par.add_argument("--precisions", default="fp32,fp16,int8")
+    par.add_argument("--precisions", default="fp32,fp16,int8", help="any of fp32, fp16, bf16, int8, int8+bf16")
     par.add_argument("--no-flip-test", action="store_true", help="compare without the flip test")
     par.add_argument("--fp32-max-delta", type=nonnegative_float, help="ΔAP limit for fp32 (AP points, default 0)")
     par.add_argument("--fp16-max-delta", type=nonnegative_float, help="ΔAP limit for fp16 (default 0.1)")
+    par.add_argument("--bf16-max-delta", type=nonnegative_float, help="ΔAP limit for bf16 (default 0.3)")
     par.add_argument("--int8-max-delta", type=nonnegative_float, help="ΔAP limit for int8 (default 0.5)")
     _outputs(par)
 
@@ -99,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _latency(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.latency import LatencySettings, run_latency
-    from benchmarks.runners import BACKENDS, parse_list
-    from runtime.package import PRECISIONS
+    from benchmarks.runners import BACKENDS, PRECISIONS, parse_list
 
     batches = _counts(args.batch, "--batch", "1,8,32")
     settings = LatencySettings(
@@ -109,6 +117,7 @@ def _latency(args: argparse.Namespace) -> dict[str, Any]:
         batches=batches,
         warmup=args.warmup,
         iters=args.iters,
+        rounds=args.rounds,
         threads=args.threads,
         device=args.device,
         people=args.people,
@@ -139,9 +148,8 @@ def _counts(text: str, flag: str, example: str) -> list[int]:
 
 def _parity(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.parity import run_parity
-    from benchmarks.runners import BACKENDS, parse_list
+    from benchmarks.runners import BACKENDS, PRECISIONS, parse_list
     from export.parity import AP_THRESHOLDS
-    from runtime.package import PRECISIONS
 
     limits = {p: getattr(args, f"{p}_max_delta") for p in AP_THRESHOLDS}
     thresholds = {p: AP_THRESHOLDS[p] if v is None else v for p, v in limits.items()}

@@ -1,15 +1,18 @@
 """The machine's measured ceilings and the model's counted work: a lower bound on latency per precision.
 
 * **Ceilings.** The best dense GEMM throughput this machine reaches, measured through every GEMM library at hand,
-  because one library understates it: fp32 through ONNX Runtime (MLAS), numpy (its BLAS) and PyTorch (oneDNN/MKL),
-  int8 through ONNX Runtime's ``MatMulInteger`` (u8×s8, VNNI where present) and ``torch._int_mm``, fp16 through
-  ONNX Runtime (and PyTorch on a GPU). Memory bandwidth is a large array copy (read + write). On a CUDA device the
-  GEMMs and the copy run there, through PyTorch.
+  because one library understates it: fp32 through ONNX Runtime (MLAS), numpy (its BLAS), PyTorch (oneDNN/MKL) and
+  OpenVINO (oneDNN); bf16 through PyTorch's bf16 ``mm`` and OpenVINO's bf16 precision hint (oneDNN's AVX512-BF16 or
+  AMX kernels; only where OpenVINO lists ``BF16``, since elsewhere it would run f32); int8 through ONNX Runtime's
+  ``MatMulInteger`` (u8×s8, VNNI where present), ``torch._int_mm`` and OpenVINO's int8 MatMul (a Q/DQ graph);
+  fp16 through ONNX Runtime (and PyTorch on a GPU). Memory bandwidth is a large array copy (read + write). On a CUDA
+  device the GEMMs and the copy run there, through PyTorch.
 * **Work.** The model's FLOPs (2 per multiply-accumulate of every conv and matmul, counted by
   :func:`swinpose.models.complexity.measure_complexity`) and the bytes of its weights at each precision.
-* **Floor** of a batch of B: ``max(B·FLOPs / GEMM ceiling, weight bytes / bandwidth)`` for that precision. fp16's
-  ceiling is the better of the fp16 and fp32 ones: an fp16 graph can always be run in fp32. Activations, and ops
-  that are not GEMMs (LayerNorm, softmax, GELU, layout), are left out, so the floor is a bound no runtime beats.
+* **Floor** of a batch of B: ``max(B·FLOPs / GEMM ceiling, weight bytes / bandwidth)`` for that precision. The fp16
+  and bf16 ceilings are the better of theirs and fp32's: a graph in either can always be run in fp32. Activations,
+  and ops that are not GEMMs (LayerNorm, softmax, GELU, layout), are left out, so the floor is a bound no runtime
+  beats.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from benchmarks.timing import measure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Ceilings", "measure_ceilings", "ModelWork", "model_work", "floor_ms", "floor_report", "FLOOR_SCHEMA_ID"]
+__all__ = [
+    "FLOOR_PRECISIONS",
+    "Ceilings",
+    "measure_ceilings",
+    "ModelWork",
+    "model_work",
+    "floor_ms",
+    "floor_report",
+    "FLOOR_SCHEMA_ID",
+]
 
 FLOOR_SCHEMA_ID = "swinpose-bench/floor/1"
 #: what a floor report holds (:mod:`benchmarks.schema`)
@@ -35,14 +47,16 @@ FLOOR_SCHEMA: Schema = (
         **HEADER,
         "ceilings": CEILINGS,
         "model": MODEL,
-        "floors_ms": {"fp32": NUM, "fp16": NUM, "int8": NUM},
+        "floors_ms": {"fp32": NUM, "fp16": NUM, "bf16": NUM, "int8": NUM},
     },
     {},
 )
 
 #: (M, K, N) GEMM shapes measured: a large square one, and the shapes of Swin-T 256×192's two largest linear layers
 GEMM_SHAPES = ((2048, 2048, 2048), (3072, 96, 384), (768, 768, 3072))
-_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+#: the precisions a floor is given for (bf16: the fp32 graph run by OpenVINO's bf16 hint)
+FLOOR_PRECISIONS = tuple(_BYTES)
 
 
 @dataclass
@@ -55,9 +69,9 @@ class Ceilings:
     device: str = "cpu"
 
     def effective(self, precision: str) -> float:
-        """The GEMM ceiling a graph of ``precision`` can use: fp16 may run in fp32 instead."""
-        if precision == "fp16":
-            return max(self.gflops.get("fp16", 0.0), self.gflops["fp32"])
+        """The GEMM ceiling a graph of ``precision`` can use: fp16 and bf16 may run in fp32 instead."""
+        if precision in ("fp16", "bf16"):
+            return max(self.gflops.get(precision, 0.0), self.gflops["fp32"])
         return self.gflops[precision]
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +81,57 @@ class Ceilings:
             "bandwidth_gbs": self.bandwidth_gbs,
             "sources": self.sources,
         }
+
+
+def _ov_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], Any] | None:
+    """An OpenVINO CPU model of one MatMul with a constant B: fp32 at the f32 hint, bf16 the same graph at the bf16
+    hint (None where OpenVINO lists no ``BF16``), int8 a Q/DQ MatMul as the int8 export writes it."""
+    if kind not in ("fp32", "bf16", "int8"):
+        return None
+    try:
+        import openvino
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    core = openvino.Core()
+    if kind == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        return None
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    consts = [numpy_helper.from_array(b, "b")]
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["c"])]
+    if kind == "int8":
+        scale = np.float32(np.abs(b).max() / 64)
+        consts = [
+            numpy_helper.from_array(np.clip(np.round(b / scale), -64, 64).astype(np.int8), "bq"),
+            numpy_helper.from_array(np.array(scale, np.float32), "bs"),
+            numpy_helper.from_array(np.array(4 / 127, np.float32), "as"),
+            numpy_helper.from_array(np.array(0, np.int8), "z"),
+        ]
+        nodes = [
+            helper.make_node("QuantizeLinear", ["a", "as", "z"], ["aq"]),
+            helper.make_node("DequantizeLinear", ["aq", "as", "z"], ["ad"]),
+            helper.make_node("DequantizeLinear", ["bq", "bs", "z"], ["bd"]),
+            helper.make_node("MatMul", ["ad", "bd"], ["c"]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [m, n])],
+        consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if kind == "bf16" else "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    try:
+        compiled = core.compile_model(core.read_model(model, b""), "CPU", config)
+    except Exception:  # noqa: BLE001 (a shape or type OpenVINO cannot compile here: not a ceiling)
+        return None
+    request = compiled.create_infer_request()
+    return lambda: request.infer({"a": a})
 
 
 def _ort_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], Any] | None:
@@ -108,6 +173,11 @@ def _ort_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], A
 def _torch_gemm(m: int, k: int, n: int, kind: str, device: str) -> Callable[[], Any] | None:
     if kind == "fp16" and not device.startswith("cuda"):
         return None  # PyTorch's CPU fp16 matmul is a reference kernel (about 1 GFLOP/s here), not a ceiling
+    if kind == "bf16" and not device.startswith("cuda"):
+        from runtime.int8_cpu import cpu_features
+
+        if not {"AVX512BF16", "AMX_BF16"} & cpu_features():
+            return None  # without the instructions oneDNN's bf16 GEMM converts to fp32: not a bf16 ceiling
     try:
         import torch
     except ImportError:
@@ -120,7 +190,7 @@ def _torch_gemm(m: int, k: int, n: int, kind: str, device: str) -> Callable[[], 
         b = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=g).to(device)
         fn = torch._int_mm
     else:
-        dtype = torch.float16 if kind == "fp16" else torch.float32
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(kind, torch.float32)
         a, b = (torch.randn(s, generator=g).to(device, dtype) for s in ((m, k), (k, n)))
         fn = torch.mm
     try:
@@ -189,16 +259,20 @@ def measure_ceilings(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=3 * len(ordered), desc="machine ceilings", unit="shape", leave=False)
+        bar = tqdm(total=len(FLOOR_PRECISIONS) * len(ordered), desc="machine ceilings", unit="shape", leave=False)
     sources: dict[str, dict[str, float]] = {}
-    for kind in ("fp32", "fp16", "int8"):
+    for kind in FLOOR_PRECISIONS:
         found: dict[str, float] = {}
         best: dict[str, float] = {}  # library → its best GFLOP/s so far
         for m, k, n in ordered:
             flops = 2 * m * k * n
             candidates = {"torch": _torch_gemm(m, k, n, kind, device)}
             if not device.startswith("cuda"):
-                candidates.update(onnxruntime=_ort_gemm(m, k, n, kind, threads), numpy=_numpy_gemm(m, k, n, kind))
+                candidates.update(
+                    onnxruntime=_ort_gemm(m, k, n, kind, threads) if kind != "bf16" else None,
+                    numpy=_numpy_gemm(m, k, n, kind),
+                    openvino=_ov_gemm(m, k, n, kind, threads),
+                )
             for lib, fn in candidates.items():
                 if fn is None:
                     continue

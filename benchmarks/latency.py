@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.floor import Ceilings, floor_ms, measure_ceilings, model_work
+from benchmarks.floor import FLOOR_PRECISIONS, Ceilings, floor_ms, measure_ceilings, model_work
 from benchmarks.frame import FRAME_PEOPLE, FRAME_TABLE, detector_tasks, frame_rows, pose_task
 from benchmarks.machine import describe_machine, library_versions
-from benchmarks.runners import Combo, find_packages, open_combo
+from benchmarks.runners import Combo, find_packages, judged_as, open_combo
 from benchmarks.schema import CEILINGS, HEADER, MODEL, NUM, OPT_NUM, SKIPPED, Schema
 from benchmarks.timing import OneOpenAtATime, Stats, measure_interleaved, ratio_of_rounds
 from swinpose.models.config import PoseModelConfig
@@ -55,6 +55,7 @@ LATENCY_SCHEMA: Schema = (
                 "floor_ms": NUM,
                 "x_floor": NUM,
                 "speedup_vs_torch_fp32": OPT_NUM,
+                "speedup_vs_onnxruntime_fp32": OPT_NUM,
             },
             "skipped": {**SKIPPED, "batch": (int, type(None))},
         },
@@ -76,7 +77,8 @@ LATENCY_SCHEMA: Schema = (
         "frame": FRAME_TABLE,  # only with --detector (benchmarks.frame)
     },
 )
-_EAGER = ("torch", "fp32", "ok")  # the baseline row every speed-up is measured against
+_EAGER = ("torch", "fp32", "ok")  # the baseline rows the speed-ups are measured against: PyTorch eager fp32,
+_ORT_FP32 = ("onnxruntime", "fp32", "ok")  # and ONNX Runtime's fp32 (the CPU runtimes' comparison)
 _STAGES = ("inference", "preprocess", "decode")
 
 
@@ -293,7 +295,7 @@ def run_latency(
         "settings": {**asdict(s), "package": str(package), "torch_weights": weights_used},
         "model": {**work.to_dict(), "packages": {p: str(spec.folder) for p, spec in packages.items()}},
         "ceilings": ceilings.to_dict(),
-        "floors_ms": {p: {str(b): floor_ms(work, ceilings, p, b) for b in s.batches} for p in ("fp32", "fp16", "int8")},
+        "floors_ms": {p: {str(b): floor_ms(work, ceilings, p, b) for b in s.batches} for p in FLOOR_PRECISIONS},
         "rows": rows,
         "pipeline": pipeline,
         **({"frame": frame_rows(combos, tuple(s.frame_people), stats, str(s.detector))} if s.detector else {}),
@@ -301,16 +303,20 @@ def run_latency(
 
 
 def _add_ratios(rows: list[dict[str, Any]], work: Any, ceilings: Ceilings) -> None:
-    """Each ok row's floor, its latency as a multiple of that floor, and its speed-up over PyTorch fp32 at the
-    same batch: the median over the interleaved rounds of the two round medians' ratio (all from this one run)."""
-    eager = {r["batch"]: r for r in rows if (r["backend"], r["precision"], r["status"]) == _EAGER}
+    """Each ok row's floor, its latency as a multiple of that floor, and its speed-ups over PyTorch fp32 and over
+    ONNX Runtime fp32 at the same batch: the median over the interleaved rounds of the two round medians' ratio (all
+    from this one run; None where the baseline row did not run)."""
+    bases = {
+        key: {r["batch"]: r for r in rows if (r["backend"], r["precision"], r["status"]) == row}
+        for key, row in (("speedup_vs_torch_fp32", _EAGER), ("speedup_vs_onnxruntime_fp32", _ORT_FP32))
+    }
     for r in rows:
         if r["status"] != "ok":
             continue
-        r["floor_ms"] = floor_ms(work, ceilings, r["precision"], r["batch"])
+        r["floor_ms"] = floor_ms(work, ceilings, judged_as(r["precision"]), r["batch"])
         r["x_floor"] = r["median_ms"] / r["floor_ms"]
-        base = eager.get(r["batch"])
-        r["speedup_vs_torch_fp32"] = None if base is None else _round_ratio(base, r)
+        for key, base in bases.items():
+            r[key] = None if r["batch"] not in base else _round_ratio(base[r["batch"]], r)
 
 
 def _round_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from benchmarks.machine import describe_machine, library_versions
-from benchmarks.runners import Combo, find_packages, open_combo
+from benchmarks.runners import Combo, find_packages, judged_as, open_combo
 from benchmarks.schema import HEADER, NUM, OPT_NUM, SKIPPED, Schema
 from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
 from runtime.errors import ConfigError, DataError
@@ -159,7 +159,7 @@ def compare(
     OKS sigmas."""
     ap = 100 * coco_ap(gt, pred, sigmas)
     delta = round(100 * reference_ap - ap, 6)
-    threshold = thresholds[precision]
+    threshold = thresholds[judged_as(precision)]
     return ParityRow(
         backend,
         precision,

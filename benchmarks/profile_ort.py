@@ -23,7 +23,7 @@ from runtime.backends.onnxruntime import ort_session
 from runtime.exitcodes import nonnegative_int, positive_int
 from runtime.package import read_package
 
-__all__ = ["profile_package", "GEMM_KERNELS"]
+__all__ = ["profile_package", "kernel_table", "GEMM_KERNELS"]
 
 #: ONNX Runtime kernels that do the model's multiply-accumulates
 GEMM_KERNELS = (
@@ -75,21 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the markdown table here too")
     args = p.parse_args(argv)
     ops = profile_package(args.package, args.threads, args.batch, args.runs)
-    total = sum(v["ms"] for v in ops.values())
-    gemm = sum(v["ms"] for op, v in ops.items() if op in GEMM_KERNELS)
     spec = read_package(args.package)
+    head = f"`{spec.model.name}` {spec.precision}, batch {args.batch}, {args.threads} threads"
+    emit(kernel_table(head, ops, GEMM_KERNELS, args.top), args.out)
+    return 0
+
+
+def kernel_table(head: str, ops: dict[str, dict[str, float]], gemm_kernels: tuple[str, ...], top: int) -> list[str]:
+    """A profile (op type → {"ms", "nodes"} per run) as Markdown: the GEMM-like kernels' share, then the ``top``
+    op types by time. ``head`` starts the first line (what ran, where)."""
+    total = sum(v["ms"] for v in ops.values())
+    gemm = sum(v["ms"] for op, v in ops.items() if op in gemm_kernels)
     lines = [
-        f"`{spec.model.name}` {spec.precision}, batch {args.batch}, {args.threads} threads: "
-        f"{total:.1f} ms of kernels per run, {gemm:.1f} ms ({100 * gemm / total:.0f} %) in GEMM-like kernels, "
-        f"{total - gemm:.1f} ms in the rest.",
+        f"{head}: {total:.1f} ms of kernels per run, {gemm:.1f} ms ({100 * gemm / total:.0f} %) in GEMM-like "
+        f"kernels, {total - gemm:.1f} ms in the rest.",
         "",
         "| kernel | ms per run | share | kernels per run |",
         "|---|---|---|---|",
     ]
-    for op, v in sorted(ops.items(), key=lambda kv: -kv[1]["ms"])[: args.top]:
+    for op, v in sorted(ops.items(), key=lambda kv: -kv[1]["ms"])[:top]:
         lines.append(f"| {op} | {v['ms']:.2f} | {100 * v['ms'] / total:.1f} % | {v['nodes']:.0f} |")
-    emit(lines, args.out)
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

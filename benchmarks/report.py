@@ -70,6 +70,7 @@ def _latency_tables(report: dict[str, Any]) -> list[Table]:
                 _fmt(r["floor_ms"]),
                 _fmt(r["x_floor"]),
                 _fmt(r["speedup_vs_torch_fp32"]),
+                _fmt(r.get("speedup_vs_onnxruntime_fp32")),
             ]
         )
     header = [
@@ -86,6 +87,7 @@ def _latency_tables(report: dict[str, Any]) -> list[Table]:
         "floor ms",
         "x floor",
         "x torch fp32",
+        "x onnxruntime fp32",
     ]
     pipe = []
     for r in report["pipeline"]:

@@ -8,19 +8,60 @@ are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runtime import PoseEngine
 from runtime.backends import BACKENDS as RUNTIME_BACKENDS
 from runtime.errors import BackendError, ConfigError, MissingDependencyError, PackageError, SaturatingInt8Error
-from runtime.package import PACKAGE_JSON, PRECISIONS, PackageSpec, read_package
+from runtime.package import PACKAGE_JSON, PackageSpec, read_package
+from runtime.package import PRECISIONS as PACKAGE_PRECISIONS
 
-__all__ = ["BACKENDS", "Combo", "find_packages", "open_combo", "parse_list"]
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "HINTED",
+    "Hinted",
+    "judged_as",
+    "Combo",
+    "find_packages",
+    "open_combo",
+    "parse_list",
+]
 
 #: what --backends accepts: PyTorch eager, PyTorch through torch.compile, and the runtime's backends (its table)
 BACKENDS = ("torch", "torch-compile", *RUNTIME_BACKENDS)
+
+
+@dataclass(frozen=True)
+class Hinted:
+    """A precision a backend reaches through its options on another precision's package: the ``backend``, the
+    ``package`` precision it runs, its backend ``options``, and the precision whose floor and ΔAP limit apply
+    (``like``)."""
+
+    backend: str
+    package: str
+    options: Mapping[str, Any]
+    like: str
+
+
+#: bf16: OpenVINO's bf16 precision hint on the fp32 package; int8+bf16: on the int8 package (what is not quantized
+#: runs in bf16), judged as int8
+HINTED = {
+    "bf16": Hinted("openvino", "fp32", {"precision": "bf16"}, "bf16"),
+    "int8+bf16": Hinted("openvino", "int8", {"precision": "bf16"}, "int8"),
+}
+#: what --precisions accepts: the package precisions and the hinted ones
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8+bf16")
+
+
+def judged_as(precision: str) -> str:
+    """The precision whose floor and ΔAP limit apply to a row of ``precision``."""
+    return HINTED[precision].like if precision in HINTED else precision
+
+
 _REFERENCE_KEYS = ("model", "preprocess", "codec", "keypoints", "input", "output")
 
 
@@ -61,14 +102,15 @@ def find_packages(path: str | Path) -> dict[str, PackageSpec]:
                 f"{spec.folder} and {first.folder} are exports of different models ({', '.join(differs)} differ); "
                 "benchmark one model's packages together"
             )
-    return dict(sorted(packages.items(), key=lambda kv: PRECISIONS.index(kv[0])))
+    return dict(sorted(packages.items(), key=lambda kv: PACKAGE_PRECISIONS.index(kv[0])))
 
 
 @dataclass
 class Combo:
     """A backend × precision: its open engine, or why it was skipped. ``reopen`` makes the engine again after
-    :meth:`suspend` (set for ONNX Runtime on the CPU, whose sessions each keep a thread pool: an idle session's
-    pool slowed another session's runs by up to 3× on 2 cores, so a benchmark keeps one of them open at a time)."""
+    :meth:`suspend` (set for ONNX Runtime and OpenVINO on the CPU, whose sessions each keep a thread pool: an idle
+    ONNX Runtime session's pool slowed another session's runs by up to 3× on 2 cores, so a benchmark keeps one of
+    them open at a time; OpenVINO reopens from its model cache)."""
 
     backend: str
     precision: str
@@ -129,6 +171,8 @@ def open_combo(
 
         if precision == "int8":
             combo.skipped = "PyTorch has no int8 path for this model; ONNX Runtime and TensorRT run the int8 graph"
+        elif precision in HINTED:
+            combo.skipped = f"the {precision} rows are {HINTED[precision].backend}'s (--backends openvino)"
         elif precision == "fp16" and not device.startswith("cuda"):
             combo.skipped = "PyTorch runs fp16 on a GPU only (its CPU fp16 matmul is a slow reference): --device cuda:0"
         if combo.skipped:
@@ -155,9 +199,20 @@ def open_combo(
             return combo
         combo.engine = PoseEngine(spec.folder, backend=runner, **options)
         return combo
-    spec = packages.get(precision)
+    package_precision, backend_options = precision, {}
+    if precision in HINTED:
+        hinted = HINTED[precision]
+        package_precision, backend_options = hinted.package, dict(hinted.options)
+        if backend != hinted.backend:
+            combo.skipped = (
+                f"{precision} here is {hinted.backend}'s precision hint on the {package_precision} package, which "
+                f"{backend} has not: --backends {hinted.backend}"
+            )
+            return combo
+    spec = packages.get(package_precision)
     if spec is None:
-        combo.skipped = f"no {precision} package in {root}; make one with: {_make_hint(precision, root)}"
+        hint = _make_hint(package_precision, root)
+        combo.skipped = f"no {package_precision} package in {root}; make one with: {hint}"
         return combo
     if backend == "tensorrt" and not device.startswith("cuda"):
         combo.skipped = "TensorRT runs on a GPU: pass --device cuda:0 on a machine with one"
@@ -165,11 +220,13 @@ def open_combo(
     if backend == "tensorrt" and spec.engine_path is None:
         combo.skipped = f"{spec.folder} has no model.engine; build it where TensorRT is, with swinpose-export --engine"
         return combo
+    if backend_options:
+        options["backend_options"] = backend_options
     try:
         combo.engine = PoseEngine(spec.folder, backend=backend, **options)
     except (MissingDependencyError, BackendError, SaturatingInt8Error) as e:
         combo.skipped = str(e)
         return combo
-    if backend == "onnxruntime" and device == "cpu":
+    if backend in ("onnxruntime", "openvino") and device == "cpu":  # CPU thread pools: one open at a time
         combo.reopen = lambda: PoseEngine(spec.folder, backend=backend, **options)
     return combo

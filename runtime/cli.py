@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=backend_choices(),
         default="auto",
-        help="what runs the package (auto: its engine on a GPU, else its ONNX)",
+        help="what runs the package (auto: its engine on a GPU, else its ONNX on the CPU's fastest runtime: "
+        "OpenVINO on AVX-512 x86 where installed, else ONNX Runtime; $SWINPOSE_CPU_BACKEND pins it)",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--flip-test", action="store_true", help="average in the mirrored crops' heatmaps")

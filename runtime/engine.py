@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.backends import Backend, backend_entry, backend_of_file, open_backend
+from runtime.backends import Backend, backend_entry, backend_of_file, default_cpu_backend, open_backend
 from runtime.errors import ConfigError, InputError, InputShapeError, PackageError, SaturatingInt8Error
 from runtime.int8_cpu import INT8_RUNTIMES, int8_kernel
 from runtime.package import PACKAGE_JSON, PackageSpec, read_package, recover_package
@@ -119,7 +119,8 @@ class PoseEngine:
     Args:
         path: a package folder (from ``swinpose-export``), or a model file with its ``model.json`` beside it, or a
             :class:`~runtime.package.PackageSpec` read already (with an open ``backend``).
-        backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX), a
+        backend: ``"auto"`` (the file's backend; for a folder, its engine on ``cuda`` devices, else its ONNX; an
+            ONNX on the CPU runs on :func:`runtime.backends.default_cpu_backend`'s choice), a
             name in :data:`runtime.backends.BACKENDS`, or an open :class:`~runtime.backends.Backend` to run (its
             I/O is checked against the package like any other; the engine closes it).
         device: ``"cpu"`` or ``"cuda:N"``.
@@ -164,6 +165,8 @@ class PoseEngine:
             if backend == "auto":  # the file's own backend; for a folder, its engine on a GPU, else its ONNX
                 on_gpu = device.startswith("cuda") and self.spec.engine_path is not None
                 backend = backend_of_file(path) or ("tensorrt" if on_gpu else "onnxruntime")
+                if backend == "onnxruntime" and device == "cpu":  # the ONNX on the CPU: the fastest runtime here
+                    backend = default_cpu_backend()
             key = backend_entry(backend).file_key
             model_file = path if path.suffix else self.spec.file_path(key)
             if model_file is None:

@@ -138,9 +138,13 @@ KERNELS = {
 }
 
 
+#: features numpy's probe does not list, read from ``/proc/cpuinfo``'s flags: Linux's name → ours
+_CPUINFO_ONLY = {"avx_vnni": "AVX_VNNI", "amx_bf16": "AMX_BF16"}
+
+
 def cpu_features() -> set[str]:
-    """Upper-case CPU feature names: numpy's CPUID/HWCAP probe (``AVX2``, ``AVX512VNNI``, ``ASIMDDP``, ...), plus
-    ``AVX_VNNI`` from ``/proc/cpuinfo``."""
+    """Upper-case CPU feature names: numpy's CPUID/HWCAP probe (``AVX2``, ``AVX512VNNI``, ``AVX512BF16``,
+    ``ASIMDDP``, ...), plus ``AVX_VNNI`` and ``AMX_BF16`` from ``/proc/cpuinfo``."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as probed
     except ImportError:  # numpy < 2
@@ -148,8 +152,9 @@ def cpu_features() -> set[str]:
     found = {name for name, present in probed.items() if present}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and "avx_vnni" in line.split(":", 1)[1].split():
-                found.add("AVX_VNNI")
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                found |= {name for flag, name in _CPUINFO_ONLY.items() if flag in flags}
                 break
     except OSError:
         pass

@@ -7,8 +7,12 @@ import tempfile
 
 import pytest
 
-# onnxruntime writes to $XDG_CACHE_HOME on import: keep tests from touching the user's cache.
+# onnxruntime writes to $XDG_CACHE_HOME on import: keep tests from touching the user's cache (OpenVINO's model cache
+# goes there too).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="swinpose-tests-cache-")
+# PoseEngine's default CPU runtime depends on the CPU (runtime.backends.default_cpu_backend): the suite pins it, so
+# that no verdict depends on the host; tests/test_default_backend.py checks the rule itself.
+os.environ["SWINPOSE_CPU_BACKEND"] = "onnxruntime"
 
 #: the tiers (markers registered in setup.cfg): a test that uses one of these session fixtures is slow (the first
 #: use exports the bundled model three times, renders the model card's val split or starts emulated CPUs)

@@ -255,7 +255,7 @@ def test_cli_errors_are_one_line(bundled_packages, tmp_path, capsys):
     assert main(["latency", "--package", str(tmp_path)]) == 1
     assert "holds no model package" in capsys.readouterr().err
     assert main(["latency", "--package", str(bundled_packages["fp32"]), "--backends", "tflite"]) == 1
-    assert "choose from torch, torch-compile, onnxruntime, tensorrt" in capsys.readouterr().err
+    assert "choose from torch, torch-compile, onnxruntime, openvino, tensorrt" in capsys.readouterr().err
     assert main(["latency", "--package", str(bundled_packages["fp32"]), "--batch", "0"]) == 1
     assert "--batch" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:

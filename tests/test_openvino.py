@@ -133,7 +133,7 @@ def test_a_truncated_model_is_refused_with_the_fix(bundled_packages, tmp_path):
 def test_the_second_open_loads_the_compiled_model_from_the_cache(bundled_packages, crops, tmp_path):
     import openvino.properties as props
 
-    inputs = crops[0][:2]
+    inputs = crops[0][:1]  # batch 1: the model opening compiles
     path = bundled_packages["fp32"] / "model.onnx"
     with OvBackend(path, threads=2) as first:
         assert not first.compiled.get_property(props.loaded_from_cache)
@@ -157,7 +157,7 @@ def test_the_second_open_loads_the_compiled_model_from_the_cache(bundled_package
 def test_a_damaged_cache_entry_is_compiled_again(bundled_packages, crops, tmp_path):
     import openvino.properties as props
 
-    inputs = crops[0][:2]
+    inputs = crops[0][:1]
     path = bundled_packages["fp32"] / "model.onnx"
     with OvBackend(path, threads=2) as first:
         want = first.infer({"input": inputs})["heatmaps"]
@@ -183,10 +183,23 @@ def test_threads_sharing_one_engine_each_get_their_own_answer(bundled_packages, 
                 got[i] = engine.heatmaps(inputs[i : i + 1])
 
         errors = run_together(work, 4)
-        idle = len(engine.backend._idle)
+        idle = sum(len(requests) for requests in engine.backend._idle.values())
     assert not errors
     assert [i for i in range(len(inputs)) if not np.array_equal(got[i], want[i])] == []
     assert 1 <= idle <= 4  # one request per call in flight, kept for the next calls
+
+
+def test_each_batch_size_gets_its_own_static_model_with_the_same_results(bundled_packages, crops):
+    inputs = crops[0][:3]
+    path = bundled_packages["fp32"] / "model.onnx"
+    with OvBackend(path, threads=2) as static, OvBackend(path, threads=2, static=False) as dynamic:
+        assert static.inputs == dynamic.inputs and static.inputs[0].shape[0] == -1  # the file's dynamic batch
+        for n in (1, 3, 2, 3):
+            got, want = static.infer({"input": inputs[:n]}), dynamic.infer({"input": inputs[:n]})
+            # each within FP32_GATE of PyTorch (test_fp32_meets_the_exports_fp32_gate_against_pytorch)
+            np.testing.assert_allclose(got["heatmaps"], want["heatmaps"], atol=2 * FP32_GATE)
+        assert sorted(static._compiled) == [((1, 3, 128, 96),), ((2, 3, 128, 96),), ((3, 3, 128, 96),)]
+        assert list(dynamic._compiled) == [()]
 
 
 def test_a_closed_backend_refuses_calls(bundled_packages, crops):
@@ -194,3 +207,74 @@ def test_a_closed_backend_refuses_calls(bundled_packages, crops):
     backend.close()
     with pytest.raises(BackendError, match="closed"):
         backend.infer({"input": crops[0][:1]})
+
+
+def _bf16_here() -> bool:
+    return bf16_problem(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")) is None
+
+
+def test_latency_puts_the_cpu_runtimes_side_by_side(bundled_packages):
+    """swinpose-bench latency --backends onnxruntime,openvino --precisions fp32,bf16,int8,int8+bf16: OpenVINO's rows
+    run (bf16 where the CPU has it, else skipped with the flags it needs), ONNX Runtime's hinted rows are skipped
+    with the backend that has them, and every row has its speed-up over ONNX Runtime fp32 from the same rounds."""
+    from benchmarks.floor import Ceilings
+    from benchmarks.latency import LatencySettings, run_latency
+    from benchmarks.report import schema_problems
+
+    ceilings = Ceilings({"fp32": 200.0, "fp16": 100.0, "bf16": 400.0, "int8": 800.0}, 25.0)
+    settings = LatencySettings(
+        backends=["onnxruntime", "openvino"],
+        precisions=["fp32", "bf16", "int8", "int8+bf16"],
+        batches=[1],
+        warmup=1,
+        iters=4,
+        rounds=2,
+        threads=2,
+        people=1,
+    )
+    report = run_latency(bundled_packages["fp32"].parent, settings, ceilings=ceilings, progress=False)
+    assert schema_problems(report) == []
+    rows = {(r["backend"], r["precision"]): r for r in report["rows"]}
+    hinted = ("bf16", "int8+bf16")
+    for precision in hinted:
+        assert rows["onnxruntime", precision]["status"] == "skipped"
+        assert "--backends openvino" in rows["onnxruntime", precision]["reason"]
+        if _bf16_here():
+            assert rows["openvino", precision]["status"] == "ok"
+        else:
+            assert "avx512_bf16 or amx_bf16" in rows["openvino", precision]["reason"]
+    assert rows["onnxruntime", "fp32"]["speedup_vs_onnxruntime_fp32"] == 1.0
+    for (_, precision), r in rows.items():
+        if r["status"] == "ok":
+            assert r["speedup_vs_onnxruntime_fp32"] > 0
+            like = {"int8+bf16": "int8"}.get(precision, precision)  # int8+bf16 has the int8 graph's floor
+            assert r["floor_ms"] == report["floors_ms"][like]["1"]
+    assert {k for k, r in rows.items() if r["status"] == "ok"} >= {
+        ("onnxruntime", "fp32"),
+        ("onnxruntime", "int8"),
+        ("openvino", "fp32"),
+        ("openvino", "int8"),
+    }
+
+
+def test_parity_judges_openvino_rows_by_their_precision(bundled_packages, synthetic_root):
+    from benchmarks.parity import run_parity
+    from export.parity import AP_THRESHOLDS
+
+    precisions = ("fp32", "int8", "int8+bf16", *(("bf16",) if _bf16_here() else ()))
+    report = run_parity(
+        bundled_packages["fp32"].parent,
+        synthetic_root / "annotations" / "person_keypoints_val.json",
+        synthetic_root / "val",
+        backends=("openvino",),
+        precisions=precisions,
+        threads=2,
+        progress=False,
+    )
+    rows = {r["precision"]: r for r in report["rows"]}
+    assert rows["fp32"]["status"] == "ok" and rows["fp32"]["passed"], rows["fp32"]  # fp32: ΔAP 0
+    assert rows["int8"]["threshold"] == rows.get("int8+bf16", rows["int8"])["threshold"] == AP_THRESHOLDS["int8"]
+    if _bf16_here():
+        assert rows["bf16"]["threshold"] == AP_THRESHOLDS["bf16"] and rows["bf16"]["status"] == "ok"
+    else:
+        assert rows["int8+bf16"]["status"] == "skipped"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,8 @@ __all__ = [
     "backend_choices",
     "backend_entry",
     "backend_of_file",
+    "CPU_BACKEND_ENV",
+    "default_cpu_backend",
     "open_backend",
 ]
 
@@ -64,6 +66,7 @@ class BackendEntry:
 
 
 BACKENDS = {
+    # onnxruntime first: it is the backend of an .onnx file (backend_of_file); default_cpu_backend picks between the two
     "onnxruntime": BackendEntry("onnx", ".onnx", "runtime.backends.onnxruntime:OrtBackend", cpu_threads=True),
     "openvino": BackendEntry("onnx", ".onnx", "runtime.backends.openvino:OvBackend", cpu_threads=True),
     "tensorrt": BackendEntry(
@@ -84,9 +87,55 @@ def backend_of_file(path: str | Path) -> str | None:
     return next((n for n, e in BACKENDS.items() if e.suffix == Path(path).suffix), None)
 
 
+#: pins :func:`default_cpu_backend`'s choice (``onnxruntime`` or ``openvino``), for deployments and tests that must
+#: not depend on the CPU
+CPU_BACKEND_ENV = "SWINPOSE_CPU_BACKEND"
+_CPU_BACKENDS = ("onnxruntime", "openvino")
+
+
+def default_cpu_backend(
+    features: Iterable[str] | None = None, machine: str | None = None, installed: bool | None = None
+) -> str:
+    """The backend that runs an ONNX file on the CPU when none is named (``PoseEngine``'s ``backend="auto"``,
+    ``swinpose-infer``, the Triton Python-backend network): the fastest correct runtime installed on this CPU.
+
+    The rule, from the side-by-side runs in BENCHMARKS.md: **OpenVINO on x86 with AVX-512**, where it is installed
+    (Swin-T 256×192, batch 1, 2 threads on an AVX-512 EPYC: OpenVINO fp32 1.12× ONNX Runtime's fp32 with the same
+    heatmaps, its int8 graph 1.29× ONNX Runtime's int8; fp16 packages run too); **ONNX Runtime** everywhere else.
+    Neither speed is measured on AVX2-only x86 (qemu runs the kernels but times nothing) or on arm64, and on x86
+    without AVX2 OpenVINO's int8 kernels saturate where ONNX Runtime's are exact (:mod:`runtime.int8_cpu`), so the
+    rule keeps the runtime that is tested there. ``$SWINPOSE_CPU_BACKEND`` overrides the rule. ``features``
+    (numpy's names, :func:`runtime.int8_cpu.cpu_features`), ``machine`` and ``installed`` (whether OpenVINO imports)
+    default to this machine's."""
+    import os
+    import platform
+
+    pinned = os.environ.get(CPU_BACKEND_ENV)
+    if pinned:
+        if pinned not in _CPU_BACKENDS:
+            raise ConfigError(f"${CPU_BACKEND_ENV}={pinned!r} must be one of {_CPU_BACKENDS} (or unset)")
+        return pinned
+    if installed is None:
+        import importlib.util
+
+        installed = importlib.util.find_spec("openvino") is not None
+    if features is None:
+        from runtime.int8_cpu import cpu_features
+
+        features = cpu_features()
+    x86 = (machine or platform.machine()).lower() in ("x86_64", "amd64")
+    return "openvino" if installed and x86 and "AVX512F" in set(features) else "onnxruntime"
+
+
 def backend_choices() -> tuple[str, ...]:
     """What a CLI's ``--backend`` takes: ``auto`` (the file's own backend) and every backend in the table."""
     return ("auto", *BACKENDS)
+
+
+def _options_of(name: str) -> list[str]:
+    """The keyword options of backend ``name``'s class (importing its module, not its library)."""
+    module, _, cls_name = backend_entry(name).target.partition(":")
+    return list(inspect.signature(getattr(importlib.import_module(module), cls_name)).parameters)
 
 
 def open_backend(
@@ -107,5 +156,9 @@ def open_backend(
         inspect.signature(cls).bind(path, device=device, **options)
     except TypeError as e:
         accepted = [p for p in inspect.signature(cls).parameters if p not in ("path", "device")]
-        raise ConfigError(f"the {name} backend: {e}; its options are {accepted}") from e
+        others = sorted({o for o in options if o not in accepted})
+        owners = [n for n in BACKENDS if n != name and others and all(o in _options_of(n) for o in others)]
+        verb = "is an option" if len(others) == 1 else "are options"
+        fix = f"; {', '.join(others)} {verb} of the {' or '.join(owners)} backend: name it" if owners else ""
+        raise ConfigError(f"the {name} backend: {e}; its options are {accepted}{fix}") from e
     return cls(path, device=device, **options)

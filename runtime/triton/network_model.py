@@ -1,6 +1,7 @@
 """The ``swinpose_net`` network model where Triton has no ONNX Runtime backend (the ``tritonserver`` of the
-``nvidia-pytriton`` wheel): ONNX Runtime (:class:`runtime.backends.onnxruntime.OrtBackend`) inside the Python
-backend. Triton's dynamic batcher hands ``execute`` several requests; their crops run as one batch."""
+``nvidia-pytriton`` wheel): the CPU runtime :func:`runtime.backends.default_cpu_backend` picks (ONNX Runtime, or
+OpenVINO on AVX-512 x86 where it is installed) inside the Python backend. Triton's dynamic batcher hands ``execute``
+several requests; their crops run as one batch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends.onnxruntime import OrtBackend
+from runtime.backends import default_cpu_backend, open_backend
 from runtime.triton.pipeline_model import model_parameters, to_numpy, to_tensor
 
 __all__ = ["TritonPythonModel"]
@@ -24,7 +25,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         threads = int(model_parameters(config).get("threads") or 0)
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
-        self.backend = OrtBackend(path, "cpu", threads)
+        self.backend = open_backend(default_cpu_backend(), path, "cpu", threads)
         self.input, self.output = config["input"][0]["name"], config["output"][0]["name"]
 
     def execute(self, requests: list[Any]) -> list[Any]:
