@@ -7,8 +7,9 @@ Per CPU, one emulated process runs
   uint8 activations);
 * every quantized op of the int8 package's graph, isolated and fed the same bytes, and of the same graph quantized
   with 8-bit weights, against :func:`benchmarks.int8_reference.exact_op_outputs`;
-* on x86 where OpenVINO is installed, both again through OpenVINO (results ``ov-NAME``), and an OpenVINO backend
-  opened in bf16 on the fp32 graph (``ov-bf16:error``: empty where it opened);
+* where OpenVINO is installed (on x86, this host's; on arm64, the sysroot's, from the host's version), both again
+  through OpenVINO (results ``ov-NAME``), and on x86 an OpenVINO backend opened in bf16 on the fp32 graph
+  (``ov-bf16:error``: empty where it opened);
 * on arm64, PoseEngine on the fp32 and int8 packages over the COCO sample photos with their ground-truth boxes, from
   the files and from this host's crops.
 
@@ -35,6 +36,7 @@ import onnx
 
 from benchmarks._markdown import emit
 from benchmarks.emulation import CPUS, GraphJob, OpenJob, PoseJob, emulated_cpu, run_jobs
+from benchmarks.emulation.arm64 import Arm64Sysroot
 from benchmarks.int8_reference import agrees, exact_op_outputs
 from benchmarks.int8_saturation import EXTREMES, REFERENCES, UNSIGNED_ZERO_POINT, matmuls, measure, reference_of
 from export.calibration import synthetic_set
@@ -44,7 +46,7 @@ from export.precision import int8_excluded_nodes, quantize_int8
 from runtime import PoseEngine, read_package
 from runtime.errors import ConfigError, PackageError
 from runtime.images import read_image
-from runtime.int8_cpu import KERNELS, int8_kernel
+from runtime.int8_cpu import INT8_RUNTIMES, KERNELS, int8_kernel
 
 __all__ = [
     "PHOTOS",
@@ -252,11 +254,15 @@ class CpuMatrix:
         graphs = [GraphJob(name, files[name], {"x": matmul.x}) for name, matmul in matmuls().items()]
         graphs += [GraphJob(f"ops{bits}", self.ops(bits).path, self.ops(bits).feeds) for bits in (7, 8)]
         poses, opens = [], []
-        if emulated_cpu(cpu).arch == "aarch64":
+        arm = emulated_cpu(cpu).arch == "aarch64"
+        if arm:
             images, boxes = coco_photos()
             poses = [PoseJob(p, self.packages[p], images, boxes, self.host(p).inputs) for p in ("fp32", "int8")]
-        elif openvino_installed():  # the emulated x86 process imports this host's wheels
+        # an emulated x86 process imports this host's wheels, an arm64 one the sysroot's (OpenVINO if the host has it)
+        openvino_there = ("openvino" in Arm64Sysroot.find().manifest["wheels"]) if arm else openvino_installed()
+        if openvino_there:
             graphs += [GraphJob(f"ov-{g.name}", g.path, g.feeds, runtime="openvino") for g in graphs]
+        if openvino_installed() and not arm:  # bf16 is checked on x86 CPUs (OpenVINO's ARM plugin has no bf16 path)
             bf16 = {"precision": "bf16", "cache": False}
             opens = [OpenJob("ov-bf16", "openvino", self.packages["fp32"] / "model.onnx", bf16)]
         self._results[cpu] = run_jobs(cpu, graphs, poses, timeout=1200, opens=opens)
@@ -274,17 +280,21 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def _row(matrix: CpuMatrix, cpu: str) -> list[str]:
+def _row(matrix: CpuMatrix, cpu: str, runtime: str = "onnxruntime") -> list[str] | None:
+    """The table row of ``runtime`` on ``cpu``, or None where that process ran no graph on it (OpenVINO missing)."""
     run = matrix.results(cpu)
-    kernel = KERNELS[str(run["cpu:kernel"])]
+    prefix, suffix = ("ov-", ":openvino") if runtime == "openvino" else ("", "")
+    if f"{prefix}extremes:y" not in run:
+        return None
+    kernel = KERNELS[str(run[f"cpu:kernel{suffix}"])]
     matched = []
     for name in EXTREMES:
-        r = measure(name, run[f"{name}:y"])
+        r = measure(name, run[f"{prefix}{name}:y"])
         matched.append(" / ".join(ref for ref in REFERENCES if r[ref] <= r["fp32_error"]) or "none")
-    exact = [f"{sum(matrix.op_agreement(cpu, b).values())}/{len(matrix.ops(b).steps)}" for b in (7, 8)]
+    exact = [f"{sum(matrix.op_agreement(cpu, b, runtime).values())}/{len(matrix.ops(b).steps)}" for b in (7, 8)]
     unsafe = "yes" if saturating_ops(matrix.ops(8).model, kernel) else "no"
     name = "this host" if cpu == "here" else f"`-cpu {CPUS[cpu].qemu_cpu.split(',')[0]}`"
-    return [name, kernel.name, *matched, reference_of(kernel), exact[0], exact[1], unsafe]
+    return [name, runtime, kernel.name, *matched, reference_of(kernel), exact[0], exact[1], unsafe]
 
 
 def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
@@ -321,12 +331,13 @@ def _pose_row(matrix: CpuMatrix, cpu: str, precision: str) -> list[str]:
 def report(matrix: CpuMatrix, cpus: list[str]) -> list[str]:
     """The matrix as Markdown: the int8 kernels per CPU, then PoseEngine on the arm64 ones."""
     lines = [
-        "| CPU | int8 family (runtime.int8_cpu, in that process) | extremes MatMul matches (int8 activations) | "
-        f"extremes matches (uint8 activations, zero point {UNSIGNED_ZERO_POINT}) | the family's reference | "
-        "ops exact, 7-bit | ops exact, 8-bit | 8-bit graph can overflow there |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU | runtime | int8 family (runtime.int8_cpu, in that process) | extremes MatMul matches (int8 "
+        f"activations) | extremes matches (uint8 activations, zero point {UNSIGNED_ZERO_POINT}) | the family's "
+        "reference | ops exact, 7-bit | ops exact, 8-bit | 8-bit graph can overflow there |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(_row(matrix, cpu)) + " |" for cpu in ["here", *cpus]]
+    rows = [_row(matrix, cpu, runtime) for runtime in INT8_RUNTIMES for cpu in ["here", *cpus]]
+    lines += ["| " + " | ".join(row) + " |" for row in rows if row is not None]
     arm = [cpu for cpu in cpus if CPUS[cpu].arch == "aarch64"]
     if arm:
         lines += [

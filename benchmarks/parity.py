@@ -8,9 +8,12 @@ Shape legend: N person instances, K keypoints. Keypoints are (x, y) image pixels
   PyTorch against itself scores 1.0, whatever the model's accuracy.
 * **Keypoint shift**: mean and max distance to PyTorch's keypoints, over all keypoints and over those PyTorch is
   confident of (score ≥ :data:`CONFIDENT`).
+* **Crop shift**: the same distances in input (crop) pixels, between the decoded heatmaps of the same crops; their
+  median over the confident keypoints is what the export's gate limits (:func:`export.parity.shift_limit`).
 
-AP figures are reported in AP points (0-100), as papers do. :data:`AP_THRESHOLDS` give the largest ΔAP each precision
-may show.
+AP figures are reported in AP points (0-100), as papers do. A row passes when its ΔAP is within its precision's
+:data:`AP_THRESHOLDS` and, for every precision but fp32, its median confident crop shift within the export gate's
+limit: the gate that fp16 and int8 packages pass at export, applied to every runner, bf16 included.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from benchmarks.machine import describe_machine, library_versions
 from benchmarks.runners import Combo, find_packages, judged_as, open_combo
 from benchmarks.schema import HEADER, NUM, OPT_NUM, SKIPPED, Schema
-from export.parity import AP_THRESHOLDS, CONFIDENT, shift_summary
+from export.parity import AP_THRESHOLDS, CONFIDENT, SHIFT_LIMITS, heatmap_shifts, shift_limit, shift_summary
 from runtime.errors import ConfigError, DataError
 from runtime.images import read_image
 from runtime.results import Predictions, to_coco_results
@@ -69,6 +72,8 @@ PARITY_SCHEMA: Schema = (
                     "confident_max_px": OPT_NUM,
                     "confident": int,
                 },
+                "crop_shift": {"confident_median_px": OPT_NUM, "confident_max_px": OPT_NUM, "confident": int},
+                "shift_limit_px": OPT_NUM,
                 "max_heatmap_error": NUM,
                 "threshold": NUM,
                 "passed": bool,
@@ -125,8 +130,9 @@ def keypoint_shift(reference: Predictions, pred: Predictions) -> dict[str, float
 
 @dataclass
 class ParityRow:
-    """One runner against PyTorch: AP and agreement AP (points), ΔAP (PyTorch − runner), keypoint shift, the largest
-    heatmap difference on the same crops, and the verdict against its precision's threshold."""
+    """One runner against PyTorch: AP and agreement AP (points), ΔAP (PyTorch − runner), keypoint shift (image
+    pixels), crop shift (input pixels) and its limit (None for fp32), the largest heatmap difference on the same
+    crops, and the verdict against its precision's limits."""
 
     backend: str
     precision: str
@@ -134,6 +140,8 @@ class ParityRow:
     delta_ap: float
     agreement_ap: float
     shift: dict[str, float]
+    crop_shift: dict[str, float | int | None]
+    shift_limit_px: float | None
     max_heatmap_error: float
     threshold: float
     passed: bool
@@ -153,13 +161,19 @@ def compare(
     max_heatmap_error: float = float("nan"),
     thresholds: dict[str, float] = AP_THRESHOLDS,
     sigmas: np.ndarray | None = None,
+    crop_shift: dict[str, float | int | None] | None = None,
+    shift_limit_px: float | None = None,
 ) -> ParityRow:
     """Score ``pred`` against the ground truth ``gt`` and against PyTorch (``reference``, whose AP is
     ``reference_ap`` in 0-1 and whose keypoints make the ``agreement`` annotation dict); ``sigmas``: the package's
-    OKS sigmas."""
+    OKS sigmas. ``crop_shift`` (:func:`export.parity.shift_summary` of the crop-pixel shifts) is judged against
+    ``shift_limit_px`` where both are given and a keypoint was confident."""
     ap = 100 * coco_ap(gt, pred, sigmas)
     delta = round(100 * reference_ap - ap, 6)
     threshold = thresholds[judged_as(precision)]
+    crop_shift = crop_shift or {"confident_median_px": None, "confident_max_px": None, "confident": 0}
+    median = crop_shift["confident_median_px"]
+    shift_ok = shift_limit_px is None or median is None or median <= shift_limit_px
     return ParityRow(
         backend,
         precision,
@@ -167,9 +181,11 @@ def compare(
         delta,
         100 * coco_ap(agreement, pred, sigmas),
         keypoint_shift(reference, pred),
+        {k: crop_shift[k] for k in ("confident_median_px", "confident_max_px", "confident")},
+        shift_limit_px,
         max_heatmap_error,
         threshold,
-        abs(delta) <= threshold + AP_RESOLUTION / 2,
+        abs(delta) <= threshold + AP_RESOLUTION / 2 and shift_ok,
     )
 
 
@@ -222,6 +238,9 @@ def run_parity(
         xy = {id(c): np.zeros((n, k, 2)) for c in running}
         scores = {id(c): np.zeros((n, k), np.float32) for c in running}
         max_err = {id(c): 0.0 for c in running}
+        crop_d = {id(c): np.zeros((n, k)) for c in running}  # crop-pixel shifts against PyTorch's heatmaps
+        crop_sure = np.zeros((n, k), bool)
+        codec = reference.engine.codec
         by_image: dict[Path, list[int]] = defaultdict(list)
         for i, inst in enumerate(instances):
             by_image[inst.file].append(i)
@@ -240,6 +259,7 @@ def run_parity(
             for c in running:
                 got = c.engine.heatmaps(inputs)
                 max_err[id(c)] = max(max_err[id(c)], float(np.abs(got - expected).max()))
+                crop_d[id(c)][idx], crop_sure[idx] = heatmap_shifts(expected, got, codec)
                 xy[id(c)][idx], scores[id(c)][idx] = c.engine.decode(got, matrices)
     finally:
         reference.close()
@@ -256,7 +276,21 @@ def run_parity(
             rows.append({"backend": c.backend, "precision": c.precision, "status": "skipped", "reason": c.skipped})
             continue
         pred = _predictions(instances, xy[id(c)], scores[id(c)])
-        row = compare(c.backend, c.precision, pred, ref_pred, gt, ref_ap, agreement, max_err[id(c)], thresholds, sigmas)
+        judged = judged_as(c.precision)
+        row = compare(
+            c.backend,
+            c.precision,
+            pred,
+            ref_pred,
+            gt,
+            ref_ap,
+            agreement,
+            max_err[id(c)],
+            thresholds,
+            sigmas,
+            shift_summary(crop_d[id(c)], crop_sure),
+            shift_limit(judged, codec) if judged in SHIFT_LIMITS else None,
+        )
         rows.append({"status": "ok", **row.to_dict()})
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:

@@ -159,7 +159,8 @@ def _parity_tables(report: dict[str, Any]) -> list[Table]:
         if r["status"] != "ok":
             rows.append([r["backend"], r["precision"], f"skipped: {r['reason']}"])
             continue
-        s = r["shift"]
+        s, crop = r["shift"], r["crop_shift"]
+        limit = "-" if r["shift_limit_px"] is None else _fmt(r["shift_limit_px"], 3)
         rows.append(
             [
                 r["backend"],
@@ -169,6 +170,7 @@ def _parity_tables(report: dict[str, Any]) -> list[Table]:
                 _fmt(r["agreement_ap"]),
                 f"{_fmt(s['mean_px'], 3)} / {_fmt(s['max_px'])}",
                 f"{_fmt(s['confident_mean_px'], 3)} / {_fmt(s['confident_max_px'])}",
+                f"{_fmt(crop['confident_median_px'], 3)} / {limit}",
                 _fmt(r["max_heatmap_error"], 4),
                 f"<= {r['threshold']}",
                 _fmt(r["passed"]),
@@ -176,7 +178,7 @@ def _parity_tables(report: dict[str, Any]) -> list[Table]:
         )
     ref = report["reference"]
     rows.insert(
-        0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-", "-", "-"]
+        0, ["torch", "fp32", _fmt(ref["ap"]), "reference", _fmt(ref["self_agreement_ap"]), "-", "-", "-", "-", "-", "-"]
     )
     header = [
         "backend",
@@ -186,6 +188,7 @@ def _parity_tables(report: dict[str, Any]) -> list[Table]:
         "agreement AP",
         "shift px mean / max",
         "confident shift mean / max",
+        "crop shift median / limit",
         "max abs Δheatmap",
         "ΔAP limit",
         "verdict",

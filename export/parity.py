@@ -27,6 +27,7 @@ __all__ = [
     "SHIFT_LIMITS",
     "Parity",
     "compare_heatmaps",
+    "heatmap_shifts",
     "shift_limit",
     "parity_ap",
     "shift_summary",
@@ -155,17 +156,26 @@ def parity_ap(
     return 100 * coco_keypoint_eval(gt, results, sigmas)["AP"]
 
 
-def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec) -> Parity:
-    """Compare N×K×h×w ``heatmaps`` with ``reference`` (PyTorch fp32): raw values and decoded keypoints."""
+def heatmap_shifts(reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec) -> tuple[np.ndarray, np.ndarray]:
+    """How far each decoded keypoint of N×K×h×w ``heatmaps`` lies from ``reference``'s (PyTorch fp32), in input
+    pixels (N×K), and which of them the reference is confident of (N×K bool, score ≥ :data:`CONFIDENT`): what the
+    gate's median shift is taken over, at export and in ``swinpose-bench parity``."""
     ref = np.asarray(reference, np.float32)
     got = np.asarray(heatmaps, np.float32)
     if ref.shape != got.shape:
         raise InputShapeError(f"heatmap shapes differ: {ref.shape} vs {got.shape}")
-    diff = np.abs(ref - got)
     ref_xy, ref_score = codec.decode(ref)
     got_xy, _ = codec.decode(got)
     shift = np.linalg.norm(codec.heatmap_to_input(ref_xy) - codec.heatmap_to_input(got_xy), axis=-1)
-    s = shift_summary(shift, ref_score >= CONFIDENT)
+    return shift, ref_score >= CONFIDENT
+
+
+def compare_heatmaps(reference: np.ndarray, heatmaps: np.ndarray, codec: HeatmapCodec) -> Parity:
+    """Compare N×K×h×w ``heatmaps`` with ``reference`` (PyTorch fp32): raw values and decoded keypoints."""
+    shift, confident = heatmap_shifts(reference, heatmaps, codec)
+    ref = np.asarray(reference, np.float32)
+    diff = np.abs(ref - np.asarray(heatmaps, np.float32))
+    s = shift_summary(shift, confident)
     return Parity(
         max_abs=float(diff.max()),
         mean_abs=float(diff.mean()),

@@ -159,6 +159,11 @@ def run(args: argparse.Namespace) -> int:
     source: Path = args.input
     if not source.exists():
         raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
+    if args.bf16 and (args.backend not in ("auto", "openvino") or args.device != "cpu"):
+        raise InputError(
+            f"--bf16 is OpenVINO's precision hint on the CPU, not {args.backend} on {args.device}: drop --backend "
+            "and --device, or drop --bf16"
+        )
     if args.detector is not None and str(args.detector) == "bundled" and not Path("bundled").exists():
         raise InputError(
             "the bundled detector is packaged first, where PyTorch is installed: swinpose-export "
@@ -172,8 +177,17 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict] = []
     missed: list[str] = []
     with contextlib.ExitStack() as stack:
+        backend, options = args.backend, None
+        if args.bf16:
+            backend, options = "openvino", {"precision": "bf16"}
         engine = stack.enter_context(
-            PoseEngine(args.package, backend=args.backend, device=args.device, flip_test=args.flip_test)
+            PoseEngine(
+                args.package,
+                backend=backend,
+                device=args.device,
+                flip_test=args.flip_test,
+                backend_options=options,
+            )
         )
         skeleton = list(engine.keypoints.skeleton)
         pipeline = open_pipeline(args, engine)
@@ -317,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--flip-test", action="store_true", help="average in the mirrored crops' heatmaps")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run the package's ONNX on OpenVINO with its bf16 precision hint (CPUs with avx512_bf16 or amx_bf16; "
+        "elsewhere an error names them)",
+    )
     p.add_argument(
         "--skip-bad",
         action="store_true",

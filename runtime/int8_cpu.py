@@ -116,7 +116,7 @@ KERNELS = {
     ),
     "arm64-neon": Int8Kernel(
         "arm64-neon",
-        "arm64 without dot products: s8×s8 pairs added in int16, wrapping (SMULL+SMLAL)",
+        "arm64 without dot products (or any arm64, under OpenVINO): s8×s8 pairs added in int16, wrapping",
         "s8",
         "wrap",
         None,
@@ -171,8 +171,10 @@ def int8_kernel(
     """The int8 kernel family ``runtime`` (one of :data:`INT8_RUNTIMES`) uses on this CPU (or on one with
     ``features`` and ``machine``). ONNX Runtime's is decided as MLAS decides it: on x86, AVX2 *and* FMA select the
     AVX2 kernels; AVX-VNNI replaces them; AVX-512 core replaces both, with VNNI only if it has AVX-512 VNNI. On
-    arm64, dot products (or I8MM, which implies them). OpenVINO's differs only on x86 without AVX2+FMA, where it
-    saturates int16 pairs (``x86-sse``) instead of widening."""
+    arm64, dot products (or I8MM, which implies them). OpenVINO's differs in two places, both measured on emulated
+    CPUs (``benchmarks.cpu_matrix``): on x86 without AVX2+FMA it saturates int16 pairs (``x86-sse``) instead of
+    widening, and on arm64 it adds int16 pairs that wrap (``arm64-neon``) even where the CPU has dot products
+    (``-cpu neoverse-n1``)."""
     if runtime not in INT8_RUNTIMES:
         raise ConfigError(f"no int8 kernel rule for {runtime!r}; known: {INT8_RUNTIMES}")
     features = cpu_features() if features is None else set(features)
@@ -184,7 +186,7 @@ def int8_kernel(
             return KERNELS["x86-vnni" if "AVX512VNNI" in features else "x86-avx2"]
         return KERNELS["x86-vnni" if "AVX_VNNI" in features else "x86-avx2"]
     if machine in ("aarch64", "arm64"):
-        return KERNELS["arm64-dot" if "ASIMDDP" in features else "arm64-neon"]
+        return KERNELS["arm64-dot" if "ASIMDDP" in features and runtime == "onnxruntime" else "arm64-neon"]
     return KERNELS["other"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.cli import PARITY_FAILED, main
 from benchmarks.floor import Ceilings, floor_ms, model_work
 from benchmarks.latency import LatencySettings, _one_engine_open, run_latency
-from benchmarks.parity import agreement_gt, coco_ap, run_parity
+from benchmarks.parity import agreement_gt, coco_ap, compare, run_parity
 from benchmarks.report import console, markdown, schema_problems, to_csv
 from benchmarks.runners import Combo
 from runtime.keypoints import COCO_SIGMAS
@@ -194,6 +194,35 @@ def test_agreement_ap_is_100_against_itself_and_drops_as_keypoints_move():
     assert coco_ap(agreement, far) == 0.0
 
 
+def test_a_row_passes_only_within_both_its_ap_and_its_shift_limit():
+    """The verdict of one row: the same keypoints as PyTorch (AP 100 against PyTorch's own keypoints, ΔAP 0) pass or
+    fail on the crop shift alone, against the limit given; fp32 rows (no limit) and rows with no confident keypoint
+    are judged on ΔAP alone, and a ΔAP of 1 point fails bf16's 0.3 whatever the shift."""
+    _, inst, reference = _one_person(3000.0)
+    gt = agreement_gt(reference, [inst], _one_person(3000.0)[0])  # PyTorch's keypoints as the ground truth
+    assert coco_ap(gt, reference) == pytest.approx(1.0)
+
+    def verdict(median, limit, precision="bf16", reference_ap=1.0):
+        shift = {"confident_median_px": median, "confident_max_px": median, "confident": 17 if median else 0}
+        row = compare(
+            "openvino",
+            precision,
+            reference,
+            reference,
+            gt,
+            reference_ap,
+            gt,
+            0.0,
+            crop_shift=shift,
+            shift_limit_px=limit,
+        )
+        return row.passed
+
+    assert verdict(0.49, 0.5) and verdict(0.5, 0.5) and not verdict(0.51, 0.5)
+    assert verdict(3.0, None, "fp32") and verdict(None, 0.5)
+    assert verdict(0.1, 0.5, reference_ap=0.998) and not verdict(0.1, 0.5, reference_ap=0.99)  # ΔAP 0.2, 1.0
+
+
 def test_a_backend_compared_with_itself_agrees_completely(bundled_packages, synthetic_root):
     ann = synthetic_root / "annotations" / "person_keypoints_val.json"
     report = run_parity(
@@ -239,6 +268,10 @@ def test_parity_cli_fails_with_its_exit_code_when_a_threshold_is_missed(
     ]
     (int8,) = [r for r in card_parity["rows"] if r["precision"] == "int8"]
     assert int8["passed"] and int8["threshold"] == 0.5 and 0 < abs(int8["delta_ap"]) <= 0.5
+    # the export gate's shift limit, 1/4 of a heatmap pixel at stride 4 (128×96 → 32×24), judged on 409 persons
+    assert int8["shift_limit_px"] == 1.0 and 0 < int8["crop_shift"]["confident_median_px"] <= 1.0
+    (fp32,) = [r for r in card_parity["rows"] if r["precision"] == "fp32"]
+    assert fp32["shift_limit_px"] is None and fp32["crop_shift"]["confident_max_px"] < 1e-3
     small = [
         "--data",
         str(synthetic_root / "annotations" / "person_keypoints_val.json"),

@@ -84,3 +84,20 @@ def test_ground_truth_boxes_from_a_coco_annotation_file(bundled_packages, tmp_pa
     assert main(argv + ["--out", str(out)]) == 0
     gt = json.loads((PHOTOS / "test_coco.json").read_text())["annotations"]
     assert len(json.loads((out / "results.json").read_text())) == sum(not a.get("iscrowd", 0) for a in gt)
+
+
+def test_bf16_runs_on_openvino_or_names_the_cpu_flags_it_needs(bundled_packages, tmp_path, capsys):
+    """--bf16 is OpenVINO's bf16 hint: on a CPU whose OpenVINO lists BF16 it writes results, elsewhere it stops with
+    the flags bf16 needs (both are checked on every host: the refusal on emulated CPUs in test_int8_cpu.py); with
+    another backend it is refused before anything opens."""
+    openvino = pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'swinpose[openvino]'")
+    argv = ["--package", str(bundled_packages["fp32"]), str(PHOTOS / "000000196141.jpg"), "--bf16"]
+    assert main([*argv, "--backend", "onnxruntime", "--out", str(tmp_path / "ort")]) == 1
+    assert "--bf16 is OpenVINO's precision hint on the CPU, not onnxruntime" in capsys.readouterr().err
+    has_bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    code = main([*argv, "--out", str(tmp_path / "ov")])
+    err = capsys.readouterr().err
+    if has_bf16:
+        assert code == 0 and len(json.loads((tmp_path / "ov" / "results.json").read_text())) == 1, err
+    else:
+        assert code != 0 and "bf16 inference needs a CPU with avx512_bf16 or amx_bf16" in err

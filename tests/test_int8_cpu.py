@@ -97,7 +97,7 @@ def test_kernel_family_follows_the_cpu_features(features, machine, kernel):
         (_AVX512 | {"AVX512VNNI"}, "x86_64", "x86-vnni"),
         ({"AVX2", "FMA3", "AVX_VNNI"}, "x86_64", "x86-vnni"),
         ({"SSE41", "SSE42"}, "x86_64", "x86-sse"),  # oneDNN saturates pairs here too (PMADDUBSW); MLAS widens
-        ({"ASIMD", "ASIMDDP"}, "aarch64", "arm64-dot"),
+        ({"ASIMD", "ASIMDDP"}, "aarch64", "arm64-neon"),  # OpenVINO's arm64 kernels wrap int16 pairs, dot or not
         ({"ASIMD"}, "aarch64", "arm64-neon"),
     ],
 )
@@ -229,8 +229,10 @@ def test_onnx_runtime_sums_as_the_named_family(emulated, cpu):
             assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
 
 
-#: the emulated CPUs that run this host's OpenVINO wheel (x86; arm64's sysroot has no OpenVINO)
-OPENVINO_CPUS = sorted(c for c, model in CPUS.items() if model.arch == "x86_64")
+#: the emulated CPUs that run OpenVINO: this host's wheel on x86, the arm64 sysroot's (the host's version) on arm64
+OPENVINO_CPUS = sorted(CPUS)
+#: those on which the bf16 refusal is checked (OpenVINO's ARM plugin has no bf16 path to refuse)
+OPENVINO_X86_CPUS = sorted(c for c, model in CPUS.items() if model.arch == "x86_64")
 
 
 def _openvino_results(emulated, cpu):
@@ -238,14 +240,15 @@ def _openvino_results(emulated, cpu):
     if "ov-extremes:y" not in run:
         if os.environ.get("CI"):
             pytest.fail("CI installs OpenVINO (the dev extra), but the CPU matrix ran no OpenVINO graph")
-        pytest.skip("OpenVINO is not installed: pip install 'swinpose[openvino]'")
+        pytest.skip("OpenVINO is not installed: pip install 'swinpose[openvino]', then prepare the arm64 sysroot again")
     return run
 
 
 @pytest.mark.parametrize("cpu", ["here", *OPENVINO_CPUS])
 def test_openvino_sums_as_the_named_family(emulated, cpu):
     """As test_onnx_runtime_sums_as_the_named_family, for OpenVINO's CPU plugin and the family runtime.int8_cpu
-    names for it in that process (on Nehalem it saturates where ONNX Runtime is exact)."""
+    names for it in that process (on Nehalem it saturates where ONNX Runtime is exact, on Neoverse-N1 it wraps where
+    ONNX Runtime's dot products are exact)."""
     run = _openvino_results(emulated, cpu)
     kernel = str(run["cpu:kernel:openvino"])
     expected = reference_of(KERNELS[kernel])
@@ -257,7 +260,7 @@ def test_openvino_sums_as_the_named_family(emulated, cpu):
             assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
 
 
-@pytest.mark.parametrize("cpu", OPENVINO_CPUS)
+@pytest.mark.parametrize("cpu", OPENVINO_X86_CPUS)
 def test_openvino_refuses_bf16_on_a_cpu_without_it(emulated, cpu):
     """QEMU emulates no AVX-512, so no emulated CPU has bf16: OpenVINO there lists no BF16 and would run f32 under a
     bf16 hint; the backend refuses to open instead, naming the CPU flags bf16 needs."""
@@ -405,3 +408,20 @@ def test_export_and_latency_clis_say_int8_is_no_faster_on_an_avx2_cpu(
     monkeypatch.setattr(runtime.int8_cpu, "int8_kernel", lambda: KERNELS["x86-vnni"])
     assert export([*argv, "--out", str(tmp_path / "pk2")]) == 0
     assert "no faster" not in capsys.readouterr().out
+
+
+def test_the_cpu_matrix_report_has_a_row_per_runtime_and_cpu(emulated):
+    """benchmarks.cpu_matrix's Markdown (BENCHMARKS.md's table): ONNX Runtime's and OpenVINO's rows for every CPU,
+    each naming the family its process reported, whose reference its extremes matched."""
+    from benchmarks.cpu_matrix import report
+
+    cpus = sorted(CPUS)
+    for cpu in ["here", *cpus]:
+        _openvino_results(emulated, cpu)  # skips where OpenVINO is missing
+    lines = report(emulated, cpus)
+    rows = [line.split(" | ") for line in lines[2 : 2 + 2 * (len(cpus) + 1)]]
+    assert [r[1] for r in rows] == ["onnxruntime"] * (len(cpus) + 1) + ["openvino"] * (len(cpus) + 1)
+    for cpu, row in zip(["here", *cpus] * 2, rows):
+        run = emulated.results(cpu)
+        assert row[2] == str(run["cpu:kernel" if row[1] == "onnxruntime" else "cpu:kernel:openvino"]), row
+        assert row[3] == row[4] == row[5], row  # both extremes match the named family's reference, and only it

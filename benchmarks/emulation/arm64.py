@@ -4,8 +4,9 @@ OpenCV's C++ libraries, to run the runtime (and a cross-built ``runtime/cpp``) u
 Nothing on the host changes: the .debs come from the host's Debian mirrors through apt with a private state folder
 (``APT::Architecture=arm64``), are unpacked with ``dpkg -x`` (no maintainer scripts run; the two library
 alternatives they would set are linked here) and the wheels are installed with ``pip --target`` for
-``manylinux_2_28_aarch64``, at the versions of numpy, ONNX Runtime and OpenCV installed on the host, so both sides run
-the same code. The README's test command prepares it in ``.venv/arm64`` (about 40 s and 800 MB)::
+``manylinux_2_28_aarch64`` (OpenVINO's: ``manylinux_2_35``; Debian 12 has glibc 2.36), at the versions of numpy,
+ONNX Runtime and OpenCV installed on the host, and of OpenVINO where the host has it, so both sides run the same
+code. The README's test command prepares it in ``.venv/arm64`` (about 40 s and 800 MB)::
 
     python -m benchmarks.emulation.arm64 prepare .venv/arm64
 
@@ -50,7 +51,14 @@ CPP_PACKAGES = (
 CMAKE_PACKAGE = "libopencv-dev"
 #: the runtime's Python dependencies, at the host's versions
 WHEELS = ("numpy", "onnxruntime", "opencv-python-headless")
-WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64")
+#: optional backends' libraries, at the host's versions where the host has them
+OPTIONAL_WHEELS = ("openvino",)
+WHEEL_PLATFORMS = (
+    "manylinux2014_aarch64",
+    "manylinux_2_17_aarch64",
+    "manylinux_2_28_aarch64",
+    "manylinux_2_35_aarch64",
+)
 #: what update-alternatives would link in the packages' postinst (libopencv_core needs BLAS and LAPACK)
 ALTERNATIVES = {
     "usr/lib/aarch64-linux-gnu/libblas.so.3": "blas/libblas.so.3",
@@ -115,12 +123,15 @@ class Arm64Sysroot:
 
 
 def host_wheels() -> dict[str, str]:
-    """The host's installed versions of :data:`WHEELS` (what the arm64 side gets)."""
+    """The host's installed versions of :data:`WHEELS` and of those :data:`OPTIONAL_WHEELS` it has (what the arm64
+    side gets)."""
     versions = {}
-    for name in WHEELS:
+    for name in WHEELS + OPTIONAL_WHEELS:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError as e:
+            if name in OPTIONAL_WHEELS:
+                continue
             raise EmulatorUnavailable(f"{name} is not installed on the host: pip install {name}") from e
     return versions
 

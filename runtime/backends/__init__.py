@@ -100,13 +100,13 @@ def default_cpu_backend(
     ``swinpose-infer``, the Triton Python-backend network): the fastest correct runtime installed on this CPU.
 
     The rule, from the side-by-side runs in BENCHMARKS.md: **OpenVINO on x86 with AVX-512**, where it is installed
-    (Swin-T 256×192, batch 1, 2 threads on an AVX-512 EPYC: OpenVINO fp32 1.12× ONNX Runtime's fp32 with the same
-    heatmaps, its int8 graph 1.29× ONNX Runtime's int8; fp16 packages run too); **ONNX Runtime** everywhere else.
-    Neither speed is measured on AVX2-only x86 (qemu runs the kernels but times nothing) or on arm64, and on x86
-    without AVX2 OpenVINO's int8 kernels saturate where ONNX Runtime's are exact (:mod:`runtime.int8_cpu`), so the
-    rule keeps the runtime that is tested there. ``$SWINPOSE_CPU_BACKEND`` overrides the rule. ``features``
-    (numpy's names, :func:`runtime.int8_cpu.cpu_features`), ``machine`` and ``installed`` (whether OpenVINO imports)
-    default to this machine's."""
+    (Swin-T 256×192, batch 1, 2 threads on an AVX-512 EPYC: OpenVINO's fp32 1.12-1.25× ONNX Runtime's fp32 in two
+    runs, with the same heatmaps, its int8 1.29-1.35× ONNX Runtime's int8; fp16 packages run too); **ONNX Runtime**
+    everywhere else. Neither speed is measured on AVX2-only x86 (qemu runs the kernels but times nothing) or on
+    arm64, and OpenVINO's int8 kernels saturate on x86 without AVX2 and wrap on arm64 with dot products, where ONNX
+    Runtime's are exact (:mod:`runtime.int8_cpu`), so the rule keeps the runtime that is tested there.
+    ``$SWINPOSE_CPU_BACKEND`` overrides the rule. ``features`` (numpy's names, :func:`runtime.int8_cpu.cpu_features`),
+    ``machine`` and ``installed`` (whether OpenVINO imports) default to this machine's."""
     import os
     import platform
 
