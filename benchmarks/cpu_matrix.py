@@ -8,8 +8,8 @@ Per CPU, one emulated process runs
 * every quantized op of the int8 package's graph, isolated and fed the same bytes, and of the same graph quantized
   with 8-bit weights, against :func:`benchmarks.int8_reference.exact_op_outputs`;
 * where OpenVINO is installed (on x86, this host's; on arm64, the sysroot's, from the host's version), both again
-  through OpenVINO (results ``ov-NAME``), and on x86 an OpenVINO backend opened in bf16 on the fp32 graph
-  (``ov-bf16:error``: empty where it opened);
+  through OpenVINO (results ``ov-NAME``), the OpenVINO backend opened on the fp32 graph (``ov-fp32:precision``,
+  what it compiled for) and, on x86, opened in bf16 (``ov-bf16:error``: empty where it opened);
 * on arm64, PoseEngine on the fp32 and int8 packages over the COCO sample photos with their ground-truth boxes, from
   the files and from this host's crops.
 
@@ -262,9 +262,10 @@ class CpuMatrix:
         openvino_there = ("openvino" in Arm64Sysroot.find().manifest["wheels"]) if arm else openvino_installed()
         if openvino_there:
             graphs += [GraphJob(f"ov-{g.name}", g.path, g.feeds, runtime="openvino") for g in graphs]
-        if openvino_installed() and not arm:  # bf16 is checked on x86 CPUs (OpenVINO's ARM plugin has no bf16 path)
-            bf16 = {"precision": "bf16", "cache": False}
-            opens = [OpenJob("ov-bf16", "openvino", self.packages["fp32"] / "model.onnx", bf16)]
+            fp32 = self.packages["fp32"] / "model.onnx"
+            opens = [OpenJob("ov-fp32", "openvino", fp32, {"cache": False})]
+            if not arm:  # bf16 is checked on x86 CPUs (OpenVINO's ARM plugin has no bf16 path)
+                opens.append(OpenJob("ov-bf16", "openvino", fp32, {"precision": "bf16", "cache": False}))
         self._results[cpu] = run_jobs(cpu, graphs, poses, timeout=1200, opens=opens)
         return self._results[cpu]
 

@@ -260,6 +260,16 @@ def test_openvino_sums_as_the_named_family(emulated, cpu):
             assert all(r[ref] > 1000 * r["fp32_error"] for ref in others), (cpu, kernel, r)
 
 
+@pytest.mark.parametrize("cpu", OPENVINO_CPUS)
+def test_openvino_backend_compiles_f32_where_openvino_would_pick_f16(emulated, cpu):
+    """The backend always sets its precision hint: on Neoverse-N1 OpenVINO's own default is f16 (it lists FP16), and
+    the backend still compiles the fp32 graph for f32, as on every other CPU."""
+    run = _openvino_results(emulated, cpu)
+    assert str(run["ov-fp32:error"]) == "" and str(run["ov-fp32:precision"]) == "f32", run["ov-fp32:error"]
+    capabilities = {str(c) for c in run["cpu:openvino"]}
+    assert ("FP16" in capabilities) == (cpu == "neoverse-n1"), capabilities  # QEMU's x86 models have no AVX512-FP16
+
+
 @pytest.mark.parametrize("cpu", OPENVINO_X86_CPUS)
 def test_openvino_refuses_bf16_on_a_cpu_without_it(emulated, cpu):
     """QEMU emulates no AVX-512, so no emulated CPU has bf16: OpenVINO there lists no BF16 and would run f32 under a

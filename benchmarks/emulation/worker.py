@@ -14,8 +14,8 @@ package (OpenCV) are imported here, never torch or onnx, since the arm64 side ha
   ``inputs``, the heatmaps of those given crops.
 
 * ``opens``: ``{"name", "backend", "path", "options"}``: :func:`runtime.backends.open_backend` on the file, which
-  reports ``NAME:error`` (the error's type and message, empty when it opened) and ``NAME:inputs`` (its inputs'
-  names).
+  reports ``NAME:error`` (the error's type and message, empty when it opened), ``NAME:inputs`` (its inputs'
+  names) and ``NAME:precision`` (the precision it compiled for, where the backend says: OpenVINO's).
 
 ``results.npz`` holds ``GRAPH:OUTPUT`` and ``POSE:keypoints|scores|inputs|heatmaps|given_heatmaps`` arrays, and
 ``cpu:*`` entries saying what the process saw: its machine, the int8 kernel family :mod:`runtime.int8_cpu` names
@@ -129,13 +129,18 @@ def _open(job: dict) -> dict[str, np.ndarray]:
     from runtime.backends import open_backend
     from runtime.errors import SwinPoseError
 
-    name, error, inputs = job["name"], "", []
+    name, error, inputs, precision = job["name"], "", [], ""
     try:
         with open_backend(job["backend"], job["path"], **job.get("options", {})) as backend:
             inputs = [s.name for s in backend.inputs]
+            precision = str(getattr(backend, "inference_precision", ""))
     except SwinPoseError as e:
         error = f"{type(e).__name__}: {e}"
-    return {f"{name}:error": np.array(error), f"{name}:inputs": np.array(inputs)}
+    return {
+        f"{name}:error": np.array(error),
+        f"{name}:inputs": np.array(inputs),
+        f"{name}:precision": np.array(precision),
+    }
 
 
 def run_job(job: dict) -> dict[str, np.ndarray]:

@@ -6,10 +6,10 @@ Options (each checked when the backend opens, like the other backends'):
 * ``hint``: ``PERFORMANCE_HINT``, ``"latency"`` (one stream: the fastest single call) or ``"throughput"`` (several
   streams: calls from several threads run side by side);
 * ``precision``: ``INFERENCE_PRECISION_HINT``, ``"f32"`` (the default, always set: OpenVINO would otherwise pick
-  bf16 by itself on CPUs with AMX) or ``"bf16"``. bf16 needs a CPU with ``avx512_bf16`` or ``amx_bf16``; on any
-  other CPU OpenVINO quietly runs f32 instead, so this backend refuses to open (:class:`UnsupportedPrecisionError`)
-  rather than hand back f32 under a bf16 name. On an int8 graph the hint sets the precision of what is not
-  quantized;
+  bf16 by itself on CPUs with AMX, and f16 on arm64 CPUs with fp16 arithmetic, such as Neoverse-N1) or ``"bf16"``.
+  bf16 needs a CPU with ``avx512_bf16`` or ``amx_bf16``; on any other CPU OpenVINO quietly runs f32 instead, so
+  this backend refuses to open (:class:`UnsupportedPrecisionError`) rather than hand back f32 under a bf16 name. On
+  an int8 graph the hint sets the precision of what is not quantized;
 * ``cache``: keep the compiled model in OpenVINO's model cache (``CACHE_DIR``), so that the next backend on the
   same file and options (in this process or another) loads it instead of compiling. The cache lives in
   ``$SWINPOSE_CACHE_DIR/openvino``, else ``$XDG_CACHE_HOME/swinpose/openvino``, else
@@ -154,8 +154,11 @@ class OvBackend(Backend):
         self._pool_lock, self._compile_lock = threading.Lock(), threading.Lock()
         self.compiled = self._compiled_for(tuple(tuple(1 if d == -1 else d for d in s.shape) for s in self.inputs))
         self.compile_s = time.perf_counter() - start
-        ran = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
-        if precision == "bf16" and "bf16" not in ran and "bfloat16" not in ran:
+        #: the precision OpenVINO compiled for, as it names it (``f32``; ``bf16``): always the one asked for, since the
+        #: hint is always set (OpenVINO's own default is f16 on arm64 CPUs with fp16 arithmetic, bf16 on AMX ones)
+        hinted = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type
+        self.inference_precision = ran = hinted.get_type_name() if hasattr(hinted, "get_type_name") else str(hinted)
+        if precision == "bf16" and ran != "bf16":
             raise UnsupportedPrecisionError(f"OpenVINO compiled {path} for {ran}, not bf16: {bf16_problem([])}")
 
     def _unreadable(self, e: Exception) -> BackendError:
