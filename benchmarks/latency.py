@@ -24,7 +24,7 @@ from swinpose.models.config import PoseModelConfig
 
 __all__ = ["LatencySettings", "run_latency", "bench_frame", "LATENCY_SCHEMA_ID"]
 
-LATENCY_SCHEMA_ID = "swinpose-bench/latency/1"
+LATENCY_SCHEMA_ID = "swinpose-bench/latency/2"  # 2: speedup_vs_onnxruntime_fp32
 #: what a latency report holds (:mod:`benchmarks.schema`)
 LATENCY_SCHEMA: Schema = (
     {

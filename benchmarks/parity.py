@@ -46,7 +46,7 @@ __all__ = [
     "run_parity",
 ]
 
-PARITY_SCHEMA_ID = "swinpose-bench/parity/1"
+PARITY_SCHEMA_ID = "swinpose-bench/parity/2"  # 2: crop_shift and shift_limit_px
 #: what a parity report holds (:mod:`benchmarks.schema`)
 PARITY_SCHEMA: Schema = (
     {
