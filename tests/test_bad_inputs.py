@@ -350,6 +350,7 @@ def test_the_ceiling_measurement_skips_a_path_too_slow_for_this_cpu(monkeypatch)
     monkeypatch.setattr(floor, "_torch_gemm", slow_gemm)
     monkeypatch.setattr(floor, "_ort_gemm", lambda *a: None)
     monkeypatch.setattr(floor, "_numpy_gemm", lambda *a: None)
+    monkeypatch.setattr(floor, "_ov_gemm", lambda *a: None)
     ceilings = floor.measure_ceilings(shapes=((1000, 1000, 1000), (100, 100, 100)), iters=3)
     assert set(calls) == {(100, 100, 100)}  # 2 GFLOP at 1 GFLOP/s would be 2 s a call: skipped, never run
     assert list(ceilings.sources["fp32"]) == ["torch 100x100x100"]
