@@ -103,7 +103,7 @@ def int8_accumulation(graph: onnx.ModelProto, weight_bits: int) -> dict[str, Any
         worst = saturating_ops(graph, KERNELS[unsafe[0]], ops)
         logger.warning(
             "int8: %d-bit weights (largest pair %d) can saturate in the int16 sums of %s CPU kernels (%d ops); "
-            "ONNX Runtime on such CPUs will refuse this package, TensorRT and VNNI/dot-product CPUs run it exactly",
+            "PoseEngine refuses this package on such kernels; TensorRT and VNNI/dot-product CPUs run it exactly",
             weight_bits,
             pair,
             ", ".join(unsafe),
