@@ -154,6 +154,24 @@ def test_the_second_open_loads_the_compiled_model_from_the_cache(bundled_package
     assert len(list((tmp_path / "cache" / "openvino").glob("*.blob"))) == 2
 
 
+def test_a_bf16_open_loads_the_f32_entry_and_still_runs_bf16(bundled_packages, crops, tmp_path):
+    """OpenVINO 2026.4 keeps one cache entry per model and applies the precision hint when it loads it (the module
+    docstring): the bf16 backend on a model cached at f32 loads that entry, and its heatmaps are bf16's, not f32's."""
+    import openvino.properties as props
+
+    if bf16_problem(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")):
+        pytest.skip("this CPU has no bf16 (avx512_bf16 or amx_bf16); the refusal is tested on emulated CPUs")
+    inputs = crops[0][:1]
+    path = bundled_packages["fp32"] / "model.onnx"
+    with OvBackend(path, threads=2) as f32:
+        want = f32.infer({"input": inputs})["heatmaps"]
+    with OvBackend(path, threads=2, precision="bf16") as bf16:
+        assert bf16.compiled.get_property(props.loaded_from_cache) and bf16.inference_precision == "bf16"
+        got = bf16.infer({"input": inputs})["heatmaps"]
+    assert np.abs(got - want).max() > 1e-4, "bf16 heatmaps as exact as f32's: the entry ran at f32"
+    assert len(list((tmp_path / "cache" / "openvino").glob("*.blob"))) == 1
+
+
 def test_a_damaged_cache_entry_is_compiled_again(bundled_packages, crops, tmp_path):
     import openvino.properties as props
 
