@@ -99,30 +99,21 @@ def _ov_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], An
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    consts = [numpy_helper.from_array(b, "b")]
-    nodes = [helper.make_node("MatMul", ["a", "b"], ["c"])]
     if kind == "int8":
+        from benchmarks.int8_saturation import qdq_matmul_model
+
         scale = np.float32(np.abs(b).max() / 64)
-        consts = [
-            numpy_helper.from_array(np.clip(np.round(b / scale), -64, 64).astype(np.int8), "bq"),
-            numpy_helper.from_array(np.array(scale, np.float32), "bs"),
-            numpy_helper.from_array(np.array(4 / 127, np.float32), "as"),
-            numpy_helper.from_array(np.array(0, np.int8), "z"),
-        ]
-        nodes = [
-            helper.make_node("QuantizeLinear", ["a", "as", "z"], ["aq"]),
-            helper.make_node("DequantizeLinear", ["aq", "as", "z"], ["ad"]),
-            helper.make_node("DequantizeLinear", ["bq", "bs", "z"], ["bd"]),
-            helper.make_node("MatMul", ["ad", "bd"], ["c"]),
-        ]
-    graph = helper.make_graph(
-        nodes,
-        "gemm",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [m, n])],
-        consts,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+        bq = np.clip(np.round(b / scale), -64, 64).astype(np.int8)
+        model = qdq_matmul_model(m, bq, np.array(scale, np.float32), 4 / 127, np.array(0, np.int8), "gemm")
+    else:
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "b"], ["y"])],
+            "gemm",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+            [numpy_helper.from_array(b, "b")],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if kind == "bf16" else "f32"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
@@ -131,7 +122,7 @@ def _ov_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], An
     except Exception:  # noqa: BLE001 (a shape or type OpenVINO cannot compile here: not a ceiling)
         return None
     request = compiled.create_infer_request()
-    return lambda: request.infer({"a": a})
+    return lambda: request.infer({"x": a})
 
 
 def _ort_gemm(m: int, k: int, n: int, kind: str, threads: int) -> Callable[[], Any] | None:

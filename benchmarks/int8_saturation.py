@@ -41,6 +41,7 @@ __all__ = [
     "EXTREMES",
     "UNSIGNED_ZERO_POINT",
     "QuantizedMatMul",
+    "qdq_matmul_model",
     "one_matmul",
     "extremes_matmul",
     "unsigned_extremes_matmul",
@@ -81,30 +82,44 @@ class QuantizedMatMul:
         return sums * self.x_scale * self.w_scale.astype(np.float64)
 
 
-def _matmul(x: np.ndarray, wq: np.ndarray, w_scale: np.ndarray, x_zero: np.ndarray) -> QuantizedMatMul:
+def qdq_matmul_model(
+    m: int, wq: np.ndarray, w_scale: np.ndarray, x_scale: float, x_zero: np.ndarray, name: str = "one_matmul"
+) -> bytes:
+    """A serialized ONNX Q/DQ MatMul, as the int8 export writes one: input ``x`` (m×K float) quantized with
+    ``x_scale`` and ``x_zero`` (0-d int8 or uint8), times the K×N int8 weights ``wq`` dequantized with ``w_scale``
+    (N per-channel scales, or a 0-d one for the whole tensor), output ``y`` (m×N float)."""
     from onnx import TensorProto, helper, numpy_helper
 
+    k, n = wq.shape
+    w_scale = np.asarray(w_scale, np.float32)
+    per_channel = w_scale.ndim == 1
     consts = [
-        numpy_helper.from_array(np.array(_X_SCALE, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(x_scale, np.float32), "x_scale"),
         numpy_helper.from_array(x_zero, "x_zero"),
         numpy_helper.from_array(wq, "w_q"),
         numpy_helper.from_array(w_scale, "w_scale"),
-        numpy_helper.from_array(np.zeros(N, np.int8), "w_zero"),
+        numpy_helper.from_array(np.zeros(n if per_channel else (), np.int8), "w_zero"),
     ]
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
         helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
-        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"], axis=1),
+        helper.make_node(
+            "DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"], **({"axis": 1} if per_channel else {})
+        ),
         helper.make_node("MatMul", ["x_dq", "w_dq"], ["y"]),
     ]
     graph = helper.make_graph(
         nodes,
-        "one_matmul",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [M, K])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [M, N])],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
         consts,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _matmul(x: np.ndarray, wq: np.ndarray, w_scale: np.ndarray, x_zero: np.ndarray) -> QuantizedMatMul:
+    model = qdq_matmul_model(len(x), wq, w_scale, _X_SCALE, x_zero)
     return QuantizedMatMul(model, x, wq, w_scale, _X_SCALE, x_zero)
 
 
