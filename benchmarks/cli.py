@@ -4,6 +4,7 @@
                            [--batch 1,8,32] [--warmup N] [--iters N] [--threads N] [--people N] [--json out.json]
     swinpose-bench parity  --package DIR --data COCO.json --images DIR [--weights W] [--detections dets.json]
     swinpose-bench floor   [--package DIR | --model NAME]
+    swinpose-bench video   --package DIR --detector DET [--people 1,4,16] [--intervals 1,5,10] [--frames N]
 
 ``--package`` is one package or a folder of them (one per precision). Exit codes: 0 done (parity: PASS), 1 error
 (one line), 2 usage, 3 parity FAIL (a ΔAP beyond its threshold).
@@ -103,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--package", type=Path, help="the model of this package (or folder of packages)")
     src.add_argument("--model", default="swinpose_t_256x192", help="a registered model (default swinpose_t_256x192)")
     _outputs(flo)
+
+    vid = sub.add_parser("video", help="ms per frame and frames/s of tracking, beside no detector and no tracker")
+    vid.add_argument("--package", type=Path, required=True, help="a pose package folder")
+    vid.add_argument("--detector", type=Path, required=True, help="a detector package or file")
+    vid.add_argument("--people", default="1,4,16", help="walkers per video (default 1,4,16)")
+    vid.add_argument("--intervals", default="1,5,10", help="det_interval values of the tracked rows (default 1,5,10)")
+    vid.add_argument("--frames", type=positive_int, default=60, help="frames per video (default 60)")
+    vid.add_argument("--rounds", type=positive_int, default=3, help="interleaved passes over each video (default 3)")
+    _outputs(vid)
     return p
 
 
@@ -170,6 +180,19 @@ def _parity(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _video(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.video import VideoSettings, run_video
+
+    settings = VideoSettings(
+        people=_counts(args.people, "--people", "1,4,16"),
+        intervals=_counts(args.intervals, "--intervals", "1,5,10"),
+        frames=args.frames,
+        rounds=args.rounds,
+        threads=args.threads,
+    )
+    return run_video(args.package, args.detector, settings, progress=not args.quiet)
+
+
 def _floor(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.floor import floor_report
     from swinpose.models.config import PoseModelConfig
@@ -197,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
             check_output_file(path, f"--{key}" if not args.out else f"--{key} (or --out)")
     if paths["plot"]:
         require_plotting()
-    report = {"latency": _latency, "parity": _parity, "floor": _floor}[args.command](args)
+    report = {"latency": _latency, "parity": _parity, "floor": _floor, "video": _video}[args.command](args)
     written = write_outputs(report, paths["json"], paths["csv"], paths["markdown"], paths["plot"])
     print(console(report))
     if written:

@@ -1,8 +1,9 @@
 """Benchmark reports: their JSON schemas (collected from their producers), and the console table, CSV, Markdown
 and PNG made from a report dict.
 
-A report is the dict :func:`benchmarks.latency.run_latency`, :func:`benchmarks.parity.run_parity` or
-:func:`benchmarks.floor_report` return; its ``schema`` entry names which. Every file is written atomically.
+A report is the dict :func:`benchmarks.latency.run_latency`, :func:`benchmarks.parity.run_parity`,
+:func:`benchmarks.floor_report` or :func:`benchmarks.video.run_video` returns; its ``schema`` entry names which.
+Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from benchmarks.latency import LATENCY_SCHEMA, LATENCY_SCHEMA_ID
 from benchmarks.parity import PARITY_SCHEMA, PARITY_SCHEMA_ID
 from benchmarks.schema import Schema
 from benchmarks.schema import schema_problems as check_schema
+from benchmarks.video import VIDEO_SCHEMA, VIDEO_SCHEMA_ID, plot_video, video_tables
 from runtime.errors import ConfigError, MissingDependencyError
 from runtime.files import atomic_path
 
@@ -30,6 +32,7 @@ SCHEMAS: dict[str, Schema] = {
     LATENCY_SCHEMA_ID: LATENCY_SCHEMA,
     PARITY_SCHEMA_ID: PARITY_SCHEMA,
     FLOOR_SCHEMA_ID: FLOOR_SCHEMA,
+    VIDEO_SCHEMA_ID: VIDEO_SCHEMA,
 }
 
 
@@ -351,6 +354,7 @@ REPORT_KINDS = {
     "latency": ReportKind(_latency_tables, _plot_latency, csv_tables=("rows", "pipeline", "frame")),
     "parity": ReportKind(_parity_tables, _plot_parity, csv_tables=("rows",)),
     "floor": ReportKind(_floor_tables, _plot_floor, csv_rows=_floor_csv),
+    "video": ReportKind(video_tables, plot_video, csv_tables=("rows",)),
 }
 
 

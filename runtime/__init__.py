@@ -5,7 +5,8 @@ package also holds what training and every runtime share: the error hierarchy, t
 (:mod:`runtime.codec`), the affine crops and normalisation (:mod:`runtime.transforms`), the COCO keypoint metadata
 (:mod:`runtime.keypoints`), COCO results (:mod:`runtime.results`), drawing (:mod:`runtime.draw`) and the package
 reader (:mod:`runtime.package`). ``from runtime import PosePipeline``: a person detector (:mod:`runtime.detection`)
-and a package, from pixels to people.
+and a package, from pixels to people. Video: :mod:`runtime.tracking` (``TrackingPipeline``: a detector every N frames,
+stable ids, One Euro smoothing) and :mod:`runtime.video` (frames from files, cameras and streams).
 """
 
 from runtime.codec import HeatmapCodec

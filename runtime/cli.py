@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -25,15 +25,15 @@ from runtime.backends import backend_choices
 from runtime.boxes import BoxIndex, read_boxes
 from runtime.detection.detector import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from runtime.errors import DataError, InputError
-from runtime.exitcodes import nonnegative_int, run_guarded, unit_interval
+from runtime.exitcodes import nonnegative_int, positive_int, run_guarded, unit_interval
 from runtime.files import IMAGE_SUFFIXES, atomic_path, check_output_folder, write_json_atomic
 from runtime.images import read_image
 from runtime.results import OKS_NMS_THR
 from runtime.transforms import xyxy_to_xywh
+from runtime.video import VIDEO_SUFFIXES, FrameSource, is_live
 
 PROG = "swinpose-infer"
 logger = logging.getLogger(PROG)
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def _progress(items: Iterable, total: int | None, desc: str) -> Iterable:
@@ -41,7 +41,7 @@ def _progress(items: Iterable, total: int | None, desc: str) -> Iterable:
         from tqdm import tqdm
     except ImportError:  # the runtime needs only numpy and OpenCV; the bar is a nicety
         return items
-    return tqdm(items, total=total, desc=desc, unit="frame" if desc == "video" else "img")
+    return tqdm(items, total=total, desc=desc, unit="img" if desc == "images" else "frame", smoothing=0.1)
 
 
 def _image_id(name: str, index: int) -> int:
@@ -103,22 +103,6 @@ def _report_matches(boxes: BoxIndex | None, missed: list[str], count: int, what:
         )
 
 
-def _frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise DataError(f"OpenCV cannot open the video {source}; check the file and its codec")
-    try:
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            yield str(index), frame
-            index += 1
-    finally:
-        capture.release()
-
-
 def input_size(text: str) -> tuple[int, int]:
     """``HxW`` or ``S`` (square) as (H, W), for ``--det-input-size``."""
     try:
@@ -156,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime.draw import draw_poses
     from runtime.engine import PoseEngine, prepare_image
 
-    source: Path = args.input
-    if not source.exists():
-        raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
+    source = _source(args)
     if args.bf16 and (args.backend not in ("auto", "openvino") or args.device != "cpu"):
         raise InputError(
             f"--bf16 is OpenVINO's precision hint on the CPU, not {args.backend} on {args.device}: drop --backend "
@@ -169,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
             "the bundled detector is packaged first, where PyTorch is installed: swinpose-export "
             "--detector bundled --out det; then pass --detector det"
         )
+    video = is_live(source) or Path(source).suffix.lower() in VIDEO_SUFFIXES
+    _check_tracking(args, video)
     out: Path = check_output_folder(args.out)
     boxes = load_boxes(args.boxes, args.det_score_thr or 0.0, args.ann)
     if boxes is not None and args.detector is not None:
@@ -205,35 +189,30 @@ def run(args: argparse.Namespace) -> int:
             xywh = xyxy_to_xywh(result.boxes)
             return draw_poses(image, result.keypoints, result.scores, skeleton, args.threshold, xywh)
 
-        if source.suffix.lower() in VIDEO_SUFFIXES:
-            capture = cv2.VideoCapture(str(source))
-            fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-            total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-            capture.release()
-            read = 0
-            with atomic_path(out / f"{source.stem}_poses.mp4") as tmp:
-                writer = None
-                for i, (name, frame) in enumerate(_progress(_frames(source), total, "video")):
-                    if writer is None:
-                        size = (frame.shape[1], frame.shape[0])
-                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-                    writer.write(pose(frame, name, i))
-                    read += 1
-                if writer is None:
-                    raise DataError(f"{source} has no frames OpenCV can decode")
-                writer.release()
-            if total and read < total:
-                logger.warning(
-                    "%s: %s: read %d of the %d frames its header lists; the file is truncated or damaged "
-                    "after frame %d",
-                    PROG,
-                    source,
-                    read,
-                    total,
-                    read,
-                )
+        if video:
+            if args.track:
+                tracking = open_tracking(args, engine, pipeline)
+
+                def frame_poses(frame: np.ndarray, index: int, fps: float) -> np.ndarray:
+                    result = tracking(frame, index / fps)
+                    for entry in result.to_coco(index, frame=index):
+                        results.append({**entry, "file_name": str(index)})
+                    xywh = xyxy_to_xywh(result.boxes)
+                    return draw_poses(
+                        frame, result.keypoints, result.scores, skeleton, args.threshold, xywh, result.track_ids
+                    )
+            else:
+
+                def frame_poses(frame: np.ndarray, index: int, fps: float) -> np.ndarray:
+                    return pose(frame, str(index), index)
+
+            read, problem = _run_video(source, out, frame_poses)
             _report_matches(boxes, missed, read, "frames")
         else:
+            source = Path(source)
+            if not source.exists():
+                raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
+            problem, read = None, 0
             if source.is_dir():
                 walk = source.rglob("*") if boxes is not None and boxes.kind == "annotations" else source.iterdir()
                 files = sorted(p for p in walk if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -266,14 +245,101 @@ def run(args: argparse.Namespace) -> int:
                 )
             _report_matches(boxes, missed, len(files) - len(bad), "images")
     write_json_atomic(out / "results.json", results)
+    if problem is not None:
+        raise DataError(f"{problem}; the poses of the {read} frames read are in {out}/ (overlay, results.json)")
     print(f"{PROG}: {len(results)} people in {source} → {out}/ (overlays, results.json)")
     return 0
+
+
+def _source(args: argparse.Namespace) -> str:
+    """The one input: INPUT (a file or folder) or --source (a video file, camera index or stream URL)."""
+    if (args.input is None) == (args.source is None):
+        raise InputError(
+            "pass one input: INPUT (an image, a folder of images or a video) or --source (a video, a "
+            "camera index such as 0, or a stream URL)"
+        )
+    if args.input is not None:
+        if not args.input.exists():
+            raise InputError(f"{args.input} does not exist; pass an image, a folder of images or a video")
+        return str(args.input)
+    if not is_live(args.source) and not Path(args.source).is_file():
+        raise InputError(f"--source {args.source} is not a camera index, a URL or a video file")
+    return args.source
+
+
+def _check_tracking(args: argparse.Namespace, video: bool) -> None:
+    """Refuse tracking options that cannot apply (argparse has checked each value already)."""
+    if args.det_interval is not None and args.det_interval > 1 and not args.track:
+        raise InputError("--det-interval takes the boxes between detections from the tracked poses: add --track")
+    if args.smooth and not args.track:
+        raise InputError("--smooth filters each tracked person's keypoints: add --track")
+    if args.track and not video:
+        raise InputError("--track follows people across the frames of a video; pass a video file or --source")
+    if args.track and args.detector is None:
+        raise InputError(
+            "--track finds people with a detector: pass --detector (a detector package or file; "
+            "swinpose-export --detector bundled --out det packages the bundled one)"
+        )
+    if args.track and args.boxes is not None:
+        raise InputError("--track takes its boxes from --detector and the tracked poses; drop --boxes")
+
+
+def open_tracking(args: argparse.Namespace, engine, pipeline):
+    """The :class:`~runtime.tracking.TrackingPipeline` of ``--track`` on the open engine and detector."""
+    from runtime.tracking import OneEuroConfig, TrackerConfig, TrackingPipeline
+
+    config = TrackerConfig(smoothing=OneEuroConfig() if args.smooth else None)
+    return TrackingPipeline(engine, pipeline.detector, args.det_interval or 1, config)  # frames carry timestamps
+
+
+def _run_video(source: str, out: Path, frame_poses) -> tuple[int, str | None]:
+    """Write ``<name>_poses.mp4``: each frame of ``source`` as ``frame_poses(frame, index, fps)`` draws it.
+    Returns the frames read and why they stopped early (None: they did not). What was read is kept either way:
+    a camera stopped with Ctrl-C, a stream that drops, a truncated file."""
+    with FrameSource(source) as frames:
+        with atomic_path(out / f"{frames.name}_poses.mp4") as tmp:
+            writer = None
+            try:
+                for index, frame in _progress(frames, frames.total, frames.name):
+                    drawn = frame_poses(frame, index, frames.fps)
+                    if writer is None:
+                        size = (frame.shape[1], frame.shape[0])
+                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), frames.fps, size)
+                    writer.write(drawn)
+            except KeyboardInterrupt:
+                if not frames.live:
+                    raise
+                logger.warning("%s: stopped with Ctrl-C after %d frames", PROG, frames.read)
+            if writer is None:
+                raise DataError(frames.problem or f"{source} gave no frames")
+            writer.release()
+    return frames.read, frames.problem
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True, help="model package folder from swinpose-export")
-    p.add_argument("input", type=Path, help="an image, a folder of images, or a video")
+    p.add_argument("input", type=Path, nargs="?", help="an image, a folder of images, or a video")
+    p.add_argument(
+        "--source",
+        help="a video from elsewhere instead of INPUT: a camera index (0) or a stream URL (rtsp://...), or a file",
+    )
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="follow people across a video's frames: results get a track_id and frame, the overlay the ids",
+    )
+    p.add_argument(
+        "--det-interval",
+        type=positive_int,
+        metavar="N",
+        help="with --track, run the detector every N frames (default 1); between, boxes come from the tracked poses",
+    )
+    p.add_argument(
+        "--smooth",
+        action="store_true",
+        help="with --track, smooth each person's keypoints with a One Euro filter (less jitter, little lag)",
+    )
     p.add_argument(
         "--boxes",
         type=Path,

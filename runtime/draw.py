@@ -25,12 +25,14 @@ def draw_poses(
     skeleton: tuple[tuple[int, int], ...] = COCO_SKELETON,
     threshold: float = 0.3,
     boxes: np.ndarray | None = None,
+    track_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of ``image`` with each person's keypoints and limbs drawn.
 
     Args:
         image: H×W×3 uint8 BGR. keypoints: N×K×2 (x, y) image pixels. scores: N×K; points below ``threshold``
-            and limbs touching them are not drawn. boxes: optional N×4 (x, y, w, h).
+            and limbs touching them are not drawn. boxes: optional N×4 (x, y, w, h). track_ids: optional (N,)
+            person ids, written over each box (or the top keypoint) in a colour of their own.
 
     Each limb has its own colour (:func:`limb_colours`); odd keypoint indices (COCO's left side) are orange, even
     ones blue, the nose green.
@@ -50,4 +52,18 @@ def draw_poses(
             if sc[k] >= threshold:
                 colour = _CENTRE if k == 0 else _LEFT if k % 2 else _RIGHT
                 cv2.circle(out, tuple(np.round(kp[k]).astype(int)), r + 1, colour, -1, cv2.LINE_AA)
+        if track_ids is not None:
+            _label(out, str(int(track_ids[n])), int(track_ids[n]), boxes[n] if boxes is not None else None, kp, r)
     return out
+
+
+def _label(out: np.ndarray, text: str, track_id: int, box: np.ndarray | None, kp: np.ndarray, r: int) -> None:
+    """``text`` on a filled tag of the id's colour, at the box's top-left corner (or above the top keypoint)."""
+    hue = (track_id * 47) % 180  # ids one apart get far-apart hues
+    colour = tuple(int(v) for v in cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2BGR)[0, 0])
+    x, y = (box[0], box[1]) if box is not None else (kp[:, 0].min(), kp[:, 1].min())
+    scale = max(0.4, r / 4)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x0, y0 = int(max(x, 0)), int(max(y - th - base - 2, 0))
+    cv2.rectangle(out, (x0, y0), (x0 + tw + 4, y0 + th + base + 2), colour, -1)
+    cv2.putText(out, text, (x0 + 2, y0 + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)

@@ -26,6 +26,7 @@ SLOW_MODULES = {
     "test_trt_rtx",
     "test_trt_build",
     "test_bundled_detector",
+    "test_video",
     "test_mmpose_downstream",
     "test_mmpose_import",
     "test_swin_reference",

@@ -215,6 +215,43 @@ def _occluder(p: _Painter, rng: np.random.Generator, kp: np.ndarray, height: flo
     p.poly(pts, _colour(rng), _OCCLUDER)
 
 
+def annotate(ids: np.ndarray, pid: int, kp: np.ndarray, geom: dict) -> dict | None:
+    """Figure ``pid``'s annotation from the instance map ``ids`` (H×W): ``keypoints`` K×3 (x, y, v; v = 2 where the
+    figure is on top at that pixel, 1 where something hides it, 0 with (0, 0) outside the image), ``bbox`` (x, y, w,
+    h) of its visible pixels and ``area`` their count; None where no pixel of it is visible."""
+    h, w = ids.shape
+    mask = ids == pid
+    area = int(mask.sum())
+    if area == 0:
+        return None
+    ys, xs = np.nonzero(mask)
+    xi = np.clip(np.round(kp[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(kp[:, 1]).astype(int), 0, h - 1)
+    inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
+    on_top = (ids[yi, xi] == pid) & ~geom["face_hidden"]
+    v = np.where(inside, np.where(on_top, 2, 1), 0)
+    kps = np.concatenate([np.where(inside[:, None], kp, 0.0), v[:, None]], 1)
+    box = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+    return dict(keypoints=kps, bbox=box, area=area)
+
+
+def coco_annotation(person: dict, ann_id: int, image_id: int) -> dict:
+    """The COCO annotation entry of one :func:`annotate` result (with its ``track_id`` where it has one)."""
+    kps = person["keypoints"]
+    extra = {"track_id": person["track_id"]} if "track_id" in person else {}
+    return dict(
+        id=ann_id,
+        image_id=image_id,
+        category_id=1,
+        **extra,
+        iscrowd=0,
+        keypoints=[round(float(v), 2) for v in kps.reshape(-1)],
+        num_keypoints=int((kps[:, 2] > 0).sum()),
+        bbox=[round(v, 2) for v in person["bbox"]],
+        area=float(person["area"]),
+    )
+
+
 def render_image(
     seed: int, split: str, index: int, cfg: SyntheticConfig = SyntheticConfig()
 ) -> tuple[np.ndarray, list]:
@@ -243,21 +280,7 @@ def render_image(
             _occluder(p, rng, kp, height)
         people.append((pid, kp, geom))
     image = cv2.GaussianBlur(p.image, (3, 3), 0) if rng.random() < 0.3 else p.image
-    out = []
-    for pid, kp, geom in people:
-        mask = p.ids == pid
-        area = int(mask.sum())
-        if area == 0:
-            continue
-        ys, xs = np.nonzero(mask)
-        xi = np.clip(np.round(kp[:, 0]).astype(int), 0, w - 1)
-        yi = np.clip(np.round(kp[:, 1]).astype(int), 0, h - 1)
-        inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
-        on_top = (p.ids[yi, xi] == pid) & ~geom["face_hidden"]
-        v = np.where(inside, np.where(on_top, 2, 1), 0)
-        kps = np.concatenate([np.where(inside[:, None], kp, 0.0), v[:, None]], 1)
-        box = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
-        out.append(dict(keypoints=kps, bbox=box, area=area))
+    out = [a for pid, kp, geom in people if (a := annotate(p.ids, pid, kp, geom)) is not None]
     return image, out
 
 
@@ -302,20 +325,7 @@ def write_dataset(
                 if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
                     raise OSError(f"could not write {tmp}; check free space and permissions")
             images.append(dict(id=image_id, file_name=name, width=image.shape[1], height=image.shape[0]))
-            for person in people:
-                kps = person["keypoints"]
-                anns.append(
-                    dict(
-                        id=len(anns) + 1,
-                        image_id=image_id,
-                        category_id=1,
-                        iscrowd=0,
-                        keypoints=[round(float(v), 2) for v in kps.reshape(-1)],
-                        num_keypoints=int((kps[:, 2] > 0).sum()),
-                        bbox=[round(v, 2) for v in person["bbox"]],
-                        area=float(person["area"]),
-                    )
-                )
+            anns += [coco_annotation(person, len(anns) + n + 1, image_id) for n, person in enumerate(people)]
         info = dict(description=f"swinpose synthetic figures, seed {seed}, split {split}", version="1", seed=seed)
         ann_file = root / "annotations" / f"person_keypoints_{split}.json"
         write_json_atomic(ann_file, dict(info=info, images=images, annotations=anns, categories=[category]))
