@@ -228,4 +228,3 @@ def test_the_video_benchmark_reports_every_mode_with_its_counts(bundled_packages
     assert rows["pose", 1, None]["crops_per_frame"] <= 1
     assert "ms per frame" in console(report) and "| tracked |" in "\n".join(markdown(report))
     assert to_csv(report).count("\n") == 9
-
