@@ -58,7 +58,7 @@ class VideoConfig:
     max_height: float = 220.0
     min_speed: float = 1.5
     max_speed: float = 4.0
-    stride: float = 0.12  # leg swing amplitude in radians per ... of the walk cycle (times the figure's swing)
+    stride: float = 0.12  # a third of the legs' swing amplitude in radians (arms swing 0.6 of it, the other way)
     p_pillar: float = 0.5  # chance of a pillar that hides whoever passes behind it
     quality: int = 95  # MJPG quality of the frames
 
