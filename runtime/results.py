@@ -11,7 +11,16 @@ import numpy as np
 
 from runtime.keypoints import COCO_SIGMAS
 
-__all__ = ["Predictions", "instance_scores", "oks_nms", "to_coco_results", "KEYPOINT_THR", "OKS_NMS_THR"]
+__all__ = [
+    "Predictions",
+    "instance_scores",
+    "oks_matrix",
+    "oks_nms",
+    "oks_sigmas",
+    "to_coco_results",
+    "KEYPOINT_THR",
+    "OKS_NMS_THR",
+]
 
 #: MMPose's rescoring counts keypoints scored above this; its top-down demos and COCO evaluation suppress at this OKS
 KEYPOINT_THR, OKS_NMS_THR = 0.2, 0.9
@@ -37,6 +46,36 @@ def instance_scores(scores: np.ndarray, box_scores: np.ndarray, keypoint_thr: fl
     return box_scores.astype(np.float64) * mean
 
 
+def oks_sigmas(k: int, sigmas: np.ndarray | None = None) -> np.ndarray:
+    """(K,) float64 OKS sigmas: ``sigmas`` when given, else COCO's for K = 17 and 0.05 each for other K."""
+    if sigmas is None:
+        sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
+    return np.asarray(sigmas, np.float64)
+
+
+def oks_matrix(
+    a: np.ndarray,
+    b: np.ndarray,
+    areas: np.ndarray,
+    sigmas: np.ndarray | None = None,
+    visible: np.ndarray | None = None,
+) -> np.ndarray:
+    """OKS of every pose of A×K×2 ``a`` with every pose of B×K×2 ``b`` (image pixels): A×B.
+
+    ``areas`` is the object area of each pair, anything that broadcasts to A×B (``areas[None]`` for b's areas, the
+    pairs' mean for NMS). ``sigmas``: see :func:`oks_sigmas`. ``visible`` (A×K, optional): average only over a's
+    keypoints marked visible, as COCO does over a ground truth's (0 for a pose with none); without it, over all K.
+    """
+    var = (2 * oks_sigmas(a.shape[1] if a.ndim == 3 else b.shape[1], sigmas)) ** 2
+    d2 = ((a[:, None] - b[None]) ** 2).sum(-1)  # A×B×K
+    area = np.maximum(np.broadcast_to(areas, d2.shape[:2]), np.spacing(1))
+    similarity = np.exp(-d2 / (2 * var * area[..., None]))
+    if visible is None:
+        return similarity.mean(-1)
+    vis = np.asarray(visible, bool)[:, None, :]
+    return np.where(vis.any(-1), (similarity * vis).sum(-1) / np.maximum(vis.sum(-1), 1), 0.0)
+
+
 def oks_nms(
     keypoints: np.ndarray,
     scores: np.ndarray,
@@ -53,14 +92,7 @@ def oks_nms(
     Returns:
         indices of the kept instances, highest score first.
     """
-    k = keypoints.shape[1]
-    if sigmas is None:
-        sigmas = COCO_SIGMAS if k == len(COCO_SIGMAS) else np.full(k, 0.05)
-    sigmas = np.asarray(sigmas, np.float64)
-    var = (2 * sigmas) ** 2
-    d2 = ((keypoints[:, None] - keypoints[None]) ** 2).sum(-1)  # N×N×K
-    area = np.maximum(0.5 * (areas[:, None] + areas[None]), np.spacing(1))
-    oks = np.exp(-d2 / (2 * var * area[..., None])).mean(-1)  # N×N
+    oks = oks_matrix(keypoints, keypoints, 0.5 * (areas[:, None] + areas[None]), sigmas)  # N×N
     order = np.argsort(-scores, kind="stable")
     keep, suppressed = [], np.zeros(len(scores), bool)
     for i in order:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import DataError
-from runtime.keypoints import COCO_SIGMAS
+from runtime.results import oks_matrix
+from runtime.tracking import greedy_pairs
 
 __all__ = ["TrackingScore", "FramePeople", "score_tracks", "read_video_annotations"]
 
@@ -29,7 +30,7 @@ __all__ = ["TrackingScore", "FramePeople", "score_tracks", "read_video_annotatio
 @dataclass
 class FramePeople:
     """The people of one frame: ``ids`` (N,), ``keypoints`` N×K×2 (x, y) pixels and, for ground truth,
-    ``visible`` N×K (the COCO flag v > 0) and ``areas`` (N,)."""
+    ``visible`` N×K (keypoints in sight: COCO's v = 2) and ``areas`` (N,)."""
 
     ids: np.ndarray
     keypoints: np.ndarray
@@ -68,15 +69,6 @@ class TrackingScore:
         return {**asdict(self), "coverage": round(self.coverage, 4)}
 
 
-def _oks(gt: FramePeople, pred: FramePeople, sigmas: np.ndarray) -> np.ndarray:
-    """G×P OKS, over each ground-truth person's visible keypoints."""
-    var = (2 * sigmas) ** 2
-    d2 = ((gt.keypoints[:, None] - pred.keypoints[None]) ** 2).sum(-1)  # G×P×K
-    e = d2 / (2 * var * np.maximum(gt.areas, np.spacing(1))[:, None, None])
-    vis = gt.visible[:, None, :]
-    return np.where(vis.any(-1), (np.exp(-e) * vis).sum(-1) / np.maximum(vis.sum(-1), 1), 0.0)
-
-
 def score_tracks(
     videos: list[tuple[list[FramePeople], list[FramePeople]]],
     oks_thr: float = 0.5,
@@ -92,19 +84,11 @@ def score_tracks(
         pred_ids: set[int] = set()
         true_ids: set[int] = set()
         for gt, pr in zip(truth, pred):
-            k = gt.keypoints.shape[1] if gt.keypoints.ndim == 3 else pr.keypoints.shape[1]
-            s = np.asarray(sigmas if sigmas is not None else (COCO_SIGMAS if k == 17 else [0.05] * k), np.float64)
-            sim = _oks(gt, pr, s) if len(gt.ids) and len(pr.ids) else np.zeros((len(gt.ids), len(pr.ids)))
-            order = np.argsort(-sim, axis=None, kind="stable")
-            used_g, used_p, pairs = set(), set(), []
-            for flat in order:
-                g, p = divmod(int(flat), max(sim.shape[1], 1))
-                if sim[g, p] < oks_thr:
-                    break
-                if g not in used_g and p not in used_p:
-                    used_g.add(g)
-                    used_p.add(p)
-                    pairs.append((g, p))
+            if len(gt.ids) and len(pr.ids):
+                sim = oks_matrix(gt.keypoints, pr.keypoints, gt.areas[:, None], sigmas, visible=gt.visible)
+            else:
+                sim = np.zeros((len(gt.ids), len(pr.ids)))
+            pairs = greedy_pairs(sim, oks_thr)
             counts = gt.visible.sum(1) >= min_visible if len(gt.ids) else np.zeros(0, bool)
             totals["person_frames"] += int(counts.sum())
             totals["covered"] += sum(bool(counts[g]) for g, _ in pairs)

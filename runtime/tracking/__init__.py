@@ -7,7 +7,7 @@
 
 from runtime.tracking.one_euro import OneEuroConfig, OneEuroFilter
 from runtime.tracking.pipeline import TrackingPipeline, TrackingStats
-from runtime.tracking.tracker import PoseTracker, TrackerConfig, TrackResult, iou_matrix, keypoint_boxes, oks_matrix
+from runtime.tracking.tracker import PoseTracker, TrackerConfig, TrackResult, greedy_pairs, iou_matrix, keypoint_boxes
 
 __all__ = [
     "OneEuroConfig",
@@ -17,7 +17,7 @@ __all__ = [
     "TrackResult",
     "TrackingPipeline",
     "TrackingStats",
+    "greedy_pairs",
     "iou_matrix",
     "keypoint_boxes",
-    "oks_matrix",
 ]

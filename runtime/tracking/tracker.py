@@ -35,11 +35,10 @@ import numpy as np
 
 from runtime.engine import PoseResult
 from runtime.errors import ConfigError, InputShapeError
-from runtime.keypoints import COCO_SIGMAS
-from runtime.results import instance_scores, oks_nms
+from runtime.results import instance_scores, oks_matrix, oks_nms, oks_sigmas
 from runtime.tracking.one_euro import OneEuroConfig, OneEuroFilter
 
-__all__ = ["TrackerConfig", "PoseTracker", "TrackResult", "keypoint_boxes", "iou_matrix", "oks_matrix"]
+__all__ = ["TrackerConfig", "PoseTracker", "TrackResult", "keypoint_boxes", "iou_matrix", "greedy_pairs"]
 
 MATCHES = ("iou", "oks")
 
@@ -159,15 +158,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def oks_matrix(a: np.ndarray, b: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
-    """OKS of every pose of A×K×2 ``a`` with every pose of B×K×2 ``b``, at the (B,) ``areas`` of ``b``: A×B."""
-    var = (2 * sigmas) ** 2
-    d2 = ((a[:, None] - b[None]) ** 2).sum(-1)  # A×B×K
-    area = np.maximum(areas, np.spacing(1))[None, :, None]
-    return np.exp(-d2 / (2 * var * area)).mean(-1)
-
-
-def _greedy(similarity: np.ndarray, thr: float) -> list[tuple[int, int]]:
+def greedy_pairs(similarity: np.ndarray, thr: float) -> list[tuple[int, int]]:
     """(row, column) pairs, most similar first, each row and column used once, similarity at least ``thr``."""
     pairs: list[tuple[int, int]] = []
     if not similarity.size:
@@ -219,7 +210,6 @@ class PoseTracker:
         self.sigmas = None if sigmas is None else np.asarray(sigmas, np.float64)
         self.tracks: dict[int, _Track] = {}
         self._next_id = 1
-        self._frame = 0
         self._pending: np.ndarray | None = None  # per box of the last boxes(): its track id, or -1 for the detector's
 
     def reset(self) -> None:
@@ -246,7 +236,7 @@ class PoseTracker:
                 det = np.concatenate([det, np.ones((len(det), 1))], 1)
             if det.shape[1] != 5:
                 raise InputShapeError(f"detections must be N×4 or N×5 (xyxy, score), got shape {det.shape}")
-            pairs = _greedy(iou_matrix(tracked[:, :4], det[:, :4]), self.config.merge_iou_thr)
+            pairs = greedy_pairs(iou_matrix(tracked[:, :4], det[:, :4]), self.config.merge_iou_thr)
             covered = np.isin(np.arange(len(tracked)), [r for r, _ in pairs])
             tracked, ids = tracked[~covered], ids[~covered]
             boxes = np.concatenate([det, tracked])
@@ -266,7 +256,7 @@ class PoseTracker:
         n, k = len(poses), poses.keypoints.shape[1] if poses.keypoints.ndim == 3 else 0
         origin = self._pending if self._pending is not None and len(self._pending) == n else np.full(n, -1)
         self._pending = None
-        sigmas = self.sigmas if self.sigmas is not None else np.asarray(COCO_SIGMAS if k == 17 else [0.05] * k)
+        sigmas = oks_sigmas(k, self.sigmas)
         min_kp = cfg.min_keypoints if cfg.min_keypoints is not None else math.ceil(k / 2)
         kp_boxes, confident = keypoint_boxes(poses.keypoints, poses.scores, cfg.keypoint_thr, min_kp)
         # 1. the poses of tracked boxes whose person has gone, then duplicates
@@ -283,8 +273,9 @@ class PoseTracker:
         else:
             shift = np.array([t.velocity * (t.missing + 1) for t in tracks]).reshape(-1, 1, 2)
             moved = np.array([t.keypoints for t in tracks]).reshape(-1, k, 2) + shift
-            sim = oks_matrix(moved, poses.keypoints[alive], (pose_boxes[:, 2:] - pose_boxes[:, :2]).prod(1), sigmas)
-        matched = dict((c, tracks[r]) for r, c in _greedy(sim, cfg.match_thr))
+            areas = (pose_boxes[:, 2:] - pose_boxes[:, :2]).prod(1)
+            sim = oks_matrix(moved, poses.keypoints[alive], areas[None], sigmas)
+        matched = dict((c, tracks[r]) for r, c in greedy_pairs(sim, cfg.match_thr))
         out_ids, out_kps, rows = [], [], []
         for j, i in enumerate(alive):
             box = pose_boxes[j]
@@ -318,7 +309,6 @@ class PoseTracker:
                 track.missing += 1
                 if track.missing > cfg.max_missing:
                     del self.tracks[track.track_id]
-        self._frame += 1
         order = np.argsort(np.asarray(out_ids, np.int64), kind="stable")
         rows_a = np.asarray(rows, np.int64)[order]
         return TrackResult(
