@@ -30,6 +30,7 @@ from benchmarks.timing import Stats
 __all__ = ["VideoSettings", "run_video", "VIDEO_SCHEMA", "VIDEO_SCHEMA_ID"]
 
 VIDEO_SCHEMA_ID = "swinpose-bench/video/1"
+_FPS = 25.0  # the synthetic videos' frame rate: the tracked modes' timestamps
 #: what a video report holds (:mod:`benchmarks.schema`)
 VIDEO_SCHEMA: Schema = (
     {**HEADER, "settings": dict, "rows": list},
@@ -71,7 +72,9 @@ def _video(people: int, frames: int, seed: int):
     from swinpose.data.synthetic_video import VideoConfig, render_video
     from swinpose.track_eval import FramePeople
 
-    cfg = VideoConfig(size=(800, 450), frames=frames, people=people, min_height=90, max_height=160, p_pillar=0.0)
+    cfg = VideoConfig(
+        size=(800, 450), frames=frames, fps=_FPS, people=people, min_height=90, max_height=160, p_pillar=0.0
+    )
     images, truth, boxes = [], [], []
     for image, persons in render_video(seed, 1000 + people, cfg):
         images.append(image)
@@ -81,19 +84,56 @@ def _video(people: int, frames: int, seed: int):
     return images, truth, boxes
 
 
+@dataclass
+class _Pass:
+    """One mode's pass over a video: each frame's ms, the detector runs and crops, and its tracking score."""
+
+    ms: list[float]
+    detector_runs: int
+    crops: int
+    score: Any = None
+
+
+def _one_pass(mode: tuple[str, int | None], video: tuple, engine: Any, pipeline: Any) -> _Pass:
+    """Run ``mode`` (name, det_interval) over ``video`` (frames, ground truth, ground-truth boxes) from frame 0."""
+    from runtime.tracking import TrackerConfig, TrackingPipeline
+    from swinpose.track_eval import FramePeople, score_tracks
+
+    images, truth, gt_boxes = video
+    name, interval = mode
+    done = _Pass([], 0, 0)
+    tracking = TrackingPipeline(engine, pipeline.detector, interval, TrackerConfig()) if name == "tracked" else None
+    pred = []
+    for t, image in enumerate(images):
+        start = time.perf_counter()
+        if name == "pose":
+            engine(image, gt_boxes[t]) if len(gt_boxes[t]) else None
+            done.crops += len(gt_boxes[t])
+        elif name == "detect+pose":
+            found = pipeline.detect([image])[0]
+            pipeline.poses([image], [found])
+            done.detector_runs, done.crops = done.detector_runs + 1, done.crops + len(found)
+        else:
+            r = tracking(image, t / _FPS)
+            pred.append(FramePeople(r.track_ids, r.keypoints))
+        done.ms.append(1e3 * (time.perf_counter() - start))
+    if tracking is not None:
+        done.detector_runs, done.crops = tracking.stats.detector_runs, tracking.stats.poses
+        done.score = score_tracks([(truth, pred)])
+    return done
+
+
 def run_video(
     package: str | Path, detector: str | Path, settings: VideoSettings = VideoSettings(), progress: bool = True
 ) -> dict[str, Any]:
     """The video report (:data:`VIDEO_SCHEMA`) of ``package`` and ``detector`` on this machine's CPU."""
     from runtime import PoseEngine, PosePipeline
     from runtime.detection import Detector
-    from runtime.tracking import TrackerConfig, TrackingPipeline
-    from swinpose.track_eval import FramePeople, score_tracks
 
     s = settings
     rows = []
     bar = None
-    modes = ["pose", "detect+pose", *(f"tracked/{n}" for n in s.intervals)]
+    modes = [("pose", None), ("detect+pose", 1), *(("tracked", n) for n in s.intervals)]
     if progress:
         from tqdm import tqdm
 
@@ -101,53 +141,33 @@ def run_video(
     with PoseEngine(package, threads=s.threads) as engine, Detector(detector, threads=s.threads) as det:
         pipeline = PosePipeline(engine, det)
         for people in s.people:
-            images, truth, gt_boxes = _video(people, s.frames, s.seed)
+            video = _video(people, s.frames, s.seed)
+            images, _, gt_boxes = video
             for _ in range(3):  # warm-up: the first runs of each network allocate and pick kernels
                 pipeline.poses([images[0]], [pipeline.detect([images[0]])[0]])
                 engine(images[0], gt_boxes[0]) if len(gt_boxes[0]) else None
-            times = {m: [] for m in modes}
-            counts: dict[str, tuple[float, float]] = {}
-            scores = {}
+            times: dict[tuple, list[float]] = {m: [] for m in modes}
+            last: dict[tuple, _Pass] = {}
             for _ in range(s.rounds):
                 for mode in modes:
-                    runs = crops = 0
-                    pred = []
-                    if mode.startswith("tracked"):
-                        tracking = TrackingPipeline(engine, det, int(mode.split("/")[1]), TrackerConfig())
-                    for t, image in enumerate(images):
-                        start = time.perf_counter()
-                        if mode == "pose":
-                            engine(image, gt_boxes[t]) if len(gt_boxes[t]) else None
-                            crops += len(gt_boxes[t])
-                        elif mode == "detect+pose":
-                            found = pipeline.detect([image])[0]
-                            pipeline.poses([image], [found])
-                            runs, crops = runs + 1, crops + len(found)
-                        else:
-                            r = tracking(image, t / 25.0)
-                            pred.append(FramePeople(r.track_ids, r.keypoints))
-                        times[mode].append(1e3 * (time.perf_counter() - start))
-                    if mode.startswith("tracked"):
-                        runs, crops = tracking.stats.detector_runs, tracking.stats.poses
-                        scores[mode] = score_tracks([(truth, pred)])
-                    counts[mode] = (runs / len(images), crops / len(images))
+                    last[mode] = _one_pass(mode, video, engine, pipeline)
+                    times[mode] += last[mode].ms
                     if bar is not None:
                         bar.update()
             for mode in modes:
-                st = Stats.of(times[mode])
-                score = scores.get(mode)
+                st, done, score = Stats.of(times[mode]), last[mode], last[mode].score
                 rows.append(
                     {
-                        "mode": mode.split("/")[0],
+                        "mode": mode[0],
                         "people": people,
-                        "det_interval": int(mode.split("/")[1]) if "/" in mode else (1 if mode != "pose" else None),
+                        "det_interval": mode[1],
                         "frames": len(images),
                         "mean_ms": round(st.mean, 3),
                         "median_ms": round(st.median, 3),
                         "p90_ms": round(st.p90, 3),
                         "fps": round(1e3 / st.mean, 2),
-                        "detector_runs_per_frame": round(counts[mode][0], 3),
-                        "crops_per_frame": round(counts[mode][1], 3),
+                        "detector_runs_per_frame": round(done.detector_runs / len(images), 3),
+                        "crops_per_frame": round(done.crops / len(images), 3),
                         "coverage": None if score is None else round(score.coverage, 4),
                         "id_switches": None if score is None else score.id_switches,
                         "false_positives": None if score is None else score.false_positives,

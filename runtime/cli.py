@@ -209,9 +209,7 @@ def run(args: argparse.Namespace) -> int:
             read, problem = _run_video(source, out, frame_poses)
             _report_matches(boxes, missed, read, "frames")
         else:
-            source = Path(source)
-            if not source.exists():
-                raise InputError(f"{source} does not exist; pass an image, a folder of images or a video")
+            source = Path(source)  # _source checked that it exists
             problem, read = None, 0
             if source.is_dir():
                 walk = source.rglob("*") if boxes is not None and boxes.kind == "annotations" else source.iterdir()

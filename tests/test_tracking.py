@@ -108,8 +108,7 @@ def test_one_euro_by_hand():
 
 def test_one_euro_is_frame_rate_aware_and_checks_its_input():
     """The same motion sampled at 25 and at 50 fps settles the same way in time, not in samples."""
-    step = lambda fps: [OneEuroFilter(OneEuroConfig(1.0, 0.0, 1.0), fps) for _ in range(1)][0]  # noqa: E731
-    at25, at50 = step(25), step(50)
+    at25, at50 = OneEuroFilter(OneEuroConfig(1.0, 0.0, 1.0), 25), OneEuroFilter(OneEuroConfig(1.0, 0.0, 1.0), 50)
     at25.filter(np.zeros(1), 0.0)
     at50.filter(np.zeros(1), 0.0)
     v25 = [at25.filter(np.ones(1), t / 25)[0] for t in range(1, 26)][-1]  # one second later

@@ -208,7 +208,7 @@ def test_bad_video_arguments_get_usage_errors_that_say_what_to_do(bundled_packag
 def test_the_video_benchmark_reports_every_mode_with_its_counts(bundled_packages, detector_package, tmp_path):
     """swinpose-bench video on a short run: a row per mode and people count that follows the schema, the counts each
     mode implies (the pose-only rows crop the ground-truth people and run no detector, the others run it on every
-    frame at det_interval 1 and on fewer at 5 once someone is tracked), and its table, CSV and Markdown."""
+    frame at det_interval 1 and on at most every frame at 5), and its table, CSV and Markdown."""
     from benchmarks.report import console, markdown, schema_problems, to_csv
     from benchmarks.video import VideoSettings, run_video
 

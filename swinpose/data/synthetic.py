@@ -34,6 +34,14 @@ logger = logging.getLogger(__name__)
 SPLITS = {"train": 0, "val": 1}
 _OCCLUDER = 255
 _K = len(COCO_KEYPOINTS)
+#: the one category of every annotation file written here (images and videos)
+PERSON_CATEGORY = dict(
+    id=1,
+    name="person",
+    supercategory="person",
+    keypoints=list(COCO_KEYPOINTS),
+    skeleton=[[a + 1, b + 1] for a, b in COCO_SKELETON],
+)
 
 
 @dataclass(frozen=True)
@@ -299,13 +307,6 @@ def write_dataset(
     """
     root = Path(root)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
-    category = dict(
-        id=1,
-        name="person",
-        supercategory="person",
-        keypoints=list(COCO_KEYPOINTS),
-        skeleton=[[a + 1, b + 1] for a, b in COCO_SKELETON],
-    )
     written = {}
     for split, count in (("train", num_train), ("val", num_val)):
         if count <= 0:
@@ -328,7 +329,7 @@ def write_dataset(
             anns += [coco_annotation(person, len(anns) + n + 1, image_id) for n, person in enumerate(people)]
         info = dict(description=f"swinpose synthetic figures, seed {seed}, split {split}", version="1", seed=seed)
         ann_file = root / "annotations" / f"person_keypoints_{split}.json"
-        write_json_atomic(ann_file, dict(info=info, images=images, annotations=anns, categories=[category]))
+        write_json_atomic(ann_file, dict(info=info, images=images, annotations=anns, categories=[PERSON_CATEGORY]))
         logger.info("wrote %d %s images with %d people to %s", len(images), split, len(anns), root / split)
         written[split] = ann_file
     return written

@@ -25,9 +25,9 @@ import numpy as np
 
 from runtime.errors import ConfigError
 from runtime.files import atomic_path, write_json_atomic
-from runtime.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 from swinpose.data.synthetic import (
     _OCCLUDER,
+    PERSON_CATEGORY,
     _background,
     _draw_figure,
     _Painter,
@@ -158,13 +158,6 @@ def write_videos(
     after it, so that an interrupted run leaves no video that looks annotated.
     """
     root = Path(root)
-    category = dict(
-        id=1,
-        name="person",
-        supercategory="person",
-        keypoints=list(COCO_KEYPOINTS),
-        skeleton=[[a + 1, b + 1] for a, b in COCO_SKELETON],
-    )
     written = []
     bar = None
     if progress:
@@ -204,7 +197,7 @@ def write_videos(
             video=video.name,
         )
         ann = root / "annotations" / f"video_{v:03d}.json"
-        write_json_atomic(ann, dict(info=info, images=images, annotations=anns, categories=[category]))
+        write_json_atomic(ann, dict(info=info, images=images, annotations=anns, categories=[PERSON_CATEGORY]))
         written.append((video, ann))
     if bar is not None:
         bar.close()
