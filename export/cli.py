@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--opencv",
         action="store_true",
-        help="also write model.opencv.onnx, the fp32 graph for OpenCV "
-        "DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only",
+        help="also write model.opencv.onnx (with --detector: detector.opencv.onnx), the fp32 graph for "
+        "OpenCV DNN >= 4.6 (the C++ runtime's CPU backend); fp32 packages only",
     )
     p.add_argument(
         "--triton",
@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write a Triton Inference Server model repository "
         "of the package to DIR (swinpose-serve serves it; runtime/triton/deploy/ for clusters)",
+    )
+    p.add_argument(
+        "--triton-detector",
+        type=Path,
+        metavar="DET",
+        help="with --triton: serve this detector package (swinpose-export --detector FILE --out DET) in the "
+        "repository too, so that requests without boxes get the people it finds",
     )
     p.add_argument("--quiet", action="store_true", help="only the summary line, no progress bars")
     return p
@@ -131,8 +138,8 @@ def _run_detector(args: argparse.Namespace) -> int:
         "--calib-data": args.calib_data,
         "--calib-cache": args.calib_cache,
         "--parity-data": args.parity_data,
-        "--opencv": args.opencv,
         "--triton": args.triton,
+        "--triton-detector": args.triton_detector,
         "--mmpose-config": args.mmpose_config,
     }
     given = [flag for flag, value in pose_only.items() if value]
@@ -147,6 +154,7 @@ def _run_detector(args: argparse.Namespace) -> int:
         trt_flavor=args.trt_flavor,
         compute_capabilities=tuple(c.strip() for c in args.compute_capability.split(",") if c.strip()),
         workspace_gb=args.workspace,
+        opencv=args.opencv,
         progress=not args.quiet,
     )
     result = export_detector(args.detector, args.out or Path(f"{args.detector.stem}_detector"), options)
@@ -156,6 +164,7 @@ def _run_detector(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from export.package import ExportOptions, export_package, parse_batch
+    from runtime.errors import InputError
 
     if args.detector is not None:
         return _run_detector(args)
@@ -187,10 +196,15 @@ def _run(args: argparse.Namespace) -> int:
         compute_capabilities=tuple(c.strip() for c in args.compute_capability.split(",") if c.strip()),
         progress=not args.quiet,
     )
+    if args.triton_detector is not None and args.triton is None:
+        raise InputError("--triton-detector puts a detector in the Triton repository: add --triton DIR")
     if args.triton is not None:  # before the export's slow work, not after it
-        from runtime.triton.repository import check_repository_folder
+        from runtime.triton.config import ServingOptions
+        from runtime.triton.repository import check_repository_folder, open_detector
 
         check_repository_folder(args.triton)
+        if args.triton_detector is not None:
+            open_detector(args.triton_detector, ServingOptions())
     if precision == "int8":
         note = int8_speed_note()
         if note:
@@ -200,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.triton is not None:
         from runtime.triton.repository import write_repository
 
-        write_repository(out, args.triton)
+        write_repository(out, args.triton, detector=args.triton_detector)
         print(
             f"{PROG}: Triton model repository {args.triton}/ (serve it with: swinpose-serve --package {out} "
             f"--repository {args.triton})"

@@ -4,7 +4,9 @@ The file is opened first as the runtime will open it (:class:`runtime.detection.
 person class and input size, run once on a blank image), so a file the runtime cannot serve is refused before anything
 is written. The package holds the file's own bytes as ``detector.onnx`` and, where TensorRT is here, a TensorRT engine
 built from it, fp32 or fp16 (fp16 for layouts whose graph ends before NMS: an NMS inside the graph decides on scores,
-and TensorRT does not build ONNX's NMS ops). Like the pose export, it is made in a staging folder and replaces
+and TensorRT does not build ONNX's NMS ops), and with ``opencv`` the graph rewritten for OpenCV DNN
+(:func:`export.opencv_dnn.to_opencv_dnn`, batch 1) for the C++ runtime's CPU backend, checked on ONNX Runtime against
+the file's own outputs first. Like the pose export, it is made in a staging folder and replaces
 ``out`` in one exchange.
 """
 
@@ -20,12 +22,13 @@ from typing import Any
 import numpy as np
 import onnx
 
+from export.opencv_dnn import OPENCV_TOLERANCE, to_opencv_dnn
 from export.precision import to_fp16
 from export.provenance import tool_versions, utc_now
 from export.trt import EngineOptions, build_engine, engine_builder
 from runtime.backends import TENSORRT_FLAVORS
 from runtime.detection import DETECTOR_JSON, Detector, DetectorSpec
-from runtime.errors import EngineBuildError, InputError
+from runtime.errors import EngineBuildError, ExportError, InputError
 from runtime.files import check_replaceable_folder, fault_point, replace_folder, staging_folder
 from runtime.package import file_record
 
@@ -33,7 +36,7 @@ __all__ = ["DetectorExportOptions", "DetectorExportResult", "export_detector", "
 
 logger = logging.getLogger(__name__)
 
-ONNX_FILE, ENGINE_FILE = "detector.onnx", "detector.engine"
+ONNX_FILE, ENGINE_FILE, OPENCV_FILE = "detector.onnx", "detector.engine", "detector.opencv.onnx"
 _FP16_FILE = "detector.fp16.onnx"  # staged for the fp16 engine build only
 DETECTOR_PRECISIONS = ("fp32", "fp16")
 DETECTOR_TOOLS = ("swinpose", "onnx", "onnxruntime", "onnxconverter-common")
@@ -58,6 +61,7 @@ class DetectorExportOptions:
     trt_flavor: str = "auto"
     compute_capabilities: tuple[str, ...] = ()
     workspace_gb: float = 4.0
+    opencv: bool = False
     progress: bool = True
 
 
@@ -70,7 +74,8 @@ class DetectorExportResult:
     engine_skipped: str | None = None
 
     def summary(self) -> str:
-        files = [self.spec.onnx_file, *([self.spec.engine_file] if self.spec.engine_file else []), DETECTOR_JSON]
+        extra = [f for f in (self.spec.engine_file, self.spec.opencv_file) if f]
+        files = [self.spec.onnx_file, *extra, DETECTOR_JSON]
         sizes = ", ".join(f"{f} {(self.out / f).stat().st_size / 1e6:.1f} MB" for f in files)
         engine = f"; engine skipped: {self.engine_skipped}" if self.engine_skipped else ""
         h, w = self.spec.input_size
@@ -156,7 +161,7 @@ def export_detector(
     _check_options(o, source)
     check_replaceable_folder(
         out,
-        lambda name: name in (ONNX_FILE, ENGINE_FILE, DETECTOR_JSON) or name.startswith(".staging-"),
+        lambda name: name in (ONNX_FILE, ENGINE_FILE, OPENCV_FILE, DETECTOR_JSON) or name.startswith(".staging-"),
         "--out",
         "a detector package",
     )
@@ -192,6 +197,7 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
             shutil.copyfile(source, staging / ONNX_FILE)  # the user's bytes, as given
             fault_point("staged-detector-onnx")
             engine = None if trt is None else _build(trt, graph, detector, o, staging)
+            opencv = _opencv_graph(graph, detector, staging / OPENCV_FILE) if o.opencv else None
             spec = DetectorSpec(
                 folder=out,
                 layout=detector.layout.name,
@@ -208,6 +214,8 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
                 },
                 engine_file=ENGINE_FILE if engine is not None else None,
                 engine=engine,
+                opencv_file=OPENCV_FILE if opencv is not None else None,
+                opencv=opencv,
                 class_names=detector.class_names,
                 tools=tool_versions(DETECTOR_TOOLS, engine is not None),
                 created=utc_now(),
@@ -219,6 +227,29 @@ def _export(source: Path, source_name: str, out: Path, o: DetectorExportOptions)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return DetectorExportResult(out, spec, engine_skipped)
+
+
+def _opencv_graph(graph: onnx.ModelProto, detector: Detector, path: Path) -> dict[str, Any]:
+    """Write the OpenCV DNN rewrite of the detector ``graph`` (batch 1) to ``path`` after checking that ONNX Runtime
+    gives the file's own outputs with it, on a letterboxed noise image, within :data:`OPENCV_TOLERANCE` of each
+    output's largest value (box coordinates reach the input size); returns what detector.json records of it."""
+    import onnxruntime as ort
+
+    if detector.input_dtype != np.float32:
+        raise InputError(f"--opencv rewrites float32 detector graphs; this one takes {detector.input_dtype}")
+    rewritten = to_opencv_dnn(graph, batch=1)
+    image = np.random.default_rng(0).integers(0, 256, (*detector.input_size, 3), np.uint8)
+    feeds = {detector.input_name: detector.preprocess(image)[0]}
+    want = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    worst = max(float(np.abs(a - b).max() / max(1.0, np.abs(a).max())) for a, b in zip(want, got))
+    if worst > OPENCV_TOLERANCE:
+        raise ExportError(
+            f"the OpenCV DNN graph of the detector differs from detector.onnx by {worst:.3g} of its outputs' range "
+            f"(> {OPENCV_TOLERANCE}) in ONNX Runtime; export without --opencv and report it with the detector file"
+        )
+    onnx.save(rewritten, path)
+    return {"batch": 1, "nodes": len(rewritten.graph.node), "max_abs_vs_onnx": worst, **file_record(path)}
 
 
 def _opset(graph: onnx.ModelProto) -> int | None:

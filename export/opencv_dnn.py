@@ -17,12 +17,19 @@ ops that define it, and rewrite 5 moves an exact multiplication by 0.5.
    (a segmentation fault inside ``readNetFromONNX``, with either of its engines); (x·(1 + erf(x/√2)))·0.5 loads.
    :func:`export.onnx_export.reorder_gelu` does it, and the export already applies it to every graph (ONNX Runtime
    fuses only this order into its Gelu kernel).
+6. **Opset 18 and later** give the Reduce ops their ``axes`` as an input, which OpenCV 4.6's importer ignores (the
+   bundled detector's squeeze-excitation ReduceMean then keeps all channels: "Number of input channels should be
+   multiple of 16 but got 1"): such graphs are rewritten in opset 17's terms, where ``axes`` is an attribute
+   (:func:`_to_opset_17`; ``onnx.version_converter`` has no adapter for opset 18's Split, which Ultralytics' exports
+   hold).
 
 The result has no other OpenCV-specific change and runs in ONNX Runtime too, where ``export_package`` checks it
 against the graph it came from (:data:`OPENCV_TOLERANCE`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import onnx
@@ -36,6 +43,78 @@ __all__ = ["to_opencv_dnn", "OPENCV_TOLERANCE"]
 #: the rewritten graph must give the original graph's heatmaps within this (ONNX Runtime, both graphs)
 OPENCV_TOLERANCE = 1e-5
 _ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+#: the newest opset whose Reduce ops take ``axes`` as an attribute (rewrite 6)
+_OPENCV_OPSET = 17
+
+
+#: the ops whose ``axes`` became an input in opset 18 (ReduceSum's did in 13, which OpenCV 4.6 reads)
+_REDUCE_18 = (
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+)
+#: opset 18 attributes that opset 17 lacks, with the value that means opset 17's behaviour
+_NEW_IN_18 = {"Resize": {"antialias": 0, "keep_aspect_ratio_policy": b"stretch"}}
+
+
+def _attribute(node: onnx.NodeProto, name: str) -> Any:
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
+
+
+def _drop_attributes(node: onnx.NodeProto, names: set[str]) -> None:
+    kept = [a for a in node.attribute if a.name not in names]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+
+
+def _to_opset_17(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrite 6: an opset-18+ graph in opset 17's terms. Only what changed meaning is rewritten (the Reduce ops'
+    ``axes`` input becomes the attribute, Split's ``num_outputs`` the sizes of its outputs, Resize's new
+    attributes go where they hold their default); later opsets' other changes add types, which a float graph does
+    not use. The checker and ONNX Runtime's comparison after the rewrite catch anything else."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), _OPENCV_OPSET)
+    if opset <= _OPENCV_OPSET:
+        return model
+    shapes = _shapes(model)
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        where = f"{node.op_type} node {node.name!r}"
+        if node.op_type in _REDUCE_18 and len(node.input) > 1 and node.input[1]:
+            if node.input[1] not in constants:
+                raise ExportError(f"{where} takes computed axes, which OpenCV DNN cannot read; export with opset 17")
+            axes = [int(a) for a in np.asarray(constants[node.input[1]]).ravel()]
+            del node.input[1:]
+            if _attribute(node, "noop_with_empty_axes"):
+                raise ExportError(f"{where} uses noop_with_empty_axes, which opset 17 lacks; export with opset 17")
+            _drop_attributes(node, {"noop_with_empty_axes"})
+            node.attribute.append(helper.make_attribute("axes", axes))
+        elif node.op_type in _REDUCE_18:
+            _drop_attributes(node, {"noop_with_empty_axes"} if not _attribute(node, "noop_with_empty_axes") else set())
+        elif node.op_type == "Split" and _attribute(node, "num_outputs") is not None:
+            axis = int(_attribute(node, "axis") or 0)
+            sizes = [shapes.get(out, [0] * (axis + 1))[axis] for out in node.output]
+            if min(sizes) <= 0:
+                raise ExportError(f"{where}'s output sizes are not static ({sizes}); export with opset 17")
+            _drop_attributes(node, {"num_outputs"})
+            name = f"{node.name}/split"
+            model.graph.initializer.append(numpy_helper.from_array(np.array(sizes, np.int64), name))
+            del node.input[1:]
+            node.input.append(name)
+        for attr, default in _NEW_IN_18.get(node.op_type, {}).items():
+            value = _attribute(node, attr)
+            if value is not None and value != default:
+                raise ExportError(f"{where} sets {attr}={value!r}, which opset 17 lacks; export with opset 17")
+            _drop_attributes(node, {attr})
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = _OPENCV_OPSET
+    return model
 
 
 def _static_batch(model: onnx.ModelProto, batch: int) -> None:
@@ -90,14 +169,15 @@ def _drop_unused_initializers(model: onnx.ModelProto) -> None:
 
 
 def to_opencv_dnn(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
-    """A copy of the fp32 graph ``model`` (B×3×H×W → B×K×h×w, dynamic B) that OpenCV DNN (4.6 to 5.0) runs, with
-    the batch fixed at ``batch``. Raises :class:`ExportError` if the graph is not fp32 or has a form the rewrites
-    above do not cover."""
+    """A copy of the fp32 graph ``model`` (B×3×H×W → its outputs; a pose model's B×K×h×w heatmaps or a detector's
+    raw outputs) that OpenCV DNN (4.6 to 5.0) runs, with the batch fixed at ``batch``. Raises :class:`ExportError` if
+    the graph is not fp32 or has a form the rewrites above do not cover."""
     low = {onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
     if any(t.data_type in low for t in model.graph.initializer):
         raise ExportError("the OpenCV DNN graph is made from the fp32 graph; export an fp32 package with --opencv")
     out = onnx.ModelProto()
     out.CopyFrom(model)
+    out = _to_opset_17(out)
     _static_batch(out, batch)
     inits = out.graph.initializer
 

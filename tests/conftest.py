@@ -16,12 +16,13 @@ os.environ["SWINPOSE_CPU_BACKEND"] = "onnxruntime"
 
 #: the tiers (markers registered in setup.cfg): a test that uses one of these session fixtures is slow (the first
 #: use exports the bundled model three times, renders the model card's val split or starts emulated CPUs)
-SLOW_FIXTURES = {"bundled_packages", "card_val_root", "card_parity", "emulated", "cached_onnx"}
+SLOW_FIXTURES = {"bundled_packages", "card_val_root", "card_parity", "emulated", "cached_onnx", "detector_package"}
 #: modules whose tests are integration tests as a whole: C++ builds, a Triton server, training runs, whole-model
 #: exports and references, real engines
 SLOW_MODULES = {
     "test_cpp",
     "test_triton",
+    "test_triton_detector",
     "test_train",
     "test_trt_rtx",
     "test_trt_build",
@@ -141,6 +142,17 @@ def bundled_packages(tmp_path_factory, synthetic_root):
     options = ExportOptions("int8", calib_data=calib, calib_size=48, parity_crops=16, progress=False)
     export_package("bundled", out / "int8", options)
     return {"fp32": out / "fp32", "fp16": out / "fp16", "int8": out / "int8", "summary": stdout.getvalue()}
+
+
+@pytest.fixture(scope="session")
+def detector_package(tmp_path_factory):
+    """The bundled person detector's package (ONNX, and its OpenCV DNN graph for the C++ runtime; no engine),
+    exported once per test session."""
+    from export.detector import DetectorExportOptions, export_detector
+
+    out = tmp_path_factory.mktemp("bundled_detector") / "det"
+    export_detector("bundled", out, DetectorExportOptions(engine=False, opencv=True, progress=False))
+    return out
 
 
 @pytest.fixture(scope="session")

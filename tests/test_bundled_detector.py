@@ -29,13 +29,6 @@ from swinpose.evaluation import EVAL_BOX_SCORE_THR, coco_bbox_eval, coco_keypoin
 CARD = load_detector(BUNDLED_DETECTOR)[2]["evaluation"]
 
 
-@pytest.fixture(scope="module")
-def detector_package(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bundled_detector") / "det"
-    export_detector("bundled", out, DetectorExportOptions(engine=False, progress=False))
-    return out
-
-
 def _nms(boxes, scores, iou):
     """Plain greedy NMS for torchvision's missing op (the reference's own NMS is torchvision's batched_nms)."""
     import torch

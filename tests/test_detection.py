@@ -240,6 +240,29 @@ def test_mmdeploy_end2end_layout(tmp_path, layout, preset):
     assert PRESETS["rtmdet"].mean == (103.53, 116.28, 123.675) and PRESETS["rtmdet"].color_order == "BGR"
 
 
+def test_a_detector_over_an_open_backend_takes_the_packages_settings_and_opens_no_file(tmp_path):
+    """As the Triton pipeline runs it (a BLS backend to the detector model, runtime/triton/pipeline_model.py): a
+    DetectorSpec read already, whose folder holds no files, and a backend opened elsewhere. The spec's layout, person
+    class and input size decode the backend's outputs to the known people; the Detector closes the backend."""
+    from runtime.backends import open_backend
+    from runtime.detection import DetectorSpec
+
+    size = (320, 320)
+    dets, labels = np.zeros((1, 10, 5), np.float32), np.zeros((1, 10), np.int64)
+    dets[0, :3, :4], dets[0, :3, 4] = _in_network("yolox", size), PEOPLE_SCORES
+    constant_detector({"dets": dets, "labels": labels}, size, path=tmp_path / "elsewhere.onnx")
+    spec = DetectorSpec(
+        tmp_path / "no-files-here", "mmdeploy-yolox", 0, "images", "float32", size, "detector.onnx", {}, {}
+    )
+    backend = open_backend("onnxruntime", tmp_path / "elsewhere.onnx")
+    with Detector(spec, backend=backend) as detector:
+        assert detector.backend is backend and detector.path == tmp_path / "elsewhere.onnx"
+        found = detector(np.full((*IMAGE_SIZE, 3), 90, np.uint8))
+    assert np.abs(found.boxes - PEOPLE).max() <= 2e-4 and np.abs(found.scores - PEOPLE_SCORES).max() <= 1e-6
+    with pytest.raises(BackendError, match="closed"):
+        backend.infer({"images": np.zeros((1, 3, *size), np.float32)})
+
+
 def test_efficientnms_layout(tmp_path):
     """TensorRT's EfficientNMS outputs: num_dets [1, 1] (int32) rows of det_boxes [1, K, 4] (xyxy), det_scores,
     det_classes [1, K] (int32); the rows past num_dets are padding and never read."""

@@ -173,3 +173,40 @@ def test_a_killed_export_leaves_the_old_package_whole(files, tmp_path):
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert read_detector_package(out).person_class == 0
     onnx.checker.check_model(onnx.load(out / "detector.onnx"))
+
+
+def test_opencv_graphs_are_written_checked_and_recorded(files, tmp_path):
+    """--opencv: detector.opencv.onnx (the OpenCV DNN rewrite, batch 1; the C++ runtime's CPU backend) for an
+    Ultralytics export (opset 19: converted to 17) and the YOLOv5-layout graph. ONNX Runtime gives the file's own
+    outputs with it on a letterboxed photo-like image; detector.json records it and its bytes are checked; a
+    package from before the field reads as one without it."""
+    import onnxruntime as ort
+
+    image = np.random.default_rng(1).integers(0, 256, (333, 517, 3), np.uint8)
+    for name in ("ultralytics", "yolov5"):
+        out = tmp_path / name
+        argv = ["--detector", str(files[name]), "--out", str(out), "--onnx-only", "--opencv", "--quiet"]
+        assert export_main(argv) == 0
+        spec = read_detector_package(out)
+        assert spec.opencv_file == "detector.opencv.onnx" and spec.opencv["batch"] == 1
+        assert spec.opencv["bytes"] == (out / spec.opencv_file).stat().st_size
+        assert spec.opencv["max_abs_vs_onnx"] <= 1e-5
+        graph = onnx.load(str(out / spec.opencv_file))
+        assert next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) <= 17
+        with Detector(out) as detector:
+            feeds = {detector.input_name: detector.preprocess(image)[0]}
+        want = ort.InferenceSession(str(out / "detector.onnx")).run(None, feeds)
+        got = ort.InferenceSession(str(out / spec.opencv_file)).run(None, feeds)
+        for a, b in zip(want, got):
+            assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(a).max())
+        spec.verify(out / spec.opencv_file)
+        data = bytearray((out / spec.opencv_file).read_bytes())
+        data[len(data) // 2] ^= 1
+        (out / spec.opencv_file).write_bytes(bytes(data))
+        with pytest.raises(PackageError, match="does not match"):
+            spec.verify(out / spec.opencv_file)
+    old = json.loads((tmp_path / "yolov5" / DETECTOR_JSON).read_text())
+    del old["opencv"], old["files"]["opencv"]
+    (tmp_path / "yolov5" / DETECTOR_JSON).write_text(json.dumps(old))
+    spec = read_detector_package(tmp_path / "yolov5")
+    assert spec.opencv_file is None and spec.opencv is None and spec.opencv_path is None

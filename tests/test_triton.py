@@ -70,7 +70,12 @@ def test_configs_parse_as_tritons_and_match_the_package(bundled_packages, tmp_pa
         model_file = {"tensorrt": "model.plan", "onnxruntime": "model.onnx", "python": "model.onnx"}[network]
         assert (repo / NET / "1" / model_file).is_file()
         pipe = parse_config((repo / PIPELINE / "config.pbtxt").read_text())
-        assert {t.name: list(t.dims) for t in pipe.output} == {"KEYPOINTS": [-1, 17, 2], "SCORES": [-1, 17]}
+        assert {t.name: list(t.dims) for t in pipe.output} == {
+            "KEYPOINTS": [-1, 17, 2],
+            "SCORES": [-1, 17],
+            "BOXES_OUT": [-1, 5],
+        }
+        assert {t.name: t.optional for t in pipe.input}["BOXES"]  # without them, the detector's (none here)
         carried = PackageSpec.from_dict(json.loads((repo / PIPELINE / "1" / "model.json").read_text()), repo)
         assert pipe.max_batch_size == 0 and carried.to_dict() == spec.to_dict()  # the package's settings, whole
     with pytest.raises(ConfigError, match="no TensorRT engine"):
@@ -149,32 +154,45 @@ def test_the_server_gives_pose_engines_keypoints(server, bundled_packages, proto
         assert np.abs(decoded.keypoints - want.keypoints).max() <= TOLERANCE_PX
 
 
-def test_concurrent_clients_are_batched_together(server):
-    """16 clients, each its own client object, 4 requests each: no errors, and the network model ran fewer
-    executions than it got requests, so Triton's dynamic batcher put concurrent requests' crops together."""
-    before = _client(server).statistics(NET)
+def run_clients(make_client, statistics, request, clients: int = 16, each: int = 4) -> tuple[int, int]:
+    """``clients`` threads, each with its own client (``make_client(protocol)``, gRPC and HTTP in turn) started
+    together, each calling ``request(client, thread, call)`` ``each`` times; fails on any error. Returns (requests,
+    executions) that ``statistics()`` (a model's Triton statistics) counted meanwhile."""
+    before = statistics()
     errors: list[BaseException] = []
-    start = threading.Barrier(16)
+    start = threading.Barrier(clients)
 
     def work(i: int) -> None:
         try:
-            with _client(server, "grpc" if i % 2 else "http") as client:
+            with make_client("grpc" if i % 2 else "http") as client:
                 start.wait()
-                for _ in range(4):
-                    image_id = list(IMAGES)[i % len(IMAGES)]
-                    assert client(IMAGES[image_id], BOXES[image_id]).keypoints.shape == (len(BOXES[image_id]), 17, 2)
+                for j in range(each):
+                    request(client, i, j)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors, errors[:3]
-    after = _client(server).statistics(NET)
+    after = statistics()
     requests = int(after["inference_stats"]["success"]["count"]) - int(before["inference_stats"]["success"]["count"])
-    executions = int(after["execution_count"]) - int(before["execution_count"])
+    return requests, int(after["execution_count"]) - int(before["execution_count"])
+
+
+def test_concurrent_clients_are_batched_together(server):
+    """16 clients, each its own client object, 4 requests each: no errors, and the network model ran fewer
+    executions than it got requests, so Triton's dynamic batcher put concurrent requests' crops together."""
+
+    def request(client, i: int, _: int) -> None:
+        image_id = list(IMAGES)[i % len(IMAGES)]
+        assert client(IMAGES[image_id], BOXES[image_id]).keypoints.shape == (len(BOXES[image_id]), 17, 2)
+
+    requests, executions = run_clients(
+        lambda protocol: _client(server, protocol), lambda: _client(server).statistics(NET), request
+    )
     assert requests == 64 and executions < requests, (requests, executions)
 
 
@@ -207,6 +225,7 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(server):
         "garbage bytes": [tensor("IMAGE_BYTES", np.frombuffer(os.urandom(5000), np.uint8), "UINT8"), boxes],
         "over the size limit": [tensor("IMAGE_BYTES", np.zeros(2_000_001, np.uint8), "UINT8"), boxes],
         "empty box list": with_boxes(np.zeros((0, 4))),
+        "no boxes and no detector": [tensor("IMAGE_BYTES", data, "UINT8")],
     }
     messages = {
         "boxes N×3": "N×4",
@@ -215,6 +234,8 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(server):
         "garbage bytes": "not an image",
         "over the size limit": "over this server's limit",
         "empty box list": "BOXES is empty",
+        "no boxes and no detector": "has no person detector to find them: send BOXES, or write the repository with a "
+        "detector package (swinpose-export --weights W --out PK --triton DIR --triton-detector DET",
     }
     with _client(server) as client:
         for name, inputs in cases.items():

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 
-from export.detector import DetectorExportOptions, export_detector
 from runtime import PoseEngine
 from runtime.cli import main as infer_main
 from runtime.detection import Detector
@@ -24,13 +23,6 @@ from swinpose.data.synthetic_video import VideoConfig, render_video, write_video
 from swinpose.track_eval import FramePeople, read_video_annotations, score_tracks
 
 CONFIG = VideoConfig(frames=40, people=3)
-
-
-@pytest.fixture(scope="module")
-def detector_package(tmp_path_factory):
-    out = tmp_path_factory.mktemp("video_detector") / "det"
-    export_detector("bundled", out, DetectorExportOptions(engine=False, progress=False))
-    return out
 
 
 @pytest.fixture(scope="module")

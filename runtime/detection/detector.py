@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends import BACKENDS, backend_entry, backend_of_file, open_backend
+from runtime.backends.base import Backend
 from runtime.detection.layouts import Candidates, DetLayout, class_names, detector_layout, guess_layout
 from runtime.detection.letterbox import Geometry, Letterbox, letterbox_preset
 from runtime.detection.nms import nms
@@ -100,26 +101,29 @@ class Detector:
 
     Args:
         model: a detector package folder (:mod:`runtime.detection.package`, whose layout, person class and input size
-            are the defaults of the arguments below), or a detector file (``.onnx`` for ``onnxruntime``, ``.engine``
-            for ``tensorrt``).
+            are the defaults of the arguments below) or its read :class:`DetectorSpec`, or a detector file (``.onnx``
+            for ``onnxruntime``, ``.engine`` for ``tensorrt``).
         layout: a :data:`~runtime.detection.layouts.LAYOUTS` name; None recognises it from the outputs and metadata.
         person_class: the class index of people; None takes it from the file's class names, else 0.
         input_size: (H, W) for a file with a dynamic input that does not record its size.
         score_thr, iou_thr, top_k: boxes scoring above ``score_thr`` are kept, NMS at ``iou_thr`` where the graph
             has none, then the ``top_k`` best.
-        backend, device, threads: as for :class:`runtime.PoseEngine` (``"auto"``: the file's own backend).
+        backend, device, threads: as for :class:`runtime.PoseEngine` (``"auto"``: the file's own backend), or an
+            open :class:`~runtime.backends.base.Backend` over the detector's network (a Triton model through BLS:
+            :mod:`runtime.triton.pipeline_model`); the Detector then opens no file, ``model`` (a package) gives only
+            its settings, and :meth:`close` closes the backend.
     """
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | DetectorSpec,
         layout: str | None = None,
         person_class: int | None = None,
         input_size: tuple[int, int] | None = None,
         score_thr: float = DEFAULT_SCORE_THR,
         iou_thr: float = DEFAULT_IOU_THR,
         top_k: int = DEFAULT_TOP_K,
-        backend: str = "auto",
+        backend: str | Backend = "auto",
         device: str = "cpu",
         threads: int = 0,
     ) -> None:
@@ -128,25 +132,33 @@ class Detector:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
-        path = Path(model)
+        given = backend if isinstance(backend, Backend) else None
+        path = model.folder if isinstance(model, DetectorSpec) else Path(model)
         self.package: DetectorSpec | None = None
-        if is_detector_package(path) or (path.is_dir() and (path / PACKAGE_JSON).is_file()):
-            self.package = spec = read_detector_package(path)
-            path = _package_file(spec, backend, device)
-            spec.verify(path)  # the bytes the export wrote, or a PackageError
+        if (
+            isinstance(model, DetectorSpec)
+            or is_detector_package(path)
+            or (path.is_dir() and (path / PACKAGE_JSON).is_file())
+        ):
+            self.package = spec = model if isinstance(model, DetectorSpec) else read_detector_package(path)
+            if given is None:
+                path = _package_file(spec, backend, device)
+                spec.verify(path)  # the bytes the export wrote, or a PackageError
             layout = spec.layout if layout is None else layout
             person_class = spec.person_class if person_class is None else person_class
             input_size = spec.input_size if input_size is None else input_size
-        elif not path.is_file():
+        elif given is None and not path.is_file():
             raise InputError(
                 f"no detector file at {path}; pass a detector file (.onnx, .engine) or a detector "
                 "package folder (swinpose-export --detector FILE --out DIR)"
             )
-        self.path = path
+        self.path = path if given is None else given.path
         self.score_thr, self.iou_thr, self.top_k = float(score_thr), float(iou_thr), int(top_k)
-        self.backend = _open(
-            backend, path, device, threads, None if self.package is None else self.package.engine_flavor
-        )
+        if given is not None:
+            self.backend = given
+        else:
+            flavor = None if self.package is None else self.package.engine_flavor
+            self.backend = _open(backend, path, device, threads, flavor)
         try:
             if len(self.backend.inputs) != 1:
                 raise InputShapeError(

@@ -13,9 +13,13 @@ before a backend opens the file.
     person_class    the class index of people
     class_names     {"0": "person", ...} | null                 from the file's metadata, where it has them
     input           {name, dtype, size: [H, W]}                 the image input (B×3×H×W)
-    files           {onnx, engine}                              file names in the folder (engine: null if none)
+    files           {onnx, engine, opencv}                      file names in the folder (engine, opencv: null if
+                                                                none; opencv absent in older packages)
     onnx            {source, opset, nodes, bytes, sha256}       source: the file name it was exported from
     engine          null | {precision, tensorrt_version, flavor, compute_capabilities, bytes, sha256, ...}
+    opencv          null | {batch, nodes, max_abs_vs_onnx, bytes, sha256}   detector.onnx rewritten for OpenCV DNN
+                                                                (swinpose-export --detector FILE --opencv: the C++
+                                                                runtime's CPU backend); absent in older packages
     tools           {package: version}
     created         "YYYY-MM-DDTHH:MM:SSZ"
 """
@@ -56,6 +60,7 @@ _FIELDS = (
     "files",
     "onnx",
     "engine",
+    "opencv",
     "tools",
     "created",
 )
@@ -84,6 +89,8 @@ class DetectorSpec:
     tools: dict[str, Any]
     engine_file: str | None = None
     engine: dict[str, Any] | None = None
+    opencv_file: str | None = None
+    opencv: dict[str, Any] | None = None
     class_names: dict[int, str] | None = None
     created: str | None = None
     format_version: int = DETECTOR_FORMAT_VERSION
@@ -115,13 +122,15 @@ class DetectorSpec:
         if self.input_dtype not in ("float32", "float16", "uint8"):
             raise ConfigError(f"input.dtype must be float32, float16 or uint8, got {self.input_dtype!r}")
         _file_name(self.onnx_file, "onnx", optional=False)
-        _file_name(self.engine_file, "engine", optional=True)
-        if (self.engine_file is None) != (self.engine is None):
-            raise ConfigError("files.engine and engine must both be set or both be null")
-        for name in ("onnx", "tools", "engine"):
+        for name in ("engine", "opencv"):
+            _file_name(getattr(self, f"{name}_file"), name, optional=True)
+            if (getattr(self, f"{name}_file") is None) != (getattr(self, name) is None):
+                raise ConfigError(f"files.{name} and {name} must both be set or both be null")
+        for name in ("onnx", "tools", "engine", "opencv"):
             value = getattr(self, name)
-            if not isinstance(value, dict) and not (name == "engine" and value is None):
-                raise ConfigError(f"'{name}' must be an object{' or null' if name == 'engine' else ''}")
+            nullable = name in ("engine", "opencv")
+            if not isinstance(value, dict) and not (nullable and value is None):
+                raise ConfigError(f"'{name}' must be an object{' or null' if nullable else ''}")
             object.__setattr__(self, name, copy.deepcopy(value))
 
     # -- reading and writing ---------------------------------------------------------------------------------------
@@ -152,7 +161,7 @@ class DetectorSpec:
                 f"{source} has unknown fields {unknown}: a newer swinpose wrote it? upgrade swinpose "
                 "(pip install -U swinpose) or re-export it"
             )
-        missing = sorted(set(_FIELDS) - {"class_names", "engine", "created"} - set(data))
+        missing = sorted(set(_FIELDS) - {"class_names", "engine", "opencv", "created"} - set(data))
         if missing:
             raise PackageError(f"{source}: {missing} missing; {_REEXPORT}")
         try:
@@ -172,8 +181,10 @@ class DetectorSpec:
                 input_size=inp.get("size"),
                 onnx_file=files.get("onnx"),
                 engine_file=files.get("engine"),
+                opencv_file=files.get("opencv"),
                 onnx=data["onnx"],
                 engine=data.get("engine"),
+                opencv=data.get("opencv"),
                 tools=data["tools"],
                 class_names=names,
                 created=data.get("created"),
@@ -191,9 +202,10 @@ class DetectorSpec:
             "person_class": self.person_class,
             "class_names": names,
             "input": {"name": self.input_name, "dtype": self.input_dtype, "size": list(self.input_size)},
-            "files": {"onnx": self.onnx_file, "engine": self.engine_file},
+            "files": {"onnx": self.onnx_file, "engine": self.engine_file, "opencv": self.opencv_file},
             "onnx": copy.deepcopy(self.onnx),
             "engine": copy.deepcopy(self.engine),
+            "opencv": copy.deepcopy(self.opencv),
             "tools": copy.deepcopy(self.tools),
             "created": self.created,
         }
@@ -215,16 +227,20 @@ class DetectorSpec:
         return None if self.engine_file is None else self.folder / self.engine_file
 
     @property
+    def opencv_path(self) -> Path | None:
+        return None if self.opencv_file is None else self.folder / self.opencv_file
+
+    @property
     def engine_flavor(self) -> str:
         """The TensorRT flavour that built the engine (:func:`runtime.package.engine_flavor`)."""
         return engine_flavor(self.engine)
 
     def verify(self, path: str | Path) -> None:
-        """Refuse ``path`` (the package's ONNX or engine) unless its size and SHA-256 are what the export recorded."""
-        path = Path(path)
-        record = self.engine if self.engine_path is not None and path.resolve() == self.engine_path.resolve() else None
-        if path.resolve() == self.onnx_path.resolve():
-            record = self.onnx
+        """Refuse ``path`` (the package's ONNX, engine or OpenCV graph) unless its size and SHA-256 are what the
+        export recorded."""
+        path = Path(path).resolve()
+        records = ((self.onnx_path, self.onnx), (self.engine_path, self.engine), (self.opencv_path, self.opencv))
+        record = next((r for p, r in records if p is not None and path == p.resolve()), None)
         verify_file(path, record, self.folder / DETECTOR_JSON, _REEXPORT)
 
 

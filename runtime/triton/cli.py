@@ -2,10 +2,12 @@
 
     swinpose-serve --package pk                          # repository pk.triton/ beside the package, 127.0.0.1:8000
     swinpose-serve --package pk --repository repo --host 0.0.0.0 --http-port 8000 --grpc-port 8001
+    swinpose-serve --package pk --detector det           # also the person detector: requests may leave out boxes
 
-Writes the repository (``runtime.triton.repository``) unless ``--repository`` names one that exists and
-``--rewrite`` is not given, starts ``tritonserver`` (the system's, else the ``nvidia-pytriton`` wheel's), waits for
-READY, prints how to call it, and stops cleanly on Ctrl-C or SIGTERM.
+Writes the repository (``runtime.triton.repository``) unless ``--repository`` names one that exists and neither
+``--rewrite`` nor ``--detector`` is given (``--detector`` writes it again, with the detector package in it), starts
+``tritonserver`` (the system's, else the ``nvidia-pytriton`` wheel's), waits for READY, prints how to call it, and
+stops cleanly on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--package", type=Path, required=True, help="model package folder from swinpose-export")
     p.add_argument("--repository", type=Path, help="model repository folder (default: <package>.triton beside it)")
     p.add_argument("--rewrite", action="store_true", help="write the repository again even if it exists")
+    p.add_argument(
+        "--detector",
+        type=Path,
+        help="a detector package (swinpose-export --detector FILE --out DET) to serve too, so that "
+        "requests without boxes get the people it finds (writes the repository again)",
+    )
     p.add_argument(
         "--network",
         default="auto",
@@ -48,20 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runtime.triton.config import ServingOptions
+    from runtime.triton.config import DET, ServingOptions
     from runtime.triton.repository import write_repository
     from runtime.triton.server import TritonServer
 
     package = args.package.resolve()
     repository = args.repository or package.with_name(f"{package.name}.triton")
-    if args.rewrite or not (repository / "swinpose" / "config.pbtxt").is_file():
+    if args.rewrite or args.detector is not None or not (repository / "swinpose" / "config.pbtxt").is_file():
         options = ServingOptions(
             network=args.network,
             pipeline_instances=args.instances,
             max_queue_delay_us=args.max_queue_delay_us,
             threads=args.threads,
         )
-        write_repository(args.package, repository, options)
+        write_repository(args.package, repository, options, detector=args.detector)
         print(f"{PROG}: wrote the model repository {repository}/")
     server = TritonServer(repository, args.host, args.http_port, args.grpc_port, args.metrics_port)
     stop = threading.Event()
@@ -78,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
             f"  from runtime.triton.client import TritonPoseClient\n"
             f"  TritonPoseClient('{host}:{args.http_port}')('photo.jpg', [[x1, y1, x2, y2]]).keypoints"
         )
+        if (repository / DET / "config.pbtxt").is_file():
+            print(f"  TritonPoseClient('{host}:{args.http_port}')('photo.jpg').boxes   # no boxes: the detector's")
         print(f"{PROG}: Ctrl-C or SIGTERM stops it", flush=True)
         while not stop.wait(0.5):
             if server.process.poll() is not None:

@@ -1,5 +1,6 @@
-"""A client of the ``swinpose`` pipeline model (``tritonclient``, HTTP or gRPC): image and boxes in, a
-:class:`~runtime.results.PoseResult` out. One client object per thread, as tritonclient asks."""
+"""A client of the ``swinpose`` pipeline model (``tritonclient``, HTTP or gRPC): an image and its boxes (or no
+boxes, for the repository's detector to find) in, a :class:`~runtime.results.PoseResult` out. One client object
+per thread, as tritonclient asks."""
 
 from __future__ import annotations
 
@@ -39,23 +40,32 @@ class TritonPoseClient:
         return tensor
 
     def __call__(
-        self, image: np.ndarray | bytes | str | Path, boxes: np.ndarray, flip_test: bool = False
+        self, image: np.ndarray | bytes | str | Path, boxes: np.ndarray | None = None, flip_test: bool = False
     ) -> PoseResult:
-        """Poses of ``boxes`` (N×4 xyxy or N×5 with scores) in ``image``: a BGR uint8 array, an encoded file's
-        bytes, or its path (sent encoded)."""
+        """Poses of ``boxes`` (N×4 xyxy or N×5 with scores, image pixels) in ``image``: a BGR uint8 array, an
+        encoded file's bytes, or its path (sent encoded). ``boxes`` None: the people the repository's detector
+        finds (the result's ``boxes`` and ``box_scores`` are the detector's, N may be 0); a repository without a
+        detector refuses it, naming the fix."""
         if isinstance(image, (str, Path)):
             image = Path(image).read_bytes()
         if isinstance(image, (bytes, bytearray)):
             first = self._input("IMAGE_BYTES", np.frombuffer(bytes(image), np.uint8), "UINT8")
         else:
             first = self._input("IMAGE", np.ascontiguousarray(image, np.uint8), "UINT8")
-        b = np.ascontiguousarray(np.asarray(boxes, np.float32).reshape(len(boxes), -1))
-        inputs = [first, self._input("BOXES", b, "FP32"), self._input("FLIP_TEST", np.array([flip_test]), "BOOL")]
-        outputs = [self.tc.InferRequestedOutput(n) for n in ("KEYPOINTS", "SCORES")]
+        inputs = [first, self._input("FLIP_TEST", np.array([flip_test]), "BOOL")]
+        names = ["KEYPOINTS", "SCORES"]
+        if boxes is None:
+            names.append("BOXES_OUT")
+        else:
+            b = np.ascontiguousarray(np.asarray(boxes, np.float32).reshape(len(boxes), -1))
+            inputs.append(self._input("BOXES", b, "FP32"))
+        outputs = [self.tc.InferRequestedOutput(n) for n in names]
         try:
             response = self.client.infer(self.model, inputs, outputs=outputs)
         except self.tc.InferenceServerException as e:
             raise BackendError(f"the Triton server refused the request: {e.message()}") from e
+        if boxes is None:
+            b = response.as_numpy("BOXES_OUT").reshape(-1, 5)  # the detector's, N×5 (x1 y1 x2 y2 score)
         scores = b[:, 4] if b.shape[1] == 5 else np.ones(len(b), np.float32)
         return PoseResult(
             response.as_numpy("KEYPOINTS").astype(np.float64),

@@ -1,20 +1,45 @@
-"""``config.pbtxt`` of the repository's models, written from a package's ``model.json``, and read back through
-``tritonclient``'s ``model_config_pb2`` (the protobuf Triton itself parses) when it is installed."""
+"""``config.pbtxt`` of the repository's models, written from a package's ``model.json`` (and a detector package's
+``detector.json`` with its graph's tensors, :class:`DetectorIO`), and read back through ``tritonclient``'s
+``model_config_pb2`` (the protobuf Triton itself parses) when it is installed."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.backends.base import TensorSpec
+from runtime.detection import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, DEFAULT_TOP_K
 from runtime.errors import ConfigError, MissingDependencyError
 from runtime.package import PackageSpec
 
-__all__ = ["ServingOptions", "network_config", "pipeline_config", "parse_config", "NETWORKS", "NET", "PIPELINE"]
+__all__ = [
+    "ServingOptions",
+    "DetectorIO",
+    "network_config",
+    "detector_config",
+    "pipeline_config",
+    "parse_config",
+    "NETWORKS",
+    "NET",
+    "PIPELINE",
+    "DET",
+    "DETECTOR_IO_JSON",
+]
 
 #: the network model's flavours: Triton's TensorRT and ONNX Runtime backends, or ONNX Runtime in the Python backend
 NETWORKS = ("tensorrt", "onnxruntime", "python")
-NET, PIPELINE = "swinpose_net", "swinpose"
-_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16"}
+NET, PIPELINE, DET = "swinpose_net", "swinpose", "swinpose_det"
+#: the detector graph's tensors, beside the pipeline's model.py (the pipeline's detector backend declares them)
+DETECTOR_IO_JSON = "detector_io.json"
+_DTYPES = {
+    "float32": "TYPE_FP32",
+    "float16": "TYPE_FP16",
+    "uint8": "TYPE_UINT8",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+}
+_REWRITE = "write the repository again (swinpose-serve --rewrite, or swinpose-export --triton DIR)"
 
 
 @dataclass(frozen=True)
@@ -22,7 +47,9 @@ class ServingOptions:
     """How the repository serves: the network flavour (``auto``: tensorrt with an engine, else python, which runs
     everywhere; onnxruntime needs Triton's onnxruntime backend), instances, the dynamic batcher's delay and
     preferred sizes (empty: the package's opt and max batch), GPU or CPU instances, the largest encoded image a
-    request may send, and the intra-op threads of the Python network's ONNX Runtime (0: its default)."""
+    request may send, and the intra-op threads of the Python network's and detector's ONNX Runtime (0: its
+    default). With a detector in the repository: its instances and ``max_batch_size`` (images per execution), and
+    the decoding of :class:`runtime.detection.Detector` (score threshold, NMS IoU, the ``top_k`` best)."""
 
     network: str = "auto"
     kind: str = "auto"  #: "auto" (GPU for tensorrt, else CPU), "gpu" or "cpu"
@@ -33,6 +60,11 @@ class ServingOptions:
     max_image_bytes: int = 20_000_000
     max_image_pixels: int = 40_000_000
     threads: int = 0
+    detector_instances: int = 1
+    detector_max_batch: int = 8
+    det_score_thr: float = DEFAULT_SCORE_THR
+    det_iou_thr: float = DEFAULT_IOU_THR
+    det_top_k: int = DEFAULT_TOP_K
 
     def resolve(self, spec: PackageSpec) -> ServingOptions:
         network = self.network
@@ -49,26 +81,73 @@ class ServingOptions:
         kind = self.kind if self.kind != "auto" else ("gpu" if network == "tensorrt" else "cpu")
         if kind not in ("gpu", "cpu"):
             raise ConfigError(f"kind must be auto, gpu or cpu, got {self.kind!r}")
-        for name in ("network_instances", "pipeline_instances", "max_image_bytes", "max_image_pixels"):
+        for name in (
+            "network_instances",
+            "pipeline_instances",
+            "max_image_bytes",
+            "max_image_pixels",
+            "detector_instances",
+            "detector_max_batch",
+            "det_top_k",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_queue_delay_us < 0 or self.threads < 0:
             raise ConfigError("max_queue_delay_us and threads must be >= 0")
+        for name in ("det_score_thr", "det_iou_thr"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         b = spec.batch
         preferred = self.preferred_batch_sizes or tuple(sorted({b.opt, b.max}))
         if any(not 1 <= p <= b.max for p in preferred):
             raise ConfigError(f"preferred batch sizes {list(preferred)} must lie in 1..{b.max} (the package's batch)")
-        return ServingOptions(
-            network,
-            kind,
-            self.network_instances,
-            self.pipeline_instances,
-            self.max_queue_delay_us,
-            preferred,
-            self.max_image_bytes,
-            self.max_image_pixels,
-            self.threads,
-        )
+        return dataclasses.replace(self, network=network, kind=kind, preferred_batch_sizes=preferred)
+
+
+@dataclass(frozen=True)
+class DetectorIO:
+    """The detector graph's tensors as it declares them, batch first (-1: dynamic): ``inputs`` its one B×3×H×W
+    image, ``outputs`` its layout's (:mod:`runtime.detection.layouts`). The batch must be 1 or dynamic; the
+    detector model's config holds the rest of each shape, and the pipeline's detector backend declares these
+    (``detector_io.json``)."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        if len(self.inputs) != 1 or not self.outputs:
+            raise ConfigError(
+                f"a detector model takes one image input and gives outputs; this one has inputs "
+                f"{[t.name for t in self.inputs]} and outputs {[t.name for t in self.outputs]}"
+            )
+        for t in (*self.inputs, *self.outputs):
+            if t.dtype not in _DTYPES:
+                raise ConfigError(
+                    f"the detector's tensor {t.name} is {t.dtype}; Triton configs here take {sorted(_DTYPES)}"
+                )
+            if len(t.shape) < 2 or t.shape[0] not in (1, -1):
+                raise ConfigError(
+                    f"the detector's tensor {t.name} has shape {list(t.shape)}: a served detector needs a batch "
+                    "axis first, fixed at 1 or dynamic, and one more axis at least; export the detector with "
+                    "batch 1 (or a dynamic batch)"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DetectorIO:
+        try:
+            return cls(
+                *(
+                    tuple(TensorSpec(t["name"], tuple(int(d) for d in t["shape"]), t["dtype"]) for t in data[key])
+                    for key in ("inputs", "outputs")
+                )
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{DETECTOR_IO_JSON} is not a detector's tensors ({e!r}); {_REWRITE}") from e
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -110,18 +189,49 @@ def network_config(spec: PackageSpec, o: ServingOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pipeline_config(spec: PackageSpec, o: ServingOptions) -> str:
+def detector_config(io: DetectorIO, o: ServingOptions) -> str:
+    """The detector model (Python backend, :mod:`runtime.triton.network_model` on the detector's ONNX): its graph's
+    input and outputs without the batch axis, ``max_batch_size`` images per execution, the dynamic batcher (no
+    preferred sizes: it takes what is queued, up to the maximum, within the delay), and CPU instances."""
+    lines = [
+        f'name: "{DET}"',
+        'backend: "python"',
+        f"max_batch_size: {o.detector_max_batch}",
+        "input [\n" + ",\n".join(_tensor(t.name, _DTYPES[t.dtype], t.shape[1:]) for t in io.inputs) + "\n]",
+        "output [\n" + ",\n".join(_tensor(t.name, _DTYPES[t.dtype], t.shape[1:]) for t in io.outputs) + "\n]",
+        f"dynamic_batching {{ max_queue_delay_microseconds: {o.max_queue_delay_us} }}",
+        f"instance_group [ {{ count: {o.detector_instances} kind: KIND_CPU }} ]",
+        _parameters({"threads": o.threads}),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_config(spec: PackageSpec, o: ServingOptions, detector: bool = False) -> str:
     """The pipeline model: an encoded image (``IMAGE_BYTES``, uint8 bytes) or a decoded BGR one (``IMAGE``, H×W×3
-    uint8), ``BOXES`` N×4 xyxy (or N×5 with scores) and an optional ``FLIP_TEST``; ``KEYPOINTS`` N×K×2 image pixels
-    and ``SCORES`` N×K out. Not batched itself: each request is one image, and its crops batch in the network."""
+    uint8), optional ``BOXES`` N×4 xyxy (or N×5 with scores; without them the ``detector`` model finds the people,
+    where the repository has one) and an optional ``FLIP_TEST``; ``KEYPOINTS`` N×K×2 image pixels, ``SCORES`` N×K
+    and ``BOXES_OUT`` N×5 (the boxes used, x1 y1 x2 y2 score, image pixels) out. Not batched itself: each request
+    is one image, and its detector input and crops batch in the detector and network models."""
     k = spec.num_keypoints
     inputs = [
         _tensor("IMAGE_BYTES", "TYPE_UINT8", (-1,), True),
         _tensor("IMAGE", "TYPE_UINT8", (-1, -1, 3), True),
-        _tensor("BOXES", "TYPE_FP32", (-1, -1)),
+        _tensor("BOXES", "TYPE_FP32", (-1, -1), True),
         _tensor("FLIP_TEST", "TYPE_BOOL", (1,), True),
     ]
-    outputs = [_tensor("KEYPOINTS", "TYPE_FP32", (-1, k, 2)), _tensor("SCORES", "TYPE_FP32", (-1, k))]
+    outputs = [
+        _tensor("KEYPOINTS", "TYPE_FP32", (-1, k, 2)),
+        _tensor("SCORES", "TYPE_FP32", (-1, k)),
+        _tensor("BOXES_OUT", "TYPE_FP32", (-1, 5)),
+    ]
+    params: dict[str, Any] = {
+        "network": NET,
+        "detector": DET if detector else "",
+        "max_image_bytes": o.max_image_bytes,
+        "max_image_pixels": o.max_image_pixels,
+    }
+    if detector:
+        params.update(det_score_thr=o.det_score_thr, det_iou_thr=o.det_iou_thr, det_top_k=o.det_top_k)
     return (
         "\n".join(
             [
@@ -131,9 +241,7 @@ def pipeline_config(spec: PackageSpec, o: ServingOptions) -> str:
                 "input [\n" + ",\n".join(inputs) + "\n]",
                 "output [\n" + ",\n".join(outputs) + "\n]",
                 f"instance_group [ {{ count: {o.pipeline_instances} kind: KIND_CPU }} ]",
-                _parameters(
-                    {"network": NET, "max_image_bytes": o.max_image_bytes, "max_image_pixels": o.max_image_pixels}
-                ),
+                _parameters(params),
             ]
         )
         + "\n"

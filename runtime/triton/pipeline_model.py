@@ -1,4 +1,4 @@
-"""The ``swinpose`` pipeline model (Triton Python backend): image and boxes in, keypoints and scores out.
+"""The ``swinpose`` pipeline model (Triton Python backend): image (and boxes) in, keypoints, scores and boxes out.
 
 It is PoseEngine itself (``runtime.engine``: the package's crops, normalisation, flip test and decoding) over a
 backend that sends the crops to the network model through Triton's BLS (business logic scripting), so that the
@@ -6,6 +6,13 @@ crops of concurrent requests meet in the network model's dynamic batches. Why BL
 crop count varies (N boxes, twice that with the flip test), and the decoding needs the crop affines that the
 pre-processing made; in one Python model both stay in PoseEngine, with no copy of its code and no affine tensor
 passed between models.
+
+A request without ``BOXES`` runs the person detector first, in the same request, where the repository has one
+(``swinpose_det``): it is :class:`runtime.detection.Detector` itself (the family's letterbox, the layout's decoder,
+NMS, ``top_k``, the way back to image pixels) over a BLS backend to the detector model, whose dynamic batcher puts
+the images of concurrent requests together; the boxes it found go to PoseEngine and come back as ``BOXES_OUT``.
+An image without people gives empty outputs, not an error. Without a detector model, a request without boxes gets
+an error naming the fix (write the repository with the detector).
 
 Bad requests (boxes that are not N×4/N×5, NaN or empty boxes, an undecodable or oversized image) get a Triton
 error naming the problem; the model keeps serving.
@@ -23,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends.base import Backend
-from runtime.engine import PoseEngine
+from runtime.backends.base import Backend, TensorSpec
+from runtime.detection import DETECTOR_JSON, Detector, DetectorSpec
+from runtime.engine import PoseEngine, PoseResult
 from runtime.errors import BackendError, InputError, SwinPoseError
 from runtime.images import decode_image
 from runtime.package import PACKAGE_JSON, PackageSpec
+from runtime.triton.config import DETECTOR_IO_JSON, DetectorIO
 
 __all__ = ["TritonPythonModel", "BLSBackend", "to_numpy", "to_tensor", "model_parameters"]
 
@@ -41,31 +50,37 @@ def to_numpy(tensor: Any) -> np.ndarray:
 
 
 def to_tensor(pb: Any, name: str, array: np.ndarray) -> Any:
-    """A numpy array as a Triton tensor, through DLPack (see :func:`to_numpy`)."""
-    return pb.Tensor.from_dlpack(name, np.ascontiguousarray(array))
+    """A numpy array as a Triton tensor, through DLPack (see :func:`to_numpy`); an empty one (no people found)
+    through ``pb.Tensor``, since Triton reads an empty array's DLPack strides as not contiguous."""
+    array = np.ascontiguousarray(array)
+    return pb.Tensor(name, array) if array.size == 0 else pb.Tensor.from_dlpack(name, array)
 
 
 class BLSBackend(Backend):
-    """The network model called through Triton's BLS: N×3×H×W crops in, N×K×h×w heatmaps out (``pb``: Triton's
-    ``triton_python_backend_utils``). Calls share nothing, so they run side by side."""
+    """Another model of the repository called through Triton's BLS (``pb``: Triton's
+    ``triton_python_backend_utils``): the network (N×3×H×W crops in, N×K×h×w heatmaps out) or the detector (one
+    1×3×H×W letterboxed image in, its layout's outputs out), with the ``inputs`` and ``outputs`` the model
+    declares, batch first. Calls share nothing, so they run side by side."""
 
     name = "triton-bls"
     concurrent = True
 
-    def __init__(self, pb: Any, spec: PackageSpec, model: str) -> None:
+    def __init__(self, pb: Any, model: str, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
         super().__init__(None, "cpu")
         self.pb, self.model = pb, model
-        self.inputs, self.outputs = [spec.input], [spec.output]
+        self.inputs, self.outputs = list(inputs), list(outputs)
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        name, out = self.inputs[0].name, self.outputs[0].name
+        names = [t.name for t in self.outputs]
         request = self.pb.InferenceRequest(
-            model_name=self.model, requested_output_names=[out], inputs=[to_tensor(self.pb, name, feeds[name])]
+            model_name=self.model,
+            requested_output_names=names,
+            inputs=[to_tensor(self.pb, t.name, feeds[t.name]) for t in self.inputs],
         )
         response = request.exec()
         if response.has_error():
-            raise BackendError(f"the network model {self.model}: {response.error().message()}")
-        return {out: to_numpy(self.pb.get_output_tensor_by_name(response, out))}
+            raise BackendError(f"the model {self.model}: {response.error().message()}")
+        return {n: to_numpy(self.pb.get_output_tensor_by_name(response, n)) for n in names}
 
 
 def model_parameters(config: dict[str, Any]) -> dict[str, str]:
@@ -88,8 +103,10 @@ class TritonPythonModel:
         self.max_bytes = int(params.get("max_image_bytes", 20_000_000))
         self.max_pixels = int(params.get("max_image_pixels", 40_000_000))
         self.engines = {
-            flip: PoseEngine(spec, backend=BLSBackend(pb, spec, network), flip_test=flip) for flip in (False, True)
+            flip: PoseEngine(spec, backend=BLSBackend(pb, network, [spec.input], [spec.output]), flip_test=flip)
+            for flip in (False, True)
         }
+        self.detector = _detector(pb, folder, params)
 
     def _input(self, request: Any, name: str) -> np.ndarray | None:
         tensor = self.pb.get_input_tensor_by_name(request, name)
@@ -118,19 +135,37 @@ class TritonPythonModel:
             )
         return image
 
-    def _respond(self, request: Any) -> Any:
-        image = self._image(request)
+    def _boxes(self, request: Any, image: np.ndarray) -> np.ndarray:
+        """The request's BOXES (N×4 or N×5), else the detector's people in ``image`` (N×5, N may be 0)."""
         boxes = self._input(request, "BOXES")
+        if boxes is None:
+            if self.detector is None:
+                raise InputError(
+                    "BOXES is missing and this repository has no person detector to find them: send BOXES, or write "
+                    "the repository with a detector package (swinpose-export --weights W --out PK --triton DIR "
+                    "--triton-detector DET, or swinpose-serve --package PK --detector DET)"
+                )
+            return self.detector(image).with_scores()
         if boxes.ndim != 2 or boxes.shape[1] not in (4, 5):
             raise InputError(f"BOXES must be N×4 xyxy (or N×5 with scores), got shape {list(boxes.shape)}")
         if len(boxes) == 0:
-            raise InputError("BOXES is empty: send at least one person box (a frame without people needs no call)")
+            raise InputError(
+                "BOXES is empty: send at least one person box (a frame without people needs no call), or leave "
+                "BOXES out to have the repository's detector find them"
+            )
+        return boxes
+
+    def _respond(self, request: Any) -> Any:
+        image = self._image(request)
+        boxes = self._boxes(request, image)
         flip = self._input(request, "FLIP_TEST")
-        result = self.engines[bool(flip is not None and flip.ravel()[0])](image, boxes)
+        result: PoseResult = self.engines[bool(flip is not None and flip.ravel()[0])](image, boxes)
+        used = np.concatenate([result.boxes, result.box_scores[:, None]], 1).reshape(-1, 5)
         return self.pb.InferenceResponse(
             [
                 to_tensor(self.pb, "KEYPOINTS", result.keypoints.astype(np.float32)),
                 to_tensor(self.pb, "SCORES", result.scores.astype(np.float32)),
+                to_tensor(self.pb, "BOXES_OUT", used.astype(np.float32)),
             ]
         )
 
@@ -146,3 +181,22 @@ class TritonPythonModel:
     def finalize(self) -> None:
         for engine in getattr(self, "engines", {}).values():
             engine.close()
+        if getattr(self, "detector", None) is not None:
+            self.detector.close()
+
+
+def _detector(pb: Any, folder: Path, params: dict[str, str]) -> Detector | None:
+    """The pipeline's :class:`Detector` over BLS to the detector model its config names (None: no detector), with
+    the package's settings (``detector.json``) and the graph's tensors (``detector_io.json``) from ``folder``."""
+    model = params.get("detector", "")
+    if not model:
+        return None
+    spec = DetectorSpec.from_dict(json.loads((folder / DETECTOR_JSON).read_text()), folder)
+    io = DetectorIO.from_dict(json.loads((folder / DETECTOR_IO_JSON).read_text()))
+    return Detector(
+        spec,
+        score_thr=float(params["det_score_thr"]),
+        iou_thr=float(params["det_iou_thr"]),
+        top_k=int(params["det_top_k"]),
+        backend=BLSBackend(pb, model, list(io.inputs), list(io.outputs)),
+    )

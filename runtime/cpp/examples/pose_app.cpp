@@ -1,35 +1,154 @@
-// pose_app [--backend NAME] [--threads N] [--repeat N] [--flip-test] PACKAGE IMAGE x1 y1 x2 y2 [...]
-// pose_app --print-package PACKAGE      what this runtime reads of model.json, as one line of JSON
-// Keypoints of each box (xyxy image pixels), one "person N KEYPOINT x y score" line each, then the time per crop of
-// each stage averaged over --repeat runs. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
+// pose_app [OPTIONS] PACKAGE IMAGE x1 y1 x2 y2 [...]       the keypoints of each box (xyxy image pixels)
+// pose_app [OPTIONS] --detector DET PACKAGE IMAGE           the detector finds the people first
+// pose_app [OPTIONS] --detector DET --track [--det-interval N] [--smooth] [--fps F] PACKAGE FRAME [FRAME ...]
+//                                                          tracked people across frames (image files, or a video
+//                                                          file where OpenCV's videoio is built in)
+// pose_app --print-package PACKAGE                         what this runtime reads of model.json, as one line of JSON
+// OPTIONS: --backend NAME, --threads N, --repeat N, --flip-test.
+//
+// Output: "box N x1 y1 x2 y2 score" per detected person; "person N KEYPOINT x y score" per keypoint; with --track,
+// "track FRAME ID x1 y1 x2 y2 box_score x y score ..." per tracked person (its crop box, then its K keypoints); then
+// the time per crop of each stage. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgcodecs.hpp>
+#ifdef SWINPOSE_WITH_VIDEOIO
+#include <opencv2/videoio.hpp>
+#endif
 
+#include "swinpose/detector.hpp"
 #include "swinpose/swinpose.hpp"
+#include "swinpose/tracking.hpp"
 
-// A whole argument as a number; throws Error naming it otherwise.
-static double number(const char* text) {
+namespace {
+
+// A whole argument as a number; throws Error naming it (and `what` it is) otherwise.
+double number(const char* text, const char* what = "boxes are x1 y1 x2 y2") {
   char* end = nullptr;
   const double value = std::strtod(text, &end);
-  if (end == text || *end != '\0')
-    throw swinpose::Error(std::string("'") + text + "' is not a number; boxes are x1 y1 x2 y2");
+  if (end == text || *end != '\0') throw swinpose::Error(std::string("'") + text + "' is not a number; " + what);
   return value;
 }
 
-static int usage(const char* prog) {
+int usage(const char* prog, const std::string& problem = "") {
   std::string names;
   for (const auto& n : swinpose::backend_names()) names += " " + n;
+  if (!problem.empty()) std::fprintf(stderr, "%s: error: %s\n", prog, problem.c_str());
   std::fprintf(stderr,
                "usage: %s [--backend NAME] [--threads N] [--repeat N] [--flip-test] PACKAGE IMAGE x1 y1 x2 y2 [...]\n"
+               "       %s [OPTIONS] --detector DET PACKAGE IMAGE\n"
+               "       %s [OPTIONS] --detector DET --track [--det-interval N] [--smooth] [--fps F] PACKAGE FRAME...\n"
                "       %s --print-package PACKAGE\n"
                "backends in this build:%s\n",
-               prog, prog, names.empty() ? " none" : names.c_str());
+               prog, prog, prog, prog, names.empty() ? " none" : names.c_str());
   return 2;
 }
+
+struct Args {
+  std::string backend, detector;
+  int threads = 0, repeat = 1, det_interval = 1;
+  double fps = 25.0;
+  bool flip_test = false, track = false, smooth = false;
+  std::vector<std::string> rest;
+};
+
+void print_poses(const swinpose::PackageConfig& cfg, const std::vector<std::vector<swinpose::Keypoint>>& poses) {
+  for (size_t n = 0; n < poses.size(); ++n)
+    for (size_t k = 0; k < poses[n].size(); ++k)
+      std::printf("person %zu %s %.9g %.9g %.9g\n", n, cfg.keypoints.names[k].c_str(), poses[n][k].x, poses[n][k].y,
+                  double(poses[n][k].score));
+}
+
+// The frames of --track: each argument an image file, or one video file (videoio builds).
+class Frames {
+ public:
+  explicit Frames(const std::vector<std::string>& paths) : paths_(paths) {
+    if (paths.size() == 1 && cv::imread(paths[0], cv::IMREAD_COLOR).empty()) {
+#ifdef SWINPOSE_WITH_VIDEOIO
+      video_.open(paths[0]);
+      if (!video_.isOpened()) throw swinpose::Error("cannot read " + paths[0] + " as an image or a video");
+#else
+      throw swinpose::Error("cannot read the image " + paths[0] + "; this build reads videos as image files (it has "
+                            "no OpenCV videoio): extract the frames first, e.g. ffmpeg -i VIDEO %05d.png");
+#endif
+    }
+  }
+  bool next(cv::Mat& frame) {
+#ifdef SWINPOSE_WITH_VIDEOIO
+    if (video_.isOpened()) return video_.read(frame);
+#endif
+    if (index_ >= paths_.size()) return false;
+    frame = cv::imread(paths_[index_], cv::IMREAD_COLOR);
+    if (frame.empty()) throw swinpose::Error("cannot read the frame " + paths_[index_]);
+    ++index_;
+    return true;
+  }
+
+ private:
+  std::vector<std::string> paths_;
+  size_t index_ = 0;
+#ifdef SWINPOSE_WITH_VIDEOIO
+  cv::VideoCapture video_;
+#endif
+};
+
+int run(const Args& a) {
+  if (a.threads > 0) cv::setNumThreads(a.threads);
+  const auto cfg = swinpose::read_package(a.rest[0]);
+  swinpose::PoseEngine engine(cfg, swinpose::make_backend(a.backend, cfg), a.flip_test);
+  std::optional<swinpose::Detector> detector;
+  if (!a.detector.empty()) {
+    auto det_cfg = swinpose::read_detector_package(a.detector);
+    auto backend = swinpose::make_detector_backend(a.backend, det_cfg);
+    detector.emplace(std::move(det_cfg), std::move(backend));
+  }
+  if (a.track) {
+    swinpose::TrackerConfig config;
+    if (a.smooth) config.smoothing = swinpose::OneEuroConfig{};
+    swinpose::TrackingPipeline pipeline(engine, *detector, a.det_interval, config, a.fps);
+    Frames frames({a.rest.begin() + 1, a.rest.end()});
+    cv::Mat frame;
+    for (long f = 0; frames.next(frame); ++f)
+      for (const auto& p : pipeline(frame, double(f) / a.fps)) {
+        std::printf("track %ld %lld %.17g %.17g %.17g %.17g %.17g", f, static_cast<long long>(p.track_id), p.box.x1,
+                    p.box.y1, p.box.x2, p.box.y2, p.box.score);
+        for (const auto& k : p.keypoints) std::printf(" %.17g %.17g %.9g", k.x, k.y, double(k.score));
+        std::printf("\n");
+      }
+    const auto& s = pipeline.stats();
+    std::printf("frames %ld detector runs %ld poses %ld\n", s.frames, s.detector_runs, s.poses);
+    return 0;
+  }
+  const cv::Mat image = cv::imread(a.rest[1], cv::IMREAD_COLOR);
+  if (image.empty()) throw swinpose::Error("cannot read the image " + a.rest[1]);
+  std::vector<swinpose::Box> boxes;
+  if (detector) {
+    boxes = (*detector)(image);
+    for (size_t n = 0; n < boxes.size(); ++n)
+      std::printf("box %zu %.17g %.17g %.17g %.17g %.17g\n", n, boxes[n].x1, boxes[n].y1, boxes[n].x2, boxes[n].y2,
+                  boxes[n].score);
+  } else {
+    for (size_t j = 2; j + 3 < a.rest.size(); j += 4)
+      boxes.push_back({number(a.rest[j].c_str()), number(a.rest[j + 1].c_str()), number(a.rest[j + 2].c_str()),
+                       number(a.rest[j + 3].c_str())});
+  }
+  auto poses = engine(image, boxes);  // the first run also warms the backend up
+  engine.reset_times();
+  for (int r = 0; r < a.repeat; ++r) poses = engine(image, boxes);
+  print_poses(cfg, poses);
+  const auto& t = engine.times();
+  const double per = t.crops ? 1.0 / t.crops : 0.0;
+  std::printf("ms per crop (%s, %ld crops): preprocess %.3f infer %.3f decode %.3f\n", a.backend.c_str(), t.crops,
+              t.preprocess_ms * per, t.infer_ms * per, t.decode_ms * per);
+  if (detector) std::printf("ms per detector run (%s): %.3f\n", a.backend.c_str(), detector->infer_ms());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--print-package") {
@@ -42,43 +161,41 @@ int main(int argc, char** argv) {
     }
   }
   const auto names = swinpose::backend_names();
-  std::string backend = names.empty() ? "" : names.front();
-  int threads = 0, repeat = 1, i = 1;
-  bool flip_test = false;
-  for (; i + 1 < argc && std::string(argv[i]).rfind("--", 0) == 0; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--flip-test") {
-      flip_test = true;
-      --i;  // a switch: no value follows
-    } else if (flag == "--backend") backend = argv[i + 1];
-    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
-    else return usage(argv[0]);
-  }
-  if (argc - i < 6 || (argc - i - 2) % 4) return usage(argv[0]);
+  Args a;
+  a.backend = names.empty() ? "" : names.front();
+  int i = 1;
   try {
-    if (threads > 0) cv::setNumThreads(threads);
-    const auto cfg = swinpose::read_package(argv[i]);
-    swinpose::PoseEngine engine(cfg, swinpose::make_backend(backend, cfg), flip_test);
-    const cv::Mat image = cv::imread(argv[i + 1], cv::IMREAD_COLOR);
-    if (image.empty()) throw swinpose::Error(std::string("cannot read the image ") + argv[i + 1]);
-    std::vector<swinpose::Box> boxes;
-    for (int j = i + 2; j + 3 < argc; j += 4)
-      boxes.push_back({number(argv[j]), number(argv[j + 1]), number(argv[j + 2]), number(argv[j + 3])});
-    auto poses = engine(image, boxes);  // the first run also warms the backend up
-    engine.reset_times();
-    for (int r = 0; r < repeat; ++r) poses = engine(image, boxes);
-    for (size_t n = 0; n < poses.size(); ++n)
-      for (size_t k = 0; k < poses[n].size(); ++k)
-        std::printf("person %zu %s %.9g %.9g %.9g\n", n, cfg.keypoints.names[k].c_str(), poses[n][k].x, poses[n][k].y,
-                    double(poses[n][k].score));
-    const auto& t = engine.times();
-    const double per = t.crops ? 1.0 / t.crops : 0.0;
-    std::printf("ms per crop (%s, %ld crops): preprocess %.3f infer %.3f decode %.3f\n", backend.c_str(), t.crops,
-                t.preprocess_ms * per, t.infer_ms * per, t.decode_ms * per);
+    for (; i < argc && std::string(argv[i]).rfind("--", 0) == 0; ++i) {
+      const std::string flag = argv[i];
+      if (flag == "--flip-test") a.flip_test = true;
+      else if (flag == "--track") a.track = true;
+      else if (flag == "--smooth") a.smooth = true;
+      else if (i + 1 >= argc) return usage(argv[0], flag + " needs a value");
+      else if (flag == "--backend") a.backend = argv[++i];
+      else if (flag == "--detector") a.detector = argv[++i];
+      else if (flag == "--threads") a.threads = std::atoi(argv[++i]);
+      else if (flag == "--repeat") a.repeat = std::max(1, std::atoi(argv[++i]));
+      else if (flag == "--fps") a.fps = number(argv[++i], "--fps is frames per second");
+      else if (flag == "--det-interval") {
+        const double n = number(argv[++i], "--det-interval is a whole number of frames >= 1");
+        if (n < 1 || n != double(int(n)))
+          return usage(argv[0], std::string("--det-interval must be a whole number of frames >= 1, got ") + argv[i]);
+        a.det_interval = int(n);
+      } else return usage(argv[0], "unknown option " + flag);
+    }
+  } catch (const std::exception& e) {
+    return usage(argv[0], e.what());
+  }
+  a.rest.assign(argv + i, argv + argc);
+  if (a.track && a.detector.empty()) return usage(argv[0], "--track needs --detector DET: it finds the people to track");
+  if (!(a.fps > 0)) return usage(argv[0], "--fps must be a positive number of frames per second");
+  if (a.track ? a.rest.size() < 2 : a.detector.empty() ? a.rest.size() < 6 || (a.rest.size() - 2) % 4
+                                                       : a.rest.size() != 2)
+    return usage(argv[0]);
+  try {
+    return run(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pose_app: error: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -89,22 +89,26 @@ std::string sha256_file(const std::string& path) {
   return sha.hex();
 }
 
-void verify_file(const PackageConfig& cfg, const std::string& name) {
-  const auto it = cfg.records.find(name);
-  if (name.empty() || it == cfg.records.end() || it->second.sha256.empty()) return;  // nothing recorded
-  const std::string path = cfg.folder + "/" + name, where = cfg.folder + "/model.json";
+void verify_record(const std::string& folder, const std::string& json_name,
+                   const std::map<std::string, FileRecord>& records, const std::string& name, const std::string& fix) {
+  const auto it = records.find(name);
+  if (name.empty() || it == records.end() || it->second.sha256.empty()) return;  // nothing recorded
+  const std::string path = folder + "/" + name, where = folder + "/" + json_name;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(where + " names " + name + ", which cannot be read; re-export the package with swinpose-export");
+  if (!in) throw Error(where + " names " + name + ", which cannot be read; " + fix);
   const int64_t size = in.tellg();
   if (it->second.bytes >= 0 && size != it->second.bytes)
     throw Error(path + " is " + std::to_string(size) + " bytes, and " + where + " recorded " +
-                std::to_string(it->second.bytes) + ": the file was changed, truncated or replaced after the export; "
-                "re-export the package with swinpose-export");
+                std::to_string(it->second.bytes) + ": the file was changed, truncated or replaced after the export; " +
+                fix);
   const std::string digest = sha256_file(path);
   if (digest != it->second.sha256)
     throw Error(path + " does not match " + where + " (sha256 " + digest.substr(0, 12) + "..., recorded " +
-                it->second.sha256.substr(0, 12) + "...): the file was damaged or replaced after the export; "
-                "re-export the package with swinpose-export");
+                it->second.sha256.substr(0, 12) + "...): the file was damaged or replaced after the export; " + fix);
+}
+
+void verify_file(const PackageConfig& cfg, const std::string& name) {
+  verify_record(cfg.folder, "model.json", cfg.records, name, "re-export the package with swinpose-export");
 }
 
 }  // namespace swinpose

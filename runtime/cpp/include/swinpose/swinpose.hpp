@@ -90,6 +90,11 @@ PackageConfig read_package(const std::string& folder);
 // nothing for pass); make_backend runs it on the file each backend opens.
 void verify_file(const PackageConfig& cfg, const std::string& name);
 
+// Throws Error (ending in `fix`) unless <folder>/<name> has the size and SHA-256 of records[name] (names with no
+// record pass); `json_name` is the file that recorded them. verify_file and verify_detector_file call it.
+void verify_record(const std::string& folder, const std::string& json_name,
+                   const std::map<std::string, FileRecord>& records, const std::string& name, const std::string& fix);
+
 // SHA-256 of a file as lowercase hex.
 std::string sha256_file(const std::string& path);
 

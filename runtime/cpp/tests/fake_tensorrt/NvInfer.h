@@ -2,7 +2,7 @@
 // backend uses, with TensorRT's names, signatures and conventions (null on failure, the reason to the logger), so that
 // the backend compiles and runs in tests without TensorRT. An engine file is the Python fake's (tests/fake_tensorrt.py:
 // "FAKE-TRT-ENGINE\n" + JSON with the profile, the ONNX it was built from and the TensorRT version); the execution
-// context runs model.opencv.onnx beside that ONNX with OpenCV DNN, one crop at a time, on the bytes at the tensors'
+// context runs model.opencv.onnx (or the JSON's "opencv" file) beside that ONNX with OpenCV DNN, one crop at a time, on the bytes at the tensors'
 // addresses.
 #pragma once
 
@@ -40,7 +40,7 @@ class Dims4 : public Dims {
 };
 
 enum class TensorIOMode : int32_t { kNONE = 0, kINPUT = 1, kOUTPUT = 2 };
-enum class DataType : int32_t { kFLOAT = 0, kHALF = 1, kINT8 = 2, kINT32 = 3, kBOOL = 4 };
+enum class DataType : int32_t { kFLOAT = 0, kHALF = 1, kINT8 = 2, kINT32 = 3, kBOOL = 4, kUINT8 = 5, kINT64 = 8 };
 enum class OptProfileSelector : int32_t { kMIN = 0, kOPT = 1, kMAX = 2 };
 enum class ExecutionContextAllocationStrategy : int32_t { kSTATIC = 0, kON_PROFILE_CHANGE = 1, kUSER_MANAGED = 2 };
 

@@ -155,7 +155,9 @@ ICudaEngine* IRuntime::deserializeCudaEngine(void const* blob, std::size_t size)
     engine->output = output.key();
     engine->output_dims = dims_of(output.value());
     std::string onnx = j.at("onnx");
-    const std::string graph = onnx.substr(0, onnx.find_last_of('/') + 1) + "model.opencv.onnx";
+    // the OpenCV graph beside that ONNX: the engine JSON's "opencv" (a detector's), else the pose package's
+    const std::string opencv = j.contains("opencv") ? j["opencv"].get<std::string>() : "model.opencv.onnx";
+    const std::string graph = onnx.substr(0, onnx.find_last_of('/') + 1) + opencv;
     engine->net = cv::dnn::readNetFromONNX(graph);
     ++g_trt.live_engines;
     return new ICudaEngine(engine);
