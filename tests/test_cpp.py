@@ -599,6 +599,15 @@ def test_cpp_pose_app_detects_and_tracks_like_the_python_pipeline(
     assert len(overlap) >= len(paths) and python_runs < len(paths)
     assert overlap.min() >= 0.9 and np.median(overlap) >= 0.99, overlap
     assert np.median(shift) <= 0.1 and (shift[sure] > 1).mean() <= 0.1, (np.median(shift), (shift[sure] > 1).mean())
+    # the same frames as a video file (MJPG, as swinpose-synth writes): the native build reads it through videoio
+    video = tmp_path / "walkers.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), fps, cv2.imread(str(paths[0])).shape[1::-1])
+    for path in paths:
+        writer.write(cv2.imread(str(path)))
+    writer.release()
+    done = native_cpp_build.run(*args[: -len(paths)], str(video))
+    assert done.returncode == 0, done.stderr
+    assert f"frames {len(paths)} detector runs" in done.stdout and done.stdout.count("track ") >= len(paths)
 
 
 def _fake_detector_engine(package: Path) -> None:

@@ -23,6 +23,9 @@ boxes and:
 
 The defaults are MMDeploy's pose tracker's (``pose_tracker.cpp``), whose choices we checked on swinpose-synth's
 videos, except where a field's comment says otherwise.
+
+``runtime/cpp/src/tracker.cpp`` is this module step for step (``swinpose::PoseTracker``, the same fields and
+defaults); ``tests/test_cpp.py`` replays this tracker's frames through it. A change here is a change there.
 """
 
 from __future__ import annotations

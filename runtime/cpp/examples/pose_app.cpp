@@ -2,13 +2,15 @@
 // pose_app [OPTIONS] --detector DET PACKAGE IMAGE           the detector finds the people first
 // pose_app [OPTIONS] --detector DET --track [--det-interval N] [--smooth] [--fps F] PACKAGE FRAME [FRAME ...]
 //                                                          tracked people across frames (image files, or a video
-//                                                          file where OpenCV's videoio is built in)
+//                                                          file where OpenCV's videoio is built in; --fps: the
+//                                                          video's own, else 25)
 // pose_app --print-package PACKAGE                         what this runtime reads of model.json, as one line of JSON
 // OPTIONS: --backend NAME, --threads N, --repeat N, --flip-test.
 //
 // Output: "box N x1 y1 x2 y2 score" per detected person; "person N KEYPOINT x y score" per keypoint; with --track,
 // "track FRAME ID x1 y1 x2 y2 box_score x y score ..." per tracked person (its crop box, then its K keypoints); then
 // the time per crop of each stage. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -51,7 +53,7 @@ int usage(const char* prog, const std::string& problem = "") {
 struct Args {
   std::string backend, detector;
   int threads = 0, repeat = 1, det_interval = 1;
-  double fps = 25.0;
+  double fps = 0;  // 0: the video's own frame rate, else 25
   bool flip_test = false, track = false, smooth = false;
   std::vector<std::string> rest;
 };
@@ -76,6 +78,14 @@ class Frames {
                             "no OpenCV videoio): extract the frames first, e.g. ffmpeg -i VIDEO %05d.png");
 #endif
     }
+  }
+  // The video's frame rate where it records one, else `fallback`.
+  double fps(double fallback) const {
+#ifdef SWINPOSE_WITH_VIDEOIO
+    const double rate = video_.isOpened() ? video_.get(cv::CAP_PROP_FPS) : 0.0;
+    if (rate > 0 && std::isfinite(rate)) return rate;
+#endif
+    return fallback;
   }
   bool next(cv::Mat& frame) {
 #ifdef SWINPOSE_WITH_VIDEOIO
@@ -109,11 +119,12 @@ int run(const Args& a) {
   if (a.track) {
     swinpose::TrackerConfig config;
     if (a.smooth) config.smoothing = swinpose::OneEuroConfig{};
-    swinpose::TrackingPipeline pipeline(engine, *detector, a.det_interval, config, a.fps);
     Frames frames({a.rest.begin() + 1, a.rest.end()});
+    const double fps = a.fps > 0 ? a.fps : frames.fps(25.0);
+    swinpose::TrackingPipeline pipeline(engine, *detector, a.det_interval, config, fps);
     cv::Mat frame;
     for (long f = 0; frames.next(frame); ++f)
-      for (const auto& p : pipeline(frame, double(f) / a.fps)) {
+      for (const auto& p : pipeline(frame, double(f) / fps)) {
         std::printf("track %ld %lld %.17g %.17g %.17g %.17g %.17g", f, static_cast<long long>(p.track_id), p.box.x1,
                     p.box.y1, p.box.x2, p.box.y2, p.box.score);
         for (const auto& k : p.keypoints) std::printf(" %.17g %.17g %.9g", k.x, k.y, double(k.score));
@@ -164,6 +175,7 @@ int main(int argc, char** argv) {
   Args a;
   a.backend = names.empty() ? "" : names.front();
   int i = 1;
+  bool fps_given = false;
   try {
     for (; i < argc && std::string(argv[i]).rfind("--", 0) == 0; ++i) {
       const std::string flag = argv[i];
@@ -175,7 +187,10 @@ int main(int argc, char** argv) {
       else if (flag == "--detector") a.detector = argv[++i];
       else if (flag == "--threads") a.threads = std::atoi(argv[++i]);
       else if (flag == "--repeat") a.repeat = std::max(1, std::atoi(argv[++i]));
-      else if (flag == "--fps") a.fps = number(argv[++i], "--fps is frames per second");
+      else if (flag == "--fps") {
+        a.fps = number(argv[++i], "--fps is frames per second");
+        fps_given = true;
+      }
       else if (flag == "--det-interval") {
         const double n = number(argv[++i], "--det-interval is a whole number of frames >= 1");
         if (n < 1 || n != double(int(n)))
@@ -188,7 +203,8 @@ int main(int argc, char** argv) {
   }
   a.rest.assign(argv + i, argv + argc);
   if (a.track && a.detector.empty()) return usage(argv[0], "--track needs --detector DET: it finds the people to track");
-  if (!(a.fps > 0)) return usage(argv[0], "--fps must be a positive number of frames per second");
+  if (!(a.fps >= 0) || (a.fps == 0 && fps_given))
+    return usage(argv[0], "--fps must be a positive number of frames per second");
   if (a.track ? a.rest.size() < 2 : a.detector.empty() ? a.rest.size() < 6 || (a.rest.size() - 2) % 4
                                                        : a.rest.size() != 2)
     return usage(argv[0]);

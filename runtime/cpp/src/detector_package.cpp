@@ -69,7 +69,11 @@ DetectorConfig read_detector_package(const std::string& folder) {
     DetectorConfig c;
     c.folder = folder;
     c.layout = j.at("layout");
-    detector_layout(c.layout);  // a known layout, or an Error listing them
+    try {
+      detector_layout(c.layout);  // a known layout, or an Error listing them
+    } catch (const Error& e) {
+      r.fail(e.what());
+    }
     const auto& klass = j.at("person_class");
     r.check(klass.is_number_integer() && klass.get<int>() >= 0, "person_class must be a class index >= 0");
     c.person_class = klass;
