@@ -608,6 +608,13 @@ def test_cpp_pose_app_detects_and_tracks_like_the_python_pipeline(
     done = native_cpp_build.run(*args[: -len(paths)], str(video))
     assert done.returncode == 0, done.stderr
     assert f"frames {len(paths)} detector runs" in done.stdout and done.stdout.count("track ") >= len(paths)
+    # cut in half: the frames before the cut are kept, and exit 1 says where it stopped and how many of how many
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    done = native_cpp_build.run(*args[: -len(paths)], str(video))
+    read = int(re.search(r"frames (\d+) detector runs", done.stdout).group(1))
+    assert done.returncode == 1 and 0 < read < len(paths), (done.returncode, read)
+    assert f"stopped at frame {read}: {read} of the {len(paths)} frames" in done.stderr, done.stderr
 
 
 def _fake_detector_engine(package: Path) -> None:

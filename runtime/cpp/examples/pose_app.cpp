@@ -9,7 +9,8 @@
 //
 // Output: "box N x1 y1 x2 y2 score" per detected person; "person N KEYPOINT x y score" per keypoint; with --track,
 // "track FRAME ID x1 y1 x2 y2 box_score x y score ..." per tracked person (its crop box, then its K keypoints); then
-// the time per crop of each stage. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
+// the time per crop of each stage. Exit codes: 0 ok, 1 error (one line on stderr; a video that stops early is one,
+// after the frames it did read), 2 usage.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -87,9 +88,27 @@ class Frames {
 #endif
     return fallback;
   }
+  // Why the frames stopped early ("" if they did not): a video that decodes fewer frames than its header lists.
+  std::string problem() const {
+#ifdef SWINPOSE_WITH_VIDEOIO
+    if (video_.isOpened()) {
+      const double total = video_.get(cv::CAP_PROP_FRAME_COUNT);
+      if (read_ == 0) return paths_[0] + " has no frame OpenCV can decode";
+      if (total > 0 && read_ < long(total))
+        return paths_[0] + " stopped at frame " + std::to_string(read_) + ": " + std::to_string(read_) + " of the " +
+               std::to_string(long(total)) + " frames its header lists decode; the file is truncated or damaged "
+               "there (the frames before it are printed above)";
+    }
+#endif
+    return "";
+  }
   bool next(cv::Mat& frame) {
 #ifdef SWINPOSE_WITH_VIDEOIO
-    if (video_.isOpened()) return video_.read(frame);
+    if (video_.isOpened()) {
+      const bool ok = video_.read(frame);
+      read_ += ok;
+      return ok;
+    }
 #endif
     if (index_ >= paths_.size()) return false;
     frame = cv::imread(paths_[index_], cv::IMREAD_COLOR);
@@ -101,6 +120,7 @@ class Frames {
  private:
   std::vector<std::string> paths_;
   size_t index_ = 0;
+  long read_ = 0;
 #ifdef SWINPOSE_WITH_VIDEOIO
   cv::VideoCapture video_;
 #endif
@@ -132,6 +152,8 @@ int run(const Args& a) {
       }
     const auto& s = pipeline.stats();
     std::printf("frames %ld detector runs %ld poses %ld\n", s.frames, s.detector_runs, s.poses);
+    const std::string problem = frames.problem();
+    if (!problem.empty()) throw swinpose::Error(problem);
     return 0;
   }
   const cv::Mat image = cv::imread(a.rest[1], cv::IMREAD_COLOR);
