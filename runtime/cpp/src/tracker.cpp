@@ -58,7 +58,7 @@ std::vector<double> iou_matrix(const std::vector<Box4>& a, const std::vector<Box
   return out;
 }
 
-std::vector<std::pair<int, int>> greedy_pairs(const std::vector<double>& sim, int rows, int cols, double thr) {
+std::vector<std::pair<int, int>> greedy_pairs(const std::vector<double>& sim, int cols, double thr) {
   std::vector<std::pair<int, int>> pairs;
   if (sim.empty()) return pairs;
   std::vector<int> order = by_score(sim);
@@ -71,7 +71,6 @@ std::vector<std::pair<int, int>> greedy_pairs(const std::vector<double>& sim, in
     used_rows.insert(r);
     used_cols.insert(c);
   }
-  (void)rows;
   return pairs;
 }
 
@@ -135,7 +134,7 @@ std::vector<Box> PoseTracker::boxes(const std::vector<Box>* detections, int w, i
     for (const auto& b : tracked) a.push_back({b.x1, b.y1, b.x2, b.y2});
     for (const auto& b : *detections) d.push_back({b.x1, b.y1, b.x2, b.y2});
     std::vector<bool> covered(tracked.size(), false);
-    for (const auto& [r, c] : greedy_pairs(iou_matrix(a, d), int(a.size()), int(d.size()), config_.merge_iou_thr))
+    for (const auto& [r, c] : greedy_pairs(iou_matrix(a, d), int(d.size()), config_.merge_iou_thr))
       covered[r] = true;
     all = *detections;
     all_ids.assign(detections->size(), -1);
@@ -263,7 +262,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
     sim = oks_matrix(moved, nt, found, m, areas, sigmas);
   }
   std::map<int, Track*> matched;
-  for (const auto& [r, c] : greedy_pairs(sim, nt, m, cfg.match_thr)) matched[c] = tracks[r];
+  for (const auto& [r, c] : greedy_pairs(sim, m, cfg.match_thr)) matched[c] = tracks[r];
   struct Row {
     int64_t id;
     int pose;

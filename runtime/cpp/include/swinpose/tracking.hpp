@@ -136,8 +136,9 @@ class TrackingPipeline {
 // The pieces PoseTracker is made of, shared with tests.
 // IoU of every box of `a` with every box of `b`: A×B row-major.
 std::vector<double> iou_matrix(const std::vector<std::array<double, 4>>& a, const std::vector<std::array<double, 4>>& b);
-// (row, column) pairs of an A×B similarity, most similar first, each row and column once, similarity >= thr.
-std::vector<std::pair<int, int>> greedy_pairs(const std::vector<double>& similarity, int rows, int cols, double thr);
+// (row, column) pairs of an A×B similarity (row-major, B = cols), most similar first, each row and column once,
+// similarity >= thr.
+std::vector<std::pair<int, int>> greedy_pairs(const std::vector<double>& similarity, int cols, double thr);
 // OKS of every pose of A×K×2 `a` with every pose of B×K×2 `b` (flat x, y), area[i·B + j] the pair's area: A×B.
 std::vector<double> oks_matrix(const std::vector<double>& a, int n_a, const std::vector<double>& b, int n_b,
                                const std::vector<double>& areas, const std::vector<double>& sigmas);
