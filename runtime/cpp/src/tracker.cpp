@@ -195,11 +195,9 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
     }
   }
   const auto crop = [&](int i) { return Box4{poses[i].box.x1, poses[i].box.y1, poses[i].box.x2, poses[i].box.y2}; };
-  const auto flat = [&](int i) {
-    std::vector<double> xy(2 * k);
-    for (int q = 0; q < k; ++q) xy[2 * q] = poses[i].keypoints[q].x, xy[2 * q + 1] = poses[i].keypoints[q].y;
-    return xy;
-  };
+  std::vector<std::vector<double>> flat(n, std::vector<double>(2 * k));  // each pose's K×2 (x, y), once
+  for (int i = 0; i < n; ++i)
+    for (int q = 0; q < k; ++q) flat[i][2 * q] = poses[i].keypoints[q].x, flat[i][2 * q + 1] = poses[i].keypoints[q].y;
   // 1. the poses of tracked boxes whose person has gone, then duplicates (OKS-NMS by instance score)
   std::vector<int> alive;
   for (int i = 0; i < n; ++i)
@@ -215,8 +213,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
         if (q.score > kInstanceKeypointThr) sum += q.score, ++count;
       inst[j] = p.box.score * (count ? sum / count : 0.0);
       areas[j] = area(crop(alive[j]));
-      const auto f = flat(alive[j]);
-      xy.insert(xy.end(), f.begin(), f.end());
+      xy.insert(xy.end(), flat[alive[j]].begin(), flat[alive[j]].end());
     }
     std::vector<double> pair_areas(size_t(m) * m);
     for (int a = 0; a < m; ++a)
@@ -254,8 +251,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
         moved.push_back(t->keypoints[2 * q + 1] + t->velocity[1] * (t->missing + 1));
       }
     for (int j = 0; j < m; ++j) {
-      const auto f = flat(alive[j]);
-      found.insert(found.end(), f.begin(), f.end());
+      found.insert(found.end(), flat[alive[j]].begin(), flat[alive[j]].end());
     }
     for (int r = 0; r < nt; ++r)
       for (int j = 0; j < m; ++j) areas[size_t(r) * m + j] = area(pose_boxes[j]);
@@ -277,7 +273,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
     if (!track) {
       const bool weak = origin[i] >= 0 || poses[i].box.score < cfg.new_track_thr || !confident[i];
       if (weak || area(box) < cfg.min_area) continue;  // 3. not enough to start a track on
-      Track t{next_id_, box, flat(i), poses[i].box.score, std::nullopt, {0, 0}, 0, std::nullopt};
+      Track t{next_id_, box, flat[i], poses[i].box.score, std::nullopt, {0, 0}, 0, std::nullopt};
       if (cfg.smoothing) t.smoother.emplace(*cfg.smoothing, fps_);
       track = &tracks_.emplace(next_id_, std::move(t)).first->second;
       ++next_id_;
@@ -287,7 +283,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
         track->velocity[a] = cfg.velocity_weight * step + (1 - cfg.velocity_weight) * track->velocity[a];
       }
       track->box = box;
-      track->keypoints = flat(i);
+      track->keypoints = flat[i];
       track->missing = 0;
       if (origin[i] < 0) track->score = poses[i].box.score;  // a detector box: its score is the one to carry on
     }
@@ -298,7 +294,7 @@ std::vector<TrackedPose> PoseTracker::update(const std::vector<Pose>& poses, dou
     } else {
       track->next_box.reset();
     }
-    std::vector<double> xy = flat(i);
+    std::vector<double> xy = flat[i];
     if (track->smoother) xy = track->smoother->filter(xy, timestamp);
     rows.push_back({track->id, i, std::move(xy)});
   }
